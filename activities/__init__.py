@@ -1,0 +1,1 @@
+"""activities of PixCrawler."""

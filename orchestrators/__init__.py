@@ -1,0 +1,1 @@
+"""orchestrators of PixCrawler."""

@@ -1,0 +1,89 @@
+"""Shared base classes and enumerations of the models."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+
+def utcnow() -> datetime:
+    """Aware UTC now (never call from an orchestrator: use context.current_utc_datetime)."""
+    return datetime.now(timezone.utc)
+
+
+class Model(BaseModel):
+    """Base: unknown fields are rejected in requests, aliases allowed, enums kept as values."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=False)
+
+
+class Document(Model):
+    """A Cosmos document: unknown system fields (_rid, _ts, _etag ...) are ignored on read."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Enumerations
+# --------------------------------------------------------------------------------------------
+
+
+class JobStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+class ChunkStatus(StrEnum):
+    pending = "pending"
+    in_progress = "in_progress"
+    completed = "completed"
+    failed = "failed"
+
+
+class Level(StrEnum):
+    """Validation levels; each includes the checks of the ones before it."""
+
+    fast = "fast"
+    medium = "medium"
+    slow = "slow"
+
+    @property
+    def rank(self) -> int:
+        return {"fast": 0, "medium": 1, "slow": 2}[self.value]
+
+
+class ImageFormat(StrEnum):
+    jpeg = "jpeg"
+    png = "png"
+    webp = "webp"
+    gif = "gif"
+    bmp = "bmp"
+    tiff = "tiff"
+
+    @property
+    def extension(self) -> str:
+        return {"jpeg": "jpg", "tiff": "tif"}.get(self.value, self.value)
+
+    @property
+    def content_type(self) -> str:
+        return f"image/{self.value}"
+
+
+class SourceType(StrEnum):
+    wikimedia = "wikimedia"
+    openverse = "openverse"
+    flickr = "flickr"
+    google = "google"
+    bing = "bing"
+    duckduckgo = "duckduckgo"
+    baidu = "baidu"
+    urls = "urls"
+
+
+Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -1,0 +1,144 @@
+"""Candidates from sources, download batches and their results, stored image records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from shared.models.base import Document, ImageFormat, Level, Model, utcnow
+from shared.models.jobs import DEFAULT_FORMATS
+
+
+# --------------------------------------------------------------------------------------------
+# Sources and downloading
+# --------------------------------------------------------------------------------------------
+
+
+class Candidate(Model):
+    """An image URL found by a source, with what the source says about it."""
+
+    url: str
+    page_url: str | None = None
+    title: str | None = None
+    width: int | None = None
+    height: int | None = None
+    license: str | None = None
+    attribution: str | None = None
+    source: str
+
+
+class SearchPage(Model):
+    """One page of a source's results. ``next_offset`` is None when the source is exhausted."""
+
+    candidates: list[Candidate]
+    next_offset: int | None
+
+
+class ValidationRules(Model):
+    """What the fast level checks inside the download activity."""
+
+    min_width: int = 0
+    min_height: int = 0
+    formats: list[ImageFormat] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
+    max_pixels: int = 89_478_485
+
+
+class DownloadBatch(Model):
+    """Input of the download activity: small (URLs and ids, never bytes)."""
+
+    job_id: str
+    user_id: str
+    chunk_id: str
+    batch_id: str
+    label: str
+    rules: ValidationRules
+    candidates: list[Candidate]
+
+
+class FailureReason(StrEnum):
+    """Why a candidate did not become a stored image (keys of ``failed_downloads``)."""
+
+    http_error = "http_error"
+    timeout = "timeout"
+    connection = "connection"
+    too_large = "too_large"
+    blocked_address = "blocked_address"
+    not_an_image = "not_an_image"
+    corrupt = "corrupt"
+    format_not_allowed = "format_not_allowed"
+    too_small = "too_small"
+    too_many_pixels = "too_many_pixels"
+    robots_noai = "robots_noai"
+    rate_limited = "rate_limited"
+
+
+class BatchResult(Model):
+    """What one download batch achieved. Applied to the progress entity once per batch_id."""
+
+    batch_id: str
+    chunk_id: str
+    attempted: int = 0
+    downloaded: int = 0
+    valid: int = 0
+    duplicates: int = 0
+    failed: dict[str, int] = Field(default_factory=dict)
+    bytes: int = 0
+    stored: list[str] = Field(default_factory=list, description="sha256 of newly stored images")
+
+
+# --------------------------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------------------------
+
+
+class ValidationSummary(Model):
+    level: Level
+    checks: dict[str, bool] = Field(default_factory=dict)
+    scores: dict[str, float] = Field(default_factory=dict)
+    validated_at: datetime = Field(default_factory=utcnow)
+
+
+class Origin(Model):
+    """Which batch first stored an image: lets a re-run batch recognise its own earlier write."""
+
+    batch_id: str
+    url: str
+
+
+class ImageRecord(Document):
+    """One stored image (Cosmos container ``images``, partition key ``/job_id``, id = sha256)."""
+
+    id: str
+    job_id: str
+    user_id: str
+    label: str
+    source: str
+    url: str
+    page_url: str | None = None
+    title: str | None = None
+    license: str | None = None
+    attribution: str | None = None
+    width: int
+    height: int
+    format: ImageFormat
+    content_type: str
+    bytes: int
+    blob_name: str
+    sha256: str
+    phash: str
+    mode: str | None = None
+    exif_orientation: int | None = None
+    chunk_id: str
+    origin: Origin
+    is_valid: bool = True
+    is_duplicate: bool = False
+    duplicate_of: str | None = None
+    validation: ValidationSummary
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+def image_blob_name(job_id: str, sha256: str, fmt: ImageFormat) -> str:
+    """Content-addressed blob name: a replayed activity writes the same blob again."""
+    return f"images/{job_id}/{sha256}.{fmt.extension}"

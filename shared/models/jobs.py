@@ -1,0 +1,196 @@
+"""Jobs, their sources, their chunks and their progress."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from shared.models.base import (
+    Document, ImageFormat, JobStatus, Keyword, Level, Model, SourceType, utcnow,
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Jobs
+# --------------------------------------------------------------------------------------------
+
+
+class SourceSpec(Model):
+    """A source of a job: a search engine by name, or a user-supplied URL list with its label."""
+
+    type: SourceType
+    label: Keyword | None = Field(default=None, description="label of a `urls` source")
+    urls: list[Annotated[str, StringConstraints(max_length=4096)]] | None = Field(
+        default=None, max_length=100_000
+    )
+    options: dict[str, str] = Field(default_factory=dict, description="source-specific options")
+
+    @model_validator(mode="after")
+    def _urls_need_label(self) -> "SourceSpec":
+        if self.type is SourceType.urls:
+            if not self.urls:
+                raise ValueError("a 'urls' source needs a non-empty 'urls' list")
+            if not self.label:
+                raise ValueError("a 'urls' source needs a 'label'")
+        elif self.urls:
+            raise ValueError(f"'urls' is only allowed on a 'urls' source, not '{self.type}'")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.type.value
+
+
+DEFAULT_FORMATS = [ImageFormat.jpeg, ImageFormat.png, ImageFormat.webp, ImageFormat.gif]
+
+
+class JobCreate(Model):
+    """Body of ``POST /api/v1/jobs``."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    keywords: list[Keyword] = Field(default_factory=list, max_length=100)
+    sources: list[SourceSpec] = Field(min_length=1, max_length=20)
+    max_images_per_keyword: int = Field(default=100, ge=1, le=100_000)
+    variations: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]] = (
+        Field(default_factory=lambda: ["{kw}"], min_length=1, max_length=20)
+    )
+    min_width: int = Field(default=0, ge=0, le=20_000)
+    min_height: int = Field(default=0, ge=0, le=20_000)
+    formats: list[ImageFormat] = Field(default_factory=lambda: list(DEFAULT_FORMATS), min_length=1)
+    validation_level: Level = Level.medium
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _names_to_specs(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"type": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _dedupe_keywords(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("variations")
+    @classmethod
+    def _check_variations(cls, value: list[str]) -> list[str]:
+        for template in value:
+            if "{kw}" not in template:
+                raise ValueError(f"variation {template!r} must contain '{{kw}}'")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _need_work(self) -> "JobCreate":
+        searched = [s for s in self.sources if s.type is not SourceType.urls]
+        if searched and not self.keywords:
+            raise ValueError("search sources need at least one keyword")
+        if not searched and not any(s.type is SourceType.urls for s in self.sources):
+            raise ValueError("a job needs at least one source")
+        return self
+
+
+class Job(Document, JobCreate):
+    """A job record (Cosmos container ``jobs``, partition key ``/user_id``)."""
+
+    id: str
+    user_id: str
+    status: JobStatus = JobStatus.pending
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    error: str | None = None
+    run: int = Field(default=0, description="increments on every start, retry and resume")
+    total_chunks: int = 0
+    task_ids: list[str] = Field(default_factory=list)
+    etag: str | None = Field(default=None, exclude=True, description="Cosmos _etag on read")
+
+
+class ChunkSpec(Model):
+    """One unit of crawling: one expanded keyword from one source, with its image quota."""
+
+    chunk_id: str
+    job_id: str
+    index: int
+    label: str = Field(description="the original keyword: every image keeps it as its label")
+    query: str = Field(description="the expanded keyword sent to the source")
+    source: SourceSpec
+    quota: int = Field(ge=0)
+    start_offset: int = 0
+
+
+def expand_keyword(keyword: str, variations: list[str]) -> list[str]:
+    """Apply variation templates to a keyword, de-duplicated, order kept.
+
+    >>> expand_keyword("cat", ["{kw}", "{kw} photo", "{kw}"])
+    ['cat', 'cat photo']
+    """
+    return list(dict.fromkeys(t.replace("{kw}", keyword).strip() for t in variations))
+
+
+def _split_quota(total: int, parts: int) -> list[int]:
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def chunk_id_for(job_id: str, label: str, query: str, source: SourceSpec) -> str:
+    """Deterministic chunk id: stable across runs, retries and resumes of the same job."""
+    key = f"{job_id}|{label}|{query}|{source.model_dump_json()}"
+    return "c" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def plan_chunks(job_id: str, job: JobCreate) -> list[ChunkSpec]:
+    """Chunks = expanded keywords x sources. A keyword's quota per source is split across its
+    variations; a ``urls`` source is one chunk labelled with its own label."""
+    chunks: list[ChunkSpec] = []
+    for source in job.sources:
+        if source.type is SourceType.urls:
+            assert source.label and source.urls
+            pairs = [(source.label, source.label, len(source.urls))]
+        else:
+            pairs = []
+            for keyword in job.keywords:
+                queries = expand_keyword(keyword, job.variations)
+                for query, quota in zip(queries, _split_quota(job.max_images_per_keyword, len(queries))):
+                    pairs.append((keyword, query, quota))
+        for label, query, quota in pairs:
+            chunks.append(
+                ChunkSpec(
+                    chunk_id=chunk_id_for(job_id, label, query, source),
+                    job_id=job_id,
+                    index=len(chunks),
+                    label=label,
+                    query=query,
+                    source=source,
+                    quota=quota,
+                )
+            )
+    return chunks
+
+
+# --------------------------------------------------------------------------------------------
+# Progress
+# --------------------------------------------------------------------------------------------
+
+
+class JobProgress(Model):
+    """Body of ``GET /api/v1/jobs/{id}/progress``."""
+
+    job_id: str
+    status: JobStatus
+    phase: str = "crawling"
+    progress: float = 0.0
+    total_chunks: int = 0
+    active_chunks: int = 0
+    completed_chunks: int = 0
+    failed_chunks: int = 0
+    downloaded_images: int = 0
+    valid_images: int = 0
+    duplicate_images: int = 0
+    failed_downloads: int = 0
+    failed_by_reason: dict[str, int] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    updated_at: datetime | None = None

@@ -1,0 +1,129 @@
+"""The one settings object of PixCrawler, read from the environment.
+
+The names are the app settings that ``infra/`` sets on the Function App (prefix
+``PIXCRAWLER_``). Locally, ``scripts/`` export the same names pointing at Azurite and the
+Cosmos emulator; there is no other difference between local and Azure.
+
+Example::
+
+    from shared.settings import get_settings
+    settings = get_settings()          # raises ConfigurationError naming the bad setting
+    settings.cosmos_database           # "pixcrawler"
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+from shared.errors import ConfigurationError
+
+ENV_PREFIX = "PIXCRAWLER_"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting the app reads. Field ``foo_bar`` is the environment variable
+    ``PIXCRAWLER_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # --- Cosmos DB (NoSQL API) -------------------------------------------------------------
+    cosmos_endpoint: str = Field(description="Cosmos DB account endpoint, https://....:443/")
+    cosmos_key: SecretStr | None = Field(
+        default=None,
+        description="Account key: local emulator only. Absent on Azure (managed identity).",
+    )
+    cosmos_database: str = "pixcrawler"
+    cosmos_verify_tls: bool = Field(
+        default=True, description="false only for the local emulator's self-signed certificate"
+    )
+
+    # --- Blob Storage ----------------------------------------------------------------------
+    blob_account_url: str | None = Field(
+        default=None, description="https://ACCOUNT.blob.core.windows.net (managed identity)"
+    )
+    blob_connection_string: SecretStr | None = Field(
+        default=None, description="Connection string: Azurite only. Absent on Azure."
+    )
+
+    # --- Identity --------------------------------------------------------------------------
+    azure_client_id: str | None = Field(
+        default=None, description="Client id of the user-assigned managed identity"
+    )
+
+    # --- Downloader ------------------------------------------------------------------------
+    fetch_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs the SSRF guard lets through (tests and the demo: 127.0.0.1/32)",
+    )
+    fetch_concurrency: int = Field(default=64, ge=1, le=1024)
+    fetch_per_host: int = Field(default=16, ge=1, le=1024)
+    fetch_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    fetch_connect_timeout: float = Field(default=10.0, gt=0)
+    fetch_read_timeout: float = Field(default=20.0, gt=0)
+    fetch_total_timeout: float = Field(default=60.0, gt=0)
+    fetch_retries: int = Field(default=3, ge=0, le=10)
+    fetch_backoff_base: float = Field(default=0.5, ge=0)
+    fetch_respect_noai: bool = True
+    contact_url: str = "https://github.com/pixcrawler/pixcrawler"
+
+    # --- Crawl -----------------------------------------------------------------------------
+    batch_size: int = Field(default=50, ge=1, le=1000, description="images per download batch")
+    max_parallel_chunks: int = Field(default=16, ge=1, le=1000)
+    chunk_history_limit: int = Field(
+        default=20, ge=1, description="batches per crawl_chunk run before continue_as_new"
+    )
+    max_pixels: int = Field(default=89_478_485, ge=1, description="decompression-bomb limit")
+
+    # --- Auth ------------------------------------------------------------------------------
+    auth_hs256_secret: SecretStr | None = None
+    auth_oidc_issuer: str | None = None
+    auth_jwks_url: str | None = None
+    auth_audience: str | None = None
+
+    @field_validator("fetch_allow_networks", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> object:
+        value = _split_csv(value)
+        if isinstance(value, list):
+            for item in value:
+                ipaddress.ip_network(str(item), strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _one_blob_credential(self) -> "Settings":
+        if not self.blob_account_url and not self.blob_connection_string:
+            raise ValueError(
+                f"set {ENV_PREFIX}BLOB_ACCOUNT_URL (Azure, managed identity) or "
+                f"{ENV_PREFIX}BLOB_CONNECTION_STRING (Azurite)"
+            )
+        return self
+
+
+def load_settings() -> Settings:
+    """Read the settings now, turning pydantic's error into one that names each variable."""
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = "_".join(str(p) for p in err["loc"]).upper()
+            name = f"{ENV_PREFIX}{loc}" if loc else "settings"
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigurationError("Invalid configuration: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""timers of PixCrawler."""
