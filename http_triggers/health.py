@@ -1,16 +1,16 @@
 """GET /api/v1/health: liveness, no auth, no I/O."""
 
-import json
+from pydantic import BaseModel
 
-import azure.functions as func
-
-from http_triggers._blueprint import blueprint
+from http_triggers._api import ApiRequest, Auth, api
 
 
-@blueprint.route(route="v1/health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def health(req: func.HttpRequest) -> func.HttpResponse:
-    return func.HttpResponse(
-        json.dumps({"status": "ok", "service": "pixcrawler"}),
-        status_code=200,
-        mimetype="application/json",
-    )
+class Health(BaseModel):
+    status: str = "ok"
+    service: str = "pixcrawler"
+
+
+@api("v1/health", ["GET"], auth=Auth.none, response=Health, tags=("health",))
+async def health(request: ApiRequest) -> Health:
+    """Liveness: answers 200 while the app is loaded; touches no backing service."""
+    return Health()

@@ -79,6 +79,7 @@ class BatchResult(Model):
 
     batch_id: str
     chunk_id: str
+    seq: int = Field(ge=0, description="position of the batch in its chunk: applied once")
     attempted: int = 0
     downloaded: int = 0
     valid: int = 0

@@ -1,0 +1,336 @@
+"""The HTTP glue every route shares: one decorator, one error body, one request id.
+
+A route is a small async handler that takes an :class:`ApiRequest` and returns a pydantic
+model, a dict, ``None`` (204) or an :class:`ApiResponse`. Errors are raised as
+``shared.errors`` exceptions and become the documented body here, in one place::
+
+    {"message": "...", "details": [{"detail", "error_code", "field"}], "request_id": "..."}
+
+Example::
+
+    @api("v1/jobs/{job_id}", ["GET"], response=Job, summary="Get a job")
+    async def get_job(request: ApiRequest) -> Job:
+        return await jobs_service.get(request.caller, request.params["job_id"])
+
+Every route is recorded in :data:`ROUTES` so the OpenAPI document is generated from the same
+declarations that serve the requests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import azure.durable_functions as df
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from http_triggers._blueprint import blueprint
+from shared.errors import ErrorDetail, PixCrawlerError, RateLimited, Unprocessable, status_for
+
+log = logging.getLogger("pixcrawler.http")
+
+T = TypeVar("T", bound=BaseModel)
+
+#: The request id of the request being served (for log records).
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+class Auth(StrEnum):
+    """Who may call a route."""
+
+    none = "none"  # anyone (health, docs)
+    user = "user"  # any authenticated caller
+    admin = "admin"  # an authenticated caller with the admin role
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller."""
+
+    user_id: str
+    roles: frozenset[str] = frozenset()
+    via: str = "jwt"
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+@dataclass
+class ApiResponse:
+    """An explicit response, when a handler needs a status or headers of its own."""
+
+    body: BaseModel | dict[str, Any] | list[Any] | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ApiRequest:
+    """What a handler sees: the raw request, its id, the caller and the durable client."""
+
+    http: func.HttpRequest
+    request_id: str
+    caller: Caller | None
+    client: df.DurableOrchestrationClient | None = None
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self.http.route_params or {})
+
+    @property
+    def user(self) -> Caller:
+        """The authenticated caller (routes with Auth.user or Auth.admin always have one)."""
+        if self.caller is None:
+            raise RuntimeError("route declared without auth has no caller")
+        return self.caller
+
+    def json(self, model: type[T]) -> T:
+        """The body parsed as ``model``; 422 naming the field on any problem."""
+        raw = self.http.get_body() or b""
+        if not raw.strip():
+            raise Unprocessable(
+                "The request body is empty: send a JSON object.",
+                error_code="body_missing",
+                field="body",
+            )
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Unprocessable(
+                f"The request body is not valid JSON: {exc}", error_code="json_invalid", field="body"
+            ) from None
+        return validate(model, data, where="body")
+
+    def query(self, model: type[T]) -> T:
+        """The query string parsed as ``model``; 422 naming the parameter on any problem."""
+        return validate(model, dict(self.http.params or {}), where="query")
+
+
+def validate(model: type[T], data: Any, *, where: str) -> T:
+    """Validate ``data`` into ``model``; a pydantic error becomes a 422 naming each field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Unprocessable(
+            f"Invalid {where}: " + "; ".join(_describe(e) for e in exc.errors()),
+            details=[
+                ErrorDetail(
+                    detail=e["msg"],
+                    error_code=str(e["type"]),
+                    field=".".join(str(p) for p in e["loc"]) or where,
+                )
+                for e in exc.errors()
+            ],
+        ) from None
+
+
+def _describe(error: Any) -> str:
+    loc = ".".join(str(p) for p in error["loc"])
+    return f"{loc}: {error['msg']}" if loc else str(error["msg"])
+
+
+def error_body(exc: PixCrawlerError, request_id: str) -> dict[str, Any]:
+    """The documented error body."""
+    return {
+        "message": exc.message,
+        "details": [d.as_dict() for d in exc.details],
+        "request_id": request_id,
+    }
+
+
+def json_response(
+    body: Any, status: int, request_id: str, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    all_headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
+    if body is None:
+        return func.HttpResponse(status_code=status if status != 200 else 204, headers=all_headers)
+    if isinstance(body, BaseModel):
+        text = body.model_dump_json()
+    else:
+        text = json.dumps(_jsonable(body))
+    return func.HttpResponse(
+        text, status_code=status, headers=all_headers, mimetype="application/json"
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def error_response(exc: BaseException, request_id: str) -> func.HttpResponse:
+    """One exception -> one documented error response (500s never leak internals)."""
+    status = status_for(exc)
+    if not isinstance(exc, PixCrawlerError) or status >= 500:
+        if status >= 500:
+            log.error("request %s failed", request_id, exc_info=exc)
+        if not isinstance(exc, PixCrawlerError):
+            exc = PixCrawlerError(
+                f"Internal error. Quote request id {request_id} when reporting it.",
+                error_code="internal_error",
+            )
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+    return json_response(error_body(exc, request_id), status, request_id, headers)
+
+
+# --- authentication hook -------------------------------------------------------------------
+
+Authenticator = Callable[[func.HttpRequest], Awaitable[Caller]]
+_authenticator: list[Authenticator] = []
+
+
+def set_authenticator(authenticator: Authenticator) -> None:
+    """Install the function that turns a request's credentials into a Caller (or raises 401)."""
+    _authenticator[:] = [authenticator]
+
+
+async def _authenticate(req: func.HttpRequest, auth: Auth) -> Caller | None:
+    if auth is Auth.none:
+        return None
+    if not _authenticator:
+        raise RuntimeError("no authenticator installed")
+    caller = await _authenticator[0](req)
+    if auth is Auth.admin and not caller.is_admin:
+        from shared.errors import Forbidden
+
+        raise Forbidden("This route needs the admin role.", error_code="admin_required")
+    return caller
+
+
+# --- route registry ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """A route as declared: serves the request and documents it in OpenAPI."""
+
+    route: str
+    methods: tuple[str, ...]
+    auth: Auth
+    name: str
+    summary: str
+    tags: tuple[str, ...]
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    errors: tuple[int, ...]
+
+
+ROUTES: list[RouteSpec] = []
+
+Handler = Callable[[ApiRequest], Awaitable[Any]]
+
+
+def _first_line(doc: str | None) -> str:
+    lines = (doc or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _function_name(route: str, methods: list[str]) -> str:
+    slug = re.sub(r"[^a-zA-Z0-9]+", "_", route).strip("_")
+    return f"http_{'_'.join(m.lower() for m in methods)}_{slug}"
+
+
+def api(
+    route: str,
+    methods: list[str],
+    *,
+    auth: Auth = Auth.user,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    summary: str = "",
+    tags: tuple[str, ...] = (),
+    errors: tuple[int, ...] = (),
+    durable: bool = False,
+) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as an HTTP function on the shared blueprint.
+
+    The handler's return value becomes the response body (``status`` by default); raised
+    ``shared.errors`` become the documented error body.
+    """
+
+    def decorator(handler: Handler) -> Handler:
+        name = _function_name(route, methods)
+        default_errors = (401, 403) if auth is not Auth.none else ()
+        spec = RouteSpec(
+            route=route,
+            methods=tuple(methods),
+            auth=auth,
+            name=name,
+            summary=summary or _first_line(handler.__doc__),
+            tags=tags,
+            body=body,
+            query=query,
+            response=response,
+            status=status,
+            errors=tuple(sorted(set(default_errors + errors + (422, 500)))),
+        )
+        ROUTES.append(spec)
+
+        async def serve(req: func.HttpRequest, client: Any = None) -> func.HttpResponse:
+            request_id = req.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+            token = request_id_var.set(request_id)
+            started = time.perf_counter()
+            try:
+                caller = await _authenticate(req, auth)
+                result = await handler(ApiRequest(req, request_id, caller, client))
+                if isinstance(result, ApiResponse):
+                    return json_response(result.body, result.status, request_id, result.headers)
+                return json_response(result, status, request_id)
+            except Exception as exc:  # noqa: BLE001 - the one place errors become responses
+                return error_response(exc, request_id)
+            finally:
+                log.info(
+                    "%s %s -> %.1f ms",
+                    req.method,
+                    req.url,
+                    (time.perf_counter() - started) * 1000,
+                    extra={"request_id": request_id},
+                )
+                request_id_var.reset(token)
+
+        if durable:
+
+            async def entry(req: func.HttpRequest, client: Any) -> func.HttpResponse:
+                return await serve(req, client)
+
+        else:
+
+            async def entry(req: func.HttpRequest) -> func.HttpResponse:  # type: ignore[misc]
+                return await serve(req)
+
+        entry.__name__ = name
+        entry.__qualname__ = name
+        entry.__doc__ = handler.__doc__
+        decorated: Any = entry
+        if durable:
+            decorated = blueprint.durable_client_input(client_name="client")(decorated)
+        decorated = blueprint.route(
+            route=route, methods=methods, auth_level=func.AuthLevel.ANONYMOUS
+        )(decorated)
+        blueprint.function_name(name)(decorated)
+        return handler
+
+    return decorator

@@ -1,0 +1,253 @@
+"""Durable state of a job: the progress counters and the per-chunk checkpoints, with the pure
+reducers the entities apply, and the payloads the crawl orchestrations pass around.
+
+Idempotency: batches of one chunk run one after another, numbered by ``seq``. An entity keeps,
+per chunk, the highest ``seq`` it has applied and ignores anything at or below it, so a batch
+result delivered twice (a replay, a retried signal, a resumed run re-sending it) changes nothing.
+The state stays O(chunks), never O(batches) or O(images).
+
+Example::
+
+    state = ProgressState().start_run(StartRun(run=1, chunk_ids=["c1"], reset=True))
+    state = state.apply_batch(BatchResult(batch_id="c1:0", chunk_id="c1", seq=0, valid=3))
+    state.valid  # 3, and applying the same result again keeps it 3
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from shared.models.base import ChunkStatus, Model, utcnow
+from shared.models.images import BatchResult, Candidate, ValidationRules
+from shared.models.jobs import ChunkSpec, JobProgress, JobStatus
+
+_OPEN = (ChunkStatus.pending, ChunkStatus.in_progress)
+
+
+class StartRun(Model):
+    """Begin a run (start, retry or resume): which chunks belong to it, which are already done."""
+
+    run: int
+    chunk_ids: list[str]
+    done_chunk_ids: list[str] = Field(default_factory=list, description="skipped on resume")
+    reset: bool = Field(default=False, description="start and retry reset every counter")
+
+
+class ChunkUpdate(Model):
+    chunk_id: str
+    status: ChunkStatus
+    error: str | None = None
+
+
+class ProgressState(Model):
+    """State of the ``job_progress`` entity (key: job id)."""
+
+    run: int = 0
+    phase: str = "crawling"
+    chunks: dict[str, ChunkStatus] = Field(default_factory=dict)
+    applied: dict[str, int] = Field(default_factory=dict, description="chunk -> last seq applied")
+    downloaded: int = 0
+    valid: int = 0
+    duplicates: int = 0
+    failed: dict[str, int] = Field(default_factory=dict)
+    updated_at: datetime | None = None
+
+    def start_run(self, op: StartRun) -> "ProgressState":
+        base = ProgressState() if op.reset else self.model_copy(deep=True)
+        done = set(op.done_chunk_ids)
+        for chunk_id in op.chunk_ids:
+            previous = base.chunks.get(chunk_id)
+            if chunk_id in done:
+                base.chunks[chunk_id] = ChunkStatus.completed
+            elif previous is not ChunkStatus.completed:
+                base.chunks[chunk_id] = ChunkStatus.pending
+        base.run = op.run
+        base.phase = "crawling"
+        base.updated_at = utcnow()
+        return base
+
+    def update_chunk(self, op: ChunkUpdate) -> "ProgressState":
+        current = self.chunks.get(op.chunk_id)
+        if current is None or current in (ChunkStatus.completed,):
+            return self  # unknown chunk, or a late message for a finished one
+        new = self.model_copy(deep=True)
+        new.chunks[op.chunk_id] = op.status
+        new.updated_at = utcnow()
+        return new
+
+    def apply_batch(self, result: BatchResult) -> "ProgressState":
+        if self.applied.get(result.chunk_id, -1) >= result.seq:
+            return self
+        new = self.model_copy(deep=True)
+        new.applied[result.chunk_id] = result.seq
+        new.downloaded += result.downloaded
+        new.valid += result.valid
+        new.duplicates += result.duplicates
+        for reason, count in result.failed.items():
+            new.failed[reason] = new.failed.get(reason, 0) + count
+        new.updated_at = utcnow()
+        return new
+
+    def set_phase(self, phase: str) -> "ProgressState":
+        new = self.model_copy(deep=True)
+        new.phase = phase
+        new.updated_at = utcnow()
+        return new
+
+    def count(self, *statuses: ChunkStatus) -> int:
+        return sum(1 for s in self.chunks.values() if s in statuses)
+
+    def report(self, job_id: str, status: JobStatus, started_at: datetime | None) -> JobProgress:
+        """The progress body the API returns."""
+        total = len(self.chunks)
+        completed = self.count(ChunkStatus.completed)
+        failed = self.count(ChunkStatus.failed)
+        return JobProgress(
+            job_id=job_id,
+            status=status,
+            phase=self.phase,
+            progress=round(100.0 * completed / total, 2) if total else 0.0,
+            total_chunks=total,
+            active_chunks=self.count(ChunkStatus.in_progress),
+            completed_chunks=completed,
+            failed_chunks=failed,
+            downloaded_images=self.downloaded,
+            valid_images=self.valid,
+            duplicate_images=self.duplicates,
+            failed_downloads=sum(self.failed.values()),
+            failed_by_reason=dict(self.failed),
+            started_at=started_at,
+            updated_at=self.updated_at,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------
+
+
+class ChunkCheckpoint(Model):
+    """Where one chunk stands: enough to continue it at its saved offset."""
+
+    chunk_id: str
+    label: str
+    query: str
+    source: str
+    next_offset: int = 0
+    next_seq: int = 0
+    pages_fetched: int = 0
+    downloaded: int = 0
+    valid: int = 0
+    status: ChunkStatus = ChunkStatus.pending
+    attempts: int = 0
+    last_error: str | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in _OPEN
+
+
+class CheckpointState(Model):
+    """State of the ``checkpoint`` entity (key: job id)."""
+
+    job_id: str = ""
+    run: int = 0
+    chunks: dict[str, ChunkCheckpoint] = Field(default_factory=dict)
+    updated_at: datetime | None = None
+
+    def save(self, chunk: ChunkCheckpoint) -> "CheckpointState":
+        """Record a chunk's position; a stale write (lower seq) never moves it back."""
+        current = self.chunks.get(chunk.chunk_id)
+        if current is not None and (
+            current.next_seq > chunk.next_seq
+            or (current.next_seq == chunk.next_seq and current.status == chunk.status)
+        ):
+            return self
+        new = self.model_copy(deep=True)
+        new.chunks[chunk.chunk_id] = chunk
+        new.updated_at = chunk.updated_at or utcnow()
+        return new
+
+    def begin(self, job_id: str, run: int, chunks: list[ChunkCheckpoint]) -> "CheckpointState":
+        """Register a run's chunks, keeping saved positions of chunks already known."""
+        new = self.model_copy(deep=True)
+        new.job_id = job_id
+        new.run = run
+        for chunk in chunks:
+            new.chunks.setdefault(chunk.chunk_id, chunk)
+        new.updated_at = utcnow()
+        return new
+
+
+# --------------------------------------------------------------------------------------------
+# Orchestration payloads
+# --------------------------------------------------------------------------------------------
+
+
+class ChunkRun(Model):
+    """Input of ``crawl_chunk``; also what it passes to itself through continue_as_new."""
+
+    job_id: str
+    user_id: str
+    run: int
+    chunk: ChunkSpec
+    rules: ValidationRules
+    batch_size: int
+    history_limit: int
+    offset: int = 0
+    seq: int = 0
+    pages: int = 0
+    downloaded: int = 0
+    valid: int = 0
+    attempts: int = 0
+    last_error: str | None = None
+
+
+class CrawlJobInput(Model):
+    """Input of ``crawl_job``: the chunks this run crawls (completed ones are left out)."""
+
+    job_id: str
+    user_id: str
+    run: int
+    chunks: list[ChunkRun]
+    done_chunk_ids: list[str] = Field(default_factory=list)
+    reset: bool = True
+    max_parallel: int = 16
+    validation_level: str = "fast"
+
+
+class DiscoverRequest(Model):
+    job_id: str
+    chunk: ChunkSpec
+    offset: int
+    count: int
+
+
+class DiscoverResult(Model):
+    """What a discover activity found: candidates, or why it found none."""
+
+    candidates: list[Candidate] = Field(default_factory=list)
+    next_offset: int | None = None
+    rate_limited: bool = False
+    retry_after: float | None = None
+    error: str | None = None
+
+
+class ChunkOutcome(Model):
+    chunk_id: str
+    status: ChunkStatus
+    valid: int = 0
+    downloaded: int = 0
+    error: str | None = None
+
+
+class FinishJob(Model):
+    """Input of the activity that closes a run: final status and counts."""
+
+    job_id: str
+    user_id: str
+    run: int
+    outcomes: list[ChunkOutcome]
