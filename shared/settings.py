@@ -85,6 +85,26 @@ class Settings(BaseSettings):
     )
     max_pixels: int = Field(default=89_478_485, ge=1, description="decompression-bomb limit")
 
+    # --- Sources ---------------------------------------------------------------------------
+    # Base URLs default to the real public endpoints; tests and the demo point them at
+    # 127.0.0.1. Keys are only needed by the sources that say so (see shared.sources).
+    wikimedia_base_url: str = "https://commons.wikimedia.org"
+    openverse_base_url: str = "https://api.openverse.org"
+    flickr_base_url: str = "https://api.flickr.com"
+    flickr_api_key: SecretStr | None = None
+    google_base_url: str = "https://www.googleapis.com"
+    google_api_key: SecretStr | None = None
+    google_cx: str | None = Field(default=None, description="Programmable Search Engine id")
+    bing_base_url: str = "https://www.bing.com"
+    duckduckgo_base_url: str = "https://duckduckgo.com"
+    baidu_base_url: str = "https://image.baidu.com"
+    source_max_tries: int = Field(default=4, ge=1, le=10, description="tries per search page")
+    source_backoff_base: float = Field(default=0.25, ge=0, description="seconds, doubled per try")
+    source_backoff_cap: float = Field(
+        default=30.0, ge=0, description="longest wait; a longer Retry-After is reported at once"
+    )
+    source_timeout: float = Field(default=30.0, gt=0, description="seconds per search request")
+
     # --- Auth ------------------------------------------------------------------------------
     auth_hs256_secret: SecretStr | None = None
     auth_oidc_issuer: str | None = None
