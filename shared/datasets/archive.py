@@ -1,0 +1,180 @@
+"""Stream a dataset's images and metadata into a zip, part by part, into an :class:`ArchiveSink`.
+
+Memory stays flat whatever the dataset's size: at most ``prefetch`` images, one part of the
+zip (about 1 MiB) and the manifest's spool (on disk past 8 MiB) are held at once.
+
+Example::
+
+    async def fetch_bytes(record: ImageRecord) -> bytes:
+        return await blobs.download("images", record.blob_name)
+
+    summary = await write_archive(store.iter_images(job_id), fetch_bytes,
+                                  BlobBlockSink(blob_client), meta)
+    summary.sha256, summary.size_bytes, summary.counts.per_split
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import tempfile
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
+from typing import IO
+
+from shared.datasets.card import ArchiveTally, dataset_json, labels_csv, render_card
+from shared.datasets.layout import (
+    CARD, DATASET_JSON, LABELS_CSV, MANIFEST, image_member, manifest_row,
+)
+from shared.datasets.sinks import ArchiveSink, abort_sink
+from shared.datasets.splits import split_for
+from shared.datasets.zipstream import ZipStream
+from shared.models.datasets import ArchiveSummary, DatasetMeta
+from shared.models.images import ImageRecord
+
+__all__ = ["FetchBytes", "skip_reason", "write_archive"]
+
+FetchBytes = Callable[[ImageRecord], Awaitable[bytes]]
+
+_MANIFEST_SPOOL = 8 * 1024 * 1024
+
+
+def skip_reason(record: ImageRecord, meta: DatasetMeta) -> str | None:
+    """Why a record stays out of the archive: ``"invalid"``, ``"duplicate"`` or
+    ``"below_min_level"``; None when it goes in.
+
+    Example::
+
+        skip_reason(record.model_copy(update={"is_valid": False}), meta)   # "invalid"
+    """
+    if not record.is_valid:
+        return "invalid"
+    if record.is_duplicate and not meta.include_duplicates:
+        return "duplicate"
+    if record.validation.level.rank < meta.min_level.rank:
+        return "below_min_level"
+    return None
+
+
+class _ArchiveBuilder:
+    """The synchronous half: lays records out, tallies them, and drives the zip."""
+
+    def __init__(self, meta: DatasetMeta, spool: IO[bytes]) -> None:
+        self.meta = meta
+        self.tally = ArchiveTally(splits=dict(meta.splits))
+        created = meta.created
+        self.zip = ZipStream(
+            date_time=(
+                max(created.year, 1980), created.month, created.day,
+                created.hour, created.minute, created.second,
+            )
+        )
+        self.manifest = spool
+
+    def add_image(self, record: ImageRecord, data: bytes) -> Iterator[bytes]:
+        if hashlib.sha256(data).hexdigest() != record.sha256:
+            self.tally.skipped["bytes_mismatch"] += 1
+            return
+        member = image_member(record.label, record.sha256, record.format.extension)
+        if member in self.zip.names:
+            self.tally.skipped["repeated"] += 1
+            return
+        split = split_for(record.sha256, self.meta.splits)
+        yield from self.zip.add_bytes(member, data, compress=False)
+        row = manifest_row(record, member, split, len(data))
+        self.manifest.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+        self.tally.add(record, split)
+
+    def _spooled_manifest(self) -> Iterator[bytes]:
+        size = self.manifest.tell()
+        self.manifest.seek(0)
+        chunks = iter(lambda: self.manifest.read(self.zip.part_size), b"")
+        yield from self.zip.add(MANIFEST, chunks, size=size, compress=True)
+
+    def finish(self) -> Iterator[bytes]:
+        yield from self._spooled_manifest()
+        for name, text in (
+            (LABELS_CSV, labels_csv(self.tally)),
+            (DATASET_JSON, dataset_json(self.meta, self.tally)),
+            (CARD, render_card(self.meta, self.tally)),
+        ):
+            yield from self.zip.add_bytes(name, text.encode("utf-8"), compress=True)
+        yield from self.zip.finish()
+
+    def summary(self) -> ArchiveSummary:
+        return ArchiveSummary(
+            counts=self.tally.counts(),
+            size_bytes=self.zip.size,
+            sha256=self.zip.sha256,
+            members=len(self.zip.names),
+            skipped=dict(sorted(self.tally.skipped.items())),
+            licenses=dict(sorted(self.tally.licenses.items())),
+        )
+
+
+async def _admitted(
+    records: AsyncIterable[ImageRecord], meta: DatasetMeta, tally: ArchiveTally
+) -> AsyncIterator[ImageRecord]:
+    async for record in records:
+        reason = skip_reason(record, meta)
+        if reason is None:
+            yield record
+        else:
+            tally.skipped[reason] += 1
+
+
+async def _fetched(
+    records: AsyncIterable[ImageRecord], fetch_bytes: FetchBytes, window: int
+) -> AsyncIterator[tuple[ImageRecord, bytes]]:
+    """Records with their bytes, in input order, fetching up to ``window`` ahead."""
+    pending: deque[tuple[ImageRecord, asyncio.Task[bytes]]] = deque()
+    try:
+        async for record in records:
+            pending.append((record, asyncio.ensure_future(fetch_bytes(record))))
+            if len(pending) >= window:
+                ready, task = pending.popleft()
+                yield ready, await task
+        while pending:
+            ready, task = pending.popleft()
+            yield ready, await task
+    finally:
+        for _, task in pending:
+            task.cancel()
+
+
+async def write_archive(
+    records: AsyncIterable[ImageRecord],
+    fetch_bytes: FetchBytes,
+    sink: ArchiveSink,
+    meta: DatasetMeta,
+    *,
+    prefetch: int = 4,
+) -> ArchiveSummary:
+    """Write the dataset archive of ``records`` into ``sink`` and close it.
+
+    Records that are invalid, flagged duplicates (unless ``meta.include_duplicates``),
+    validated below ``meta.min_level``, repeated, or whose fetched bytes do not match their
+    sha256 are left out and counted in ``summary.skipped``. ``fetch_bytes`` runs for up to
+    ``prefetch`` records at once; the archive keeps the input order.
+
+    If anything fails, the sink is aborted (when it has ``abort()``) instead of closed, so a
+    half-built archive is never committed, and the error propagates.
+    """
+    if prefetch < 1:
+        raise ValueError(f"prefetch must be at least 1, got {prefetch}")
+    with tempfile.SpooledTemporaryFile(max_size=_MANIFEST_SPOOL, mode="w+b") as spool:
+        builder = _ArchiveBuilder(meta, spool)
+        try:
+            admitted = _admitted(records, meta, builder.tally)
+            async for record, data in _fetched(admitted, fetch_bytes, prefetch):
+                for part in builder.add_image(record, data):
+                    await sink.write(part)
+            for part in builder.finish():
+                await sink.write(part)
+            await sink.close()
+        except BaseException:
+            builder.zip.discard()
+            await abort_sink(sink)
+            raise
+    return builder.summary()

@@ -1,0 +1,172 @@
+"""The archive's descriptive members: ``labels.csv``, ``dataset.json`` and the ``README.md``
+data card. Built from the totals the writer gathered while packing the images.
+
+Example::
+
+    tally = ArchiveTally(splits={"train": 0.8, "val": 0.1, "test": 0.1})
+    tally.add(record, split="train")
+    readme = render_card(meta, tally)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.datasets.labels import safe_label
+from shared.datasets.layout import CARD, DATASET_JSON, LABELS_CSV, MANIFEST
+from shared.models.datasets import DatasetCounts, DatasetMeta
+from shared.models.images import ImageRecord
+
+__all__ = ["ArchiveTally", "dataset_json", "labels_csv", "render_card"]
+
+UNKNOWN_LICENSE = "unknown"
+
+
+@dataclass
+class ArchiveTally:
+    """Counts gathered while packing: per label, per split, per label and split, sources,
+    licenses, and records left out by reason."""
+
+    splits: dict[str, float]
+    per_label: Counter[str] = field(default_factory=Counter)
+    per_split: Counter[str] = field(default_factory=Counter)
+    per_label_split: Counter[tuple[str, str]] = field(default_factory=Counter)
+    sources: Counter[str] = field(default_factory=Counter)
+    licenses: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def add(self, record: ImageRecord, split: str) -> None:
+        self.per_label[record.label] += 1
+        self.per_split[split] += 1
+        self.per_label_split[(record.label, split)] += 1
+        self.sources[record.source] += 1
+        self.licenses[record.license or UNKNOWN_LICENSE] += 1
+
+    @property
+    def labels(self) -> list[str]:
+        """Labels in index order (sorted, so the index is stable across builds)."""
+        return sorted(self.per_label)
+
+    def counts(self) -> DatasetCounts:
+        return DatasetCounts(
+            total=sum(self.per_label.values()),
+            per_label=dict(sorted(self.per_label.items())),
+            per_split={name: self.per_split[name] for name in self.splits},
+        )
+
+
+def labels_csv(tally: ArchiveTally) -> str:
+    """``index,label,directory,images,<split>...``: one row per label, in index order."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["index", "label", "directory", "images", *tally.splits])
+    for index, label in enumerate(tally.labels):
+        per_split = [tally.per_label_split[(label, name)] for name in tally.splits]
+        writer.writerow([index, label, safe_label(label), tally.per_label[label], *per_split])
+    return out.getvalue()
+
+
+def dataset_json(meta: DatasetMeta, tally: ArchiveTally) -> str:
+    """``dataset.json``: what the dataset is, how it was built, and what it holds."""
+    body: dict[str, Any] = {
+        "dataset_id": meta.dataset_id,
+        "name": meta.name,
+        "created": meta.created.isoformat(),
+        "job_id": meta.job_id,
+        "splits": meta.splits,
+        "include_duplicates": meta.include_duplicates,
+        "min_level": meta.min_level.value,
+        "job": meta.job.model_dump(mode="json") if meta.job else None,
+        "counts": tally.counts().model_dump(mode="json"),
+        "labels": [
+            {"index": i, "label": label, "directory": safe_label(label)}
+            for i, label in enumerate(tally.labels)
+        ],
+        "sources": dict(sorted(tally.sources.items())),
+        "licenses": dict(sorted(tally.licenses.items())),
+        "skipped": dict(sorted(tally.skipped.items())),
+        "files": {"manifest": MANIFEST, "labels": LABELS_CSV, "card": CARD},
+    }
+    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def _cell(text: object) -> str:
+    """A value made safe for one Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def render_card(meta: DatasetMeta, tally: ArchiveTally) -> str:
+    """The ``README.md`` data card: contents, sources, licenses, and how it was built."""
+    counts = tally.counts()
+    splits = list(meta.splits)
+    job = meta.job
+    lines = [
+        f"# {_cell(meta.name)}",
+        "",
+        f"An image classification dataset of {counts.total} images in {len(tally.labels)} "
+        f"labels, built by PixCrawler on {meta.created:%Y-%m-%d %H:%M} UTC "
+        f"(dataset `{meta.dataset_id}`, job `{meta.job_id}`).",
+        "",
+        "## Contents",
+        "",
+        *_table(
+            ["label", "folder", "images", *splits],
+            [
+                [label, f"`{safe_label(label)}/`", tally.per_label[label]]
+                + [tally.per_label_split[(label, s)] for s in splits]
+                for label in tally.labels
+            ],
+        ),
+        "",
+        "## Layout",
+        "",
+        "- `<folder>/<sha256>.<ext>`: the images, named by the sha256 of their bytes.",
+        f"- `{MANIFEST}`: one JSON object per image: file, label, split, source, url, page_url,"
+        " license, attribution, width, height, bytes, sha256, phash.",
+        f"- `{LABELS_CSV}`: label index, label, folder and image counts per split.",
+        f"- `{DATASET_JSON}`: these facts, machine-readable.",
+        "",
+        "## Sources",
+        "",
+        *_table(["source", "images"], [[s, n] for s, n in sorted(tally.sources.items())]),
+        "",
+        "## Licenses",
+        "",
+        "Each image keeps the license and attribution its source reported (see the manifest).",
+        f"`{UNKNOWN_LICENSE}` means the source reported none: check the page_url before reuse.",
+        "",
+        *_table(["license", "images"], [[s, n] for s, n in sorted(tally.licenses.items())]),
+        "",
+        "## How it was built",
+        "",
+    ]
+    if job is not None:
+        lines += [
+            f"- Keywords: {', '.join(_cell(k) for k in job.keywords) or '(none)'}",
+            f"- Sources: {', '.join(s.name for s in job.sources)}",
+            f"- Up to {job.max_images_per_keyword} images per keyword; minimum size "
+            f"{job.min_width}x{job.min_height}; formats {', '.join(f.value for f in job.formats)}",
+            f"- Validated at level `{job.validation_level.value}`",
+        ]
+    lines += [
+        f"- Included: images validated at level `{meta.min_level.value}` or higher"
+        + ("" if meta.include_duplicates else ", near-duplicates left out"),
+        "- Split by the first 8 hex digits of each image's sha256 against the cumulative "
+        "fractions " + ", ".join(f"{name} {fraction:g}" for name, fraction in meta.splits.items())
+        + ": an image keeps its split in every rebuild.",
+    ]
+    if tally.skipped:
+        skipped = ", ".join(f"{reason}: {n}" for reason, n in sorted(tally.skipped.items()))
+        lines.append(f"- Left out: {skipped}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,168 @@
+"""Datasets: the request to build one, its Cosmos document, its download, and the archive
+writer's input (:class:`DatasetMeta`) and output (:class:`ArchiveSummary`).
+
+Example::
+
+    from shared.models.datasets import DatasetCreate
+    body = DatasetCreate.model_validate({"job_id": "job-1", "name": "pets"})
+    body.splits            # {"train": 0.8, "val": 0.1, "test": 0.1}
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, field_validator
+
+from shared.models.base import Document, Level, Model, utcnow
+from shared.models.jobs import JobCreate
+
+__all__ = [
+    "DEFAULT_SPLITS",
+    "ArchiveSummary",
+    "Dataset",
+    "DatasetCounts",
+    "DatasetCreate",
+    "DatasetDownload",
+    "DatasetMeta",
+    "DatasetStatus",
+    "check_splits",
+    "dataset_blob_name",
+]
+
+#: Fractions used when a request names no splits.
+DEFAULT_SPLITS: dict[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1}
+
+_SPLIT_TOLERANCE = 1e-6
+
+SplitName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[\w-]+$")
+]
+
+
+def check_splits(splits: dict[str, float]) -> dict[str, float]:
+    """Validate split fractions: at least one, each finite and >= 0, summing to 1 (within 1e-6).
+
+    Raises ``ValueError`` saying what to change (pydantic turns it into a 422 detail).
+
+    >>> check_splits({"train": 0.9, "test": 0.1})
+    {'train': 0.9, 'test': 0.1}
+    """
+    if not splits:
+        raise ValueError('name at least one split, e.g. {"train": 0.8, "val": 0.1, "test": 0.1}')
+    for name, fraction in splits.items():
+        if not math.isfinite(fraction) or fraction < 0:
+            raise ValueError(f"split {name!r} has fraction {fraction}; use a number >= 0")
+    total = math.fsum(splits.values())
+    if abs(total - 1.0) > _SPLIT_TOLERANCE:
+        raise ValueError(f"split fractions add up to {total:g}; make them add up to 1")
+    return dict(splits)
+
+
+class DatasetStatus(StrEnum):
+    pending = "pending"
+    building = "building"
+    ready = "ready"
+    failed = "failed"
+
+
+class DatasetCreate(Model):
+    """Body of ``POST /api/v1/datasets``: build an archive from a job's images."""
+
+    job_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    splits: dict[SplitName, float] = Field(
+        default_factory=lambda: dict(DEFAULT_SPLITS),
+        description="split name -> fraction; fractions >= 0 adding up to 1",
+    )
+    include_duplicates: bool = Field(
+        default=False, description="also pack images flagged as near-duplicates"
+    )
+    min_level: Level = Field(
+        default=Level.fast, description="pack only images validated at this level or higher"
+    )
+
+    @field_validator("splits")
+    @classmethod
+    def _valid_splits(cls, value: dict[str, float]) -> dict[str, float]:
+        return check_splits(value)
+
+
+class DatasetCounts(Model):
+    """How many images an archive holds, in all, per label and per split."""
+
+    total: int = 0
+    per_label: dict[str, int] = Field(default_factory=dict)
+    per_split: dict[str, int] = Field(default_factory=dict)
+
+
+def dataset_blob_name(dataset_id: str) -> str:
+    """Blob name of a dataset's archive (in the ``datasets`` container).
+
+    >>> dataset_blob_name("d1")
+    'datasets/d1.zip'
+    """
+    return f"datasets/{dataset_id}.zip"
+
+
+class Dataset(Document, DatasetCreate):
+    """A dataset record (Cosmos container ``datasets``, partition key ``/user_id``)."""
+
+    id: str
+    user_id: str
+    status: DatasetStatus = DatasetStatus.pending
+    counts: DatasetCounts = Field(default_factory=DatasetCounts)
+    size_bytes: int | None = None
+    sha256: str | None = None
+    blob_name: str = Field(default_factory=lambda data: dataset_blob_name(data["id"]))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    error: str | None = None
+
+
+class DatasetDownload(Model):
+    """Body of ``GET /api/v1/datasets/{id}/download``: a time-limited SAS URL to the zip."""
+
+    url: str
+    expires_at: datetime
+    size_bytes: int
+    sha256: str
+
+
+class DatasetMeta(Model):
+    """What the archive writer needs besides the records: the dataset's settings and the job's.
+
+    Example::
+
+        meta = DatasetMeta(dataset_id="d1", name="pets", job_id="job-1", job=job_create)
+    """
+
+    dataset_id: str
+    name: str
+    job_id: str
+    created: datetime = Field(default_factory=utcnow)
+    splits: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SPLITS))
+    include_duplicates: bool = False
+    min_level: Level = Level.fast
+    job: JobCreate | None = Field(default=None, description="the job's settings, for the card")
+
+    @field_validator("splits")
+    @classmethod
+    def _valid_splits(cls, value: dict[str, float]) -> dict[str, float]:
+        return check_splits(value)
+
+
+class ArchiveSummary(Model):
+    """What the archive writer produced: small, so an activity can return it."""
+
+    counts: DatasetCounts
+    size_bytes: int
+    sha256: str
+    members: int = Field(description="zip members written, images and metadata files")
+    skipped: dict[str, int] = Field(
+        default_factory=dict, description="records left out, by reason"
+    )
+    licenses: dict[str, int] = Field(default_factory=dict)
