@@ -1,1 +1,9 @@
-"""activities of PixCrawler."""
+"""Activities: the units of real work (discover, download a batch, close a run, ...)."""
+
+import azure.durable_functions as df
+
+blueprint = df.Blueprint()
+
+from activities import crawl  # noqa: E402,F401  (register on the blueprint)
+
+__all__ = ["blueprint"]

@@ -1,1 +1,9 @@
-"""orchestrators of PixCrawler."""
+"""Orchestrators: deterministic generator functions (no I/O, no clock, no randomness)."""
+
+import azure.durable_functions as df
+
+blueprint = df.Blueprint()
+
+from orchestrators import crawl  # noqa: E402,F401  (register on the blueprint)
+
+__all__ = ["blueprint"]

@@ -52,6 +52,8 @@ class DownloadBatch(Model):
     user_id: str
     chunk_id: str
     batch_id: str
+    seq: int = Field(ge=0)
+    run: int = 0
     label: str
     rules: ValidationRules
     candidates: list[Candidate]
@@ -80,6 +82,7 @@ class BatchResult(Model):
     batch_id: str
     chunk_id: str
     seq: int = Field(ge=0, description="position of the batch in its chunk: applied once")
+    run: int = Field(default=0, description="the job run that produced it")
     attempted: int = 0
     downloaded: int = 0
     valid: int = 0

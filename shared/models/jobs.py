@@ -122,6 +122,17 @@ class ChunkSpec(Model):
     start_offset: int = 0
 
 
+def job_instance_id(job_id: str, run: int) -> str:
+    """Instance id of a run's crawl_job orchestration: one per run, so a run never has to wait
+    for the previous run's termination to settle before it can start."""
+    return f"{job_id}:{run}"
+
+
+def chunk_instance_id(job_id: str, run: int, chunk_id: str) -> str:
+    """Instance id of a chunk orchestration (the task ids that start returns)."""
+    return f"{job_id}:{run}:{chunk_id}"
+
+
 def expand_keyword(keyword: str, variations: list[str]) -> list[str]:
     """Apply variation templates to a keyword, de-duplicated, order kept.
 

@@ -37,6 +37,7 @@ class StartRun(Model):
 
 class ChunkUpdate(Model):
     chunk_id: str
+    run: int = 0
     status: ChunkStatus
     error: str | None = None
 
@@ -70,15 +71,15 @@ class ProgressState(Model):
 
     def update_chunk(self, op: ChunkUpdate) -> "ProgressState":
         current = self.chunks.get(op.chunk_id)
-        if current is None or current in (ChunkStatus.completed,):
-            return self  # unknown chunk, or a late message for a finished one
+        if op.run != self.run or current is None or current is ChunkStatus.completed:
+            return self  # another run's late message, an unknown chunk, or a finished one
         new = self.model_copy(deep=True)
         new.chunks[op.chunk_id] = op.status
         new.updated_at = utcnow()
         return new
 
     def apply_batch(self, result: BatchResult) -> "ProgressState":
-        if self.applied.get(result.chunk_id, -1) >= result.seq:
+        if result.run != self.run or self.applied.get(result.chunk_id, -1) >= result.seq:
             return self
         new = self.model_copy(deep=True)
         new.applied[result.chunk_id] = result.seq
@@ -132,6 +133,7 @@ class ChunkCheckpoint(Model):
     """Where one chunk stands: enough to continue it at its saved offset."""
 
     chunk_id: str
+    run: int = 0
     label: str
     query: str
     source: str
@@ -161,10 +163,7 @@ class CheckpointState(Model):
     def save(self, chunk: ChunkCheckpoint) -> "CheckpointState":
         """Record a chunk's position; a stale write (lower seq) never moves it back."""
         current = self.chunks.get(chunk.chunk_id)
-        if current is not None and (
-            current.next_seq > chunk.next_seq
-            or (current.next_seq == chunk.next_seq and current.status == chunk.status)
-        ):
+        if chunk.run < self.run or (current is not None and current.next_seq > chunk.next_seq):
             return self
         new = self.model_copy(deep=True)
         new.chunks[chunk.chunk_id] = chunk
@@ -177,7 +176,10 @@ class CheckpointState(Model):
         new.job_id = job_id
         new.run = run
         for chunk in chunks:
-            new.chunks.setdefault(chunk.chunk_id, chunk)
+            saved = new.chunks.get(chunk.chunk_id)
+            new.chunks[chunk.chunk_id] = (
+                chunk if saved is None else saved.model_copy(update={"run": run})
+            )
         new.updated_at = utcnow()
         return new
 
@@ -251,3 +253,4 @@ class FinishJob(Model):
     user_id: str
     run: int
     outcomes: list[ChunkOutcome]
+    error: str | None = None

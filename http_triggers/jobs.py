@@ -1,0 +1,66 @@
+"""Jobs: create, get, start, cancel, retry, resume, progress."""
+
+from http_triggers._api import ApiRequest, ApiResponse, api
+from shared import jobs
+from shared.models import Job, JobCreate, JobProgress
+from shared.runtime import get_runtime
+
+TAGS = ("jobs",)
+
+
+@api("v1/jobs", ["POST"], body=JobCreate, response=Job, status=201, tags=TAGS, errors=(400,))
+async def create_job(request: ApiRequest) -> ApiResponse:
+    """Create a crawl job (pending until started)."""
+    body = request.json(JobCreate)
+    runtime = await get_runtime()
+    job = await jobs.create_job(runtime.jobs, runtime.settings, request.user.user_id, body)
+    return ApiResponse(job, status=201, headers={"Location": f"/api/v1/jobs/{job.id}"})
+
+
+@api("v1/jobs/{job_id}", ["GET"], response=Job, tags=TAGS, errors=(404,))
+async def get_job(request: ApiRequest) -> Job:
+    """Get a job."""
+    runtime = await get_runtime()
+    caller = request.user
+    return await jobs.get_owned_job(runtime.jobs, caller.user_id, request.params["job_id"], admin=caller.is_admin)
+
+
+@api("v1/jobs/{job_id}/start", ["POST"], response=jobs.StartResponse, tags=TAGS, errors=(400, 404, 409), durable=True)
+async def start_job(request: ApiRequest) -> jobs.StartResponse:
+    """Start a pending job; starting a running job again returns its task ids."""
+    runtime = await get_runtime()
+    return await jobs.start_job(
+        runtime.jobs, runtime.settings, request.client, request.user.user_id, request.params["job_id"]
+    )
+
+
+@api("v1/jobs/{job_id}/cancel", ["POST"], response=jobs.CancelResponse, tags=TAGS, errors=(400, 404), durable=True)
+async def cancel_job(request: ApiRequest) -> jobs.CancelResponse:
+    """Cancel a pending or running job: terminates every orchestration of its run."""
+    runtime = await get_runtime()
+    return await jobs.cancel_job(runtime.jobs, request.client, request.user.user_id, request.params["job_id"])
+
+
+@api("v1/jobs/{job_id}/retry", ["POST"], response=jobs.StartResponse, tags=TAGS, errors=(400, 404), durable=True)
+async def retry_job(request: ApiRequest) -> jobs.StartResponse:
+    """Run a failed or cancelled job again from scratch."""
+    runtime = await get_runtime()
+    return await jobs.retry_job(
+        runtime.jobs, runtime.settings, request.client, request.user.user_id, request.params["job_id"]
+    )
+
+
+@api("v1/jobs/{job_id}/resume", ["POST"], response=jobs.ResumeResponse, tags=TAGS, errors=(400, 404), durable=True)
+async def resume_job(request: ApiRequest) -> jobs.ResumeResponse:
+    """Resume a failed or cancelled job where it stopped."""
+    runtime = await get_runtime()
+    return await jobs.resume_job(
+        runtime.jobs, runtime.settings, request.client, request.user.user_id, request.params["job_id"]
+    )
+
+
+@api("v1/jobs/{job_id}/progress", ["GET"], response=JobProgress, tags=TAGS, errors=(404,), durable=True)
+async def job_progress(request: ApiRequest) -> JobProgress:
+    """Chunk and image counters of the job's current run."""
+    runtime = await get_runtime()
+    return await jobs.job_progress(runtime.jobs, request.client, request.user.user_id, request.params["job_id"])

@@ -1,0 +1,214 @@
+"""crawl_job and crawl_chunk: the fan-out of one job.
+
+crawl_job    -> initialise the progress and checkpoint entities, run one crawl_chunk
+                sub-orchestration per chunk (at most ``max_parallel`` at a time), optionally
+                validate, then close the run.
+crawl_chunk  -> loop: discover a page (activity), download + validate + store it (activity),
+                signal job_progress, save the checkpoint; until the quota is met or the source
+                is exhausted; continue_as_new every ``history_limit`` pages.
+
+Deterministic: no I/O, no clock (context.current_utc_datetime), inputs and results are the
+pydantic models of shared.models, dumped to JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from orchestrators import blueprint
+from shared.models import (
+    ChunkCheckpoint,
+    ChunkOutcome,
+    ChunkRun,
+    ChunkStatus,
+    ChunkUpdate,
+    CrawlJobInput,
+    chunk_instance_id,
+    DiscoverRequest,
+    DiscoverResult,
+    DownloadBatch,
+    FinishJob,
+    BatchResult,
+    StartRun,
+)
+
+#: A source that keeps refusing (429/403, errors) fails its chunk after this many tries.
+MAX_SOURCE_ATTEMPTS = 5
+#: Longest pause between tries of a refusing source.
+MAX_BACKOFF_SECONDS = 300.0
+
+ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=3)
+
+Orchestration = Generator[Any, Any, Any]
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(mode="json")
+
+
+def _checkpoint(run: ChunkRun, status: ChunkStatus, now: Any) -> dict[str, Any]:
+    return _dump(
+        ChunkCheckpoint(
+            chunk_id=run.chunk.chunk_id,
+            run=run.run,
+            label=run.chunk.label,
+            query=run.chunk.query,
+            source=run.chunk.source.name,
+            next_offset=run.offset,
+            next_seq=run.seq,
+            pages_fetched=run.pages,
+            downloaded=run.downloaded,
+            valid=run.valid,
+            status=status,
+            attempts=run.attempts,
+            last_error=run.last_error,
+            updated_at=now,
+        )
+    )
+
+
+def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orchestration:
+    """Crawl up to ``history_limit`` pages. Returns the chunk's final status, or None when
+    the chunk must go on in a fresh history (continue_as_new)."""
+    chunk = run.chunk
+    progress = df.EntityId("job_progress", run.job_id)
+    checkpoint = df.EntityId("checkpoint", run.job_id)
+    for _ in range(run.history_limit):
+        remaining = chunk.quota - run.valid
+        if remaining <= 0:
+            return ChunkStatus.completed
+        request = DiscoverRequest(
+            job_id=run.job_id, chunk=chunk, offset=run.offset, count=min(run.batch_size, remaining)
+        )
+        page = DiscoverResult.model_validate(
+            (yield context.call_activity_with_retry("discover", ACTIVITY_RETRY, _dump(request)))
+        )
+        if page.rate_limited or page.error:
+            run.attempts += 1
+            run.last_error = page.error or "source rate limited"
+            if run.attempts >= MAX_SOURCE_ATTEMPTS:
+                return ChunkStatus.failed
+            now = context.current_utc_datetime
+            context.signal_entity(checkpoint, "save", _checkpoint(run, ChunkStatus.in_progress, now))
+            delay = min(page.retry_after or 2.0**run.attempts, MAX_BACKOFF_SECONDS)
+            yield context.create_timer(now + timedelta(seconds=delay))
+            continue
+        run.attempts, run.last_error = 0, None
+        run.pages += 1
+        if page.candidates:
+            batch = DownloadBatch(
+                job_id=run.job_id,
+                user_id=run.user_id,
+                chunk_id=chunk.chunk_id,
+                batch_id=f"{chunk.chunk_id}:{run.seq}",
+                seq=run.seq,
+                run=run.run,
+                label=chunk.label,
+                rules=run.rules,
+                candidates=page.candidates,
+            )
+            result = BatchResult.model_validate(
+                (yield context.call_activity_with_retry("download_batch", ACTIVITY_RETRY, _dump(batch)))
+            )
+            context.signal_entity(progress, "batch", _dump(result))
+            run.downloaded += result.downloaded
+            run.valid += result.valid
+            run.seq += 1
+        if page.next_offset is None:
+            return ChunkStatus.completed
+        run.offset = page.next_offset
+        now = context.current_utc_datetime
+        context.signal_entity(checkpoint, "save", _checkpoint(run, ChunkStatus.in_progress, now))
+    return None
+
+
+@blueprint.orchestration_trigger(context_name="context")
+def crawl_chunk(context: df.DurableOrchestrationContext) -> Orchestration:
+    run = ChunkRun.model_validate(context.get_input())
+    progress = df.EntityId("job_progress", run.job_id)
+    chunk_id = run.chunk.chunk_id
+    if run.pages == 0 and run.attempts == 0:
+        started = ChunkUpdate(chunk_id=chunk_id, run=run.run, status=ChunkStatus.in_progress)
+        context.signal_entity(progress, "chunk", _dump(started))
+    try:
+        status = yield from _crawl_pages(context, run)
+    except Exception as exc:  # an activity failed after its retries: the chunk fails, not the job
+        run.last_error = str(exc).strip()[:500]
+        status = ChunkStatus.failed
+    if status is None:
+        context.continue_as_new(_dump(run))
+        return None
+    now = context.current_utc_datetime
+    context.signal_entity(df.EntityId("checkpoint", run.job_id), "save", _checkpoint(run, status, now))
+    context.signal_entity(
+        progress,
+        "chunk",
+        _dump(ChunkUpdate(chunk_id=chunk_id, run=run.run, status=status, error=run.last_error)),
+    )
+    outcome = ChunkOutcome(
+        chunk_id=chunk_id, status=status, valid=run.valid, downloaded=run.downloaded, error=run.last_error
+    )
+    return _dump(outcome)
+
+
+def _run_chunks(context: df.DurableOrchestrationContext, job: CrawlJobInput) -> Orchestration:
+    """Run every chunk as a sub-orchestration, at most ``max_parallel`` at once."""
+    outcomes: list[dict[str, Any]] = []
+    waiting = list(job.chunks)
+    running: list[Any] = []
+    while waiting or running:
+        while waiting and len(running) < job.max_parallel:
+            chunk_run = waiting.pop(0)
+            instance = chunk_instance_id(job.job_id, job.run, chunk_run.chunk.chunk_id)
+            running.append(context.call_sub_orchestrator("crawl_chunk", _dump(chunk_run), instance))
+        if not waiting:
+            outcomes.extend((yield context.task_all(running)))
+            running = []
+        else:
+            done = yield context.task_any(running)
+            running.remove(done)
+            outcomes.append(done.result)
+    return outcomes
+
+
+@blueprint.orchestration_trigger(context_name="context")
+def crawl_job(context: df.DurableOrchestrationContext) -> Orchestration:
+    job = CrawlJobInput.model_validate(context.get_input())
+    progress = df.EntityId("job_progress", job.job_id)
+    all_ids = [c.chunk.chunk_id for c in job.chunks] + job.done_chunk_ids
+    start = StartRun(run=job.run, chunk_ids=all_ids, done_chunk_ids=job.done_chunk_ids, reset=job.reset)
+    now = context.current_utc_datetime
+    begin = {
+        "job_id": job.job_id,
+        "run": job.run,
+        "chunks": [_checkpoint(c, ChunkStatus.pending, now) for c in job.chunks],
+    }
+    error: str | None = None
+    outcomes: list[dict[str, Any]] = []
+    try:
+        yield context.call_entity(progress, "start_run", _dump(start))
+        yield context.call_entity(df.EntityId("checkpoint", job.job_id), "begin", begin)
+        outcomes = yield from _run_chunks(context, job)
+        if job.validation_level != "fast":
+            yield context.call_entity(progress, "phase", "validating")
+            yield context.call_sub_orchestrator(
+                "validate_job",
+                {"job_id": job.job_id, "user_id": job.user_id, "level": job.validation_level},
+                f"{job.job_id}:{job.run}:validate",
+            )
+    except Exception as exc:  # close the run as failed rather than leave it running
+        error = str(exc).strip()[:500]
+    finish = FinishJob(
+        job_id=job.job_id,
+        user_id=job.user_id,
+        run=job.run,
+        outcomes=[ChunkOutcome.model_validate(o) for o in outcomes],
+        error=error,
+    )
+    summary = yield context.call_activity_with_retry("finish_job", ACTIVITY_RETRY, _dump(finish))
+    yield context.call_entity(progress, "phase", "done")
+    return summary

@@ -1,0 +1,365 @@
+"""The jobs domain: create, start, cancel, retry, resume and report a crawl job.
+
+HTTP handlers call these functions with the caller's id and a durable client; every rule
+about job states lives here, in one place.
+
+Example::
+
+    job = await create_job(repos, settings, "alice", JobCreate(...))
+    started = await start_job(repos, settings, client, "alice", job.id)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import azure.durable_functions as df
+
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.models import (
+    CheckpointState,
+    ChunkRun,
+    ChunkSpec,
+    ChunkStatus,
+    CrawlJobInput,
+    FinishJob,
+    Job,
+    JobCreate,
+    JobProgress,
+    JobStatus,
+    Model,
+    ProgressState,
+    ValidationRules,
+    chunk_instance_id,
+    job_instance_id,
+    plan_chunks,
+    utcnow,
+)
+from shared.settings import Settings
+from shared.sources import missing_settings
+
+CRAWL_ORCHESTRATOR = "crawl_job"
+FINISHED = (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
+
+
+class JobsStore(Protocol):
+    """What the jobs domain needs from the jobs repository."""
+
+    async def create(self, item: Job) -> Job: ...
+
+    async def find(self, job_id: str) -> Job | None: ...
+
+    async def update(self, job: Job, mutate: Callable[[Job], None]) -> Job: ...
+
+
+class StartResponse(Model):
+    job_id: str
+    status: JobStatus
+    task_ids: list[str]
+    total_chunks: int
+    message: str
+
+
+class CancelResponse(Model):
+    job_id: str
+    status: JobStatus
+    revoked_tasks: int
+    message: str
+
+
+class ResumeResponse(Model):
+    job_id: str
+    status: JobStatus
+    chunks_to_resume: int
+    chunks_skipped: int
+    images_so_far: int
+    message: str
+
+
+async def create_job(store: JobsStore, settings: Settings, user_id: str, body: JobCreate) -> Job:
+    """Create a pending job; 400 naming the settings a source needs that are not configured."""
+    for source in body.sources:
+        missing = missing_settings(source, settings)
+        if missing:
+            raise BadRequest(
+                f"Source '{source.name}' is not configured: set {', '.join(missing)}.",
+                error_code="source_not_configured",
+                field="sources",
+            )
+    job = Job(id=uuid.uuid4().hex, user_id=user_id, **body.model_dump())
+    job.total_chunks = len(plan_chunks(job.id, body))
+    return await store.create(job)
+
+
+async def get_owned_job(store: JobsStore, user_id: str, job_id: str, *, admin: bool = False) -> Job:
+    """The job, if it exists (404) and belongs to the caller (403) or the caller is an admin."""
+    job = await store.find(job_id)
+    if job is None:
+        raise NotFound(f"Job {job_id} not found.", error_code="job_not_found")
+    if job.user_id != user_id and not admin:
+        raise Forbidden(f"Job {job_id} belongs to another user.", error_code="not_owner")
+    return job
+
+
+def _chunk_runs(job: Job, settings: Settings, chunks: list[ChunkSpec], run: int) -> list[ChunkRun]:
+    rules = ValidationRules(
+        min_width=job.min_width,
+        min_height=job.min_height,
+        formats=job.formats,
+        max_pixels=settings.max_pixels,
+    )
+    return [
+        ChunkRun(
+            job_id=job.id,
+            user_id=job.user_id,
+            run=run,
+            chunk=chunk,
+            rules=rules,
+            batch_size=settings.batch_size,
+            history_limit=settings.chunk_history_limit,
+        )
+        for chunk in chunks
+    ]
+
+
+async def _launch(
+    store: JobsStore,
+    client: df.DurableOrchestrationClient,
+    job: Job,
+    runs: list[ChunkRun],
+    done_ids: list[str],
+    *,
+    reset: bool,
+    settings: Settings,
+    allowed: tuple[JobStatus, ...],
+) -> Job:
+    """Move the job to running for a new run (etag-guarded) and start its orchestration."""
+    run = job.run + 1
+    for chunk_run in runs:
+        chunk_run.run = run
+    task_ids = [chunk_instance_id(job.id, run, r.chunk.chunk_id) for r in runs]
+
+    def mutate(current: Job) -> None:
+        if current.status not in allowed or current.run != job.run:
+            raise Conflict(
+                f"Job {job.id} changed while starting (now '{current.status}').",
+                error_code="job_changed",
+            )
+        current.status = JobStatus.running
+        current.run = run
+        current.started_at = utcnow()
+        current.completed_at = None
+        current.error = None
+        current.task_ids = task_ids
+        current.total_chunks = len(runs) + len(done_ids)
+
+    updated = await store.update(job, mutate)
+    payload = CrawlJobInput(
+        job_id=job.id,
+        user_id=job.user_id,
+        run=run,
+        chunks=runs,
+        done_chunk_ids=done_ids,
+        reset=reset,
+        max_parallel=settings.max_parallel_chunks,
+        validation_level=job.validation_level.value,
+    )
+    try:
+        await client.start_new(
+            CRAWL_ORCHESTRATOR, job_instance_id(job.id, run), payload.model_dump(mode="json")
+        )
+    except Exception as exc:
+        await store.update(updated, lambda j: _fail(j, f"could not start the orchestration: {exc}"))
+        raise
+    return updated
+
+
+def _fail(job: Job, reason: str) -> None:
+    job.status = JobStatus.failed
+    job.error = reason
+    job.completed_at = utcnow()
+
+
+async def start_job(
+    store: JobsStore, settings: Settings, client: df.DurableOrchestrationClient, user_id: str, job_id: str
+) -> StartResponse:
+    """Start a pending job. A running job answers with its existing task ids (idempotent)."""
+    job = await get_owned_job(store, user_id, job_id)
+    if job.status is JobStatus.pending:
+        runs = _chunk_runs(job, settings, plan_chunks(job.id, job), job.run + 1)
+        try:
+            job = await _launch(
+                store, client, job, runs, [], reset=True, settings=settings, allowed=(JobStatus.pending,)
+            )
+            message = f"Job started: {job.total_chunks} chunks."
+        except Conflict:
+            job = await get_owned_job(store, user_id, job_id)
+            message = "Job is already running."
+        if job.status is JobStatus.running:
+            return StartResponse(
+                job_id=job.id,
+                status=job.status,
+                task_ids=job.task_ids,
+                total_chunks=job.total_chunks,
+                message=message,
+            )
+    if job.status is JobStatus.running:
+        return StartResponse(
+            job_id=job.id,
+            status=job.status,
+            task_ids=job.task_ids,
+            total_chunks=job.total_chunks,
+            message="Job is already running.",
+        )
+    raise BadRequest(
+        f"Cannot start job with status '{job.status.value}'. Only pending jobs can be started.",
+        error_code="invalid_job_status",
+    )
+
+
+async def _terminate(client: df.DurableOrchestrationClient, instance_ids: list[str], reason: str) -> int:
+    """Terminate the instances still running; count them."""
+    revoked = 0
+    for instance_id in instance_ids:
+        status = await client.get_status(instance_id)
+        runtime = getattr(status, "runtime_status", None)
+        if runtime is not None and runtime.name in ("Running", "Pending", "Suspended", "ContinuedAsNew"):
+            await client.terminate(instance_id, reason)
+            revoked += 1
+    return revoked
+
+
+async def cancel_job(
+    store: JobsStore, client: df.DurableOrchestrationClient, user_id: str, job_id: str
+) -> CancelResponse:
+    """Terminate every orchestration of the job's current run and mark it cancelled."""
+    job = await get_owned_job(store, user_id, job_id)
+    if job.status in FINISHED:
+        raise BadRequest(
+            f"Cannot cancel job with status: {job.status.value}", error_code="invalid_job_status"
+        )
+
+    def mutate(current: Job) -> None:
+        if current.status in FINISHED:
+            raise BadRequest(
+                f"Cannot cancel job with status: {current.status.value}",
+                error_code="invalid_job_status",
+            )
+        current.status = JobStatus.cancelled
+        current.completed_at = utcnow()
+
+    job = await store.update(job, mutate)
+    revoked = await _terminate(client, [job_instance_id(job.id, job.run), *job.task_ids], "cancelled by the user")
+    return CancelResponse(
+        job_id=job.id,
+        status=job.status,
+        revoked_tasks=revoked,
+        message=f"Job cancelled: {revoked} running orchestrations terminated.",
+    )
+
+
+async def retry_job(
+    store: JobsStore, settings: Settings, client: df.DurableOrchestrationClient, user_id: str, job_id: str
+) -> StartResponse:
+    """Start a failed or cancelled job again from scratch (counters reset)."""
+    job = await get_owned_job(store, user_id, job_id)
+    if job.status not in (JobStatus.failed, JobStatus.cancelled):
+        raise BadRequest(
+            f"Cannot retry job with status '{job.status.value}'. Only failed or cancelled jobs can be retried.",
+            error_code="invalid_job_status",
+        )
+    await _terminate(client, [job_instance_id(job.id, job.run), *job.task_ids], "retried")
+    runs = _chunk_runs(job, settings, plan_chunks(job.id, job), job.run + 1)
+    job = await _launch(
+        store, client, job, runs, [], reset=True, settings=settings, allowed=(JobStatus.failed, JobStatus.cancelled)
+    )
+    return StartResponse(
+        job_id=job.id,
+        status=job.status,
+        task_ids=job.task_ids,
+        total_chunks=job.total_chunks,
+        message=f"Job restarted from scratch: {job.total_chunks} chunks.",
+    )
+
+
+async def read_entity(client: df.DurableOrchestrationClient, name: str, key: str) -> dict[str, Any] | None:
+    """An entity's state, or None when it does not exist yet."""
+    response = await client.read_entity_state(df.EntityId(name, key))
+    if not response.entity_exists:
+        return None
+    state = response.entity_state
+    return state if isinstance(state, dict) else None
+
+
+async def resume_job(
+    store: JobsStore, settings: Settings, client: df.DurableOrchestrationClient, user_id: str, job_id: str
+) -> ResumeResponse:
+    """Start a new run that skips completed chunks and continues open ones at their offsets."""
+    job = await get_owned_job(store, user_id, job_id)
+    if job.status not in (JobStatus.failed, JobStatus.cancelled):
+        raise BadRequest(
+            f"Cannot resume job with status '{job.status.value}'. Only failed, cancelled or stale jobs can be resumed.",
+            error_code="invalid_job_status",
+        )
+    await _terminate(client, [job_instance_id(job.id, job.run), *job.task_ids], "resumed")
+    saved = CheckpointState.model_validate(await read_entity(client, "checkpoint", job.id) or {})
+    runs: list[ChunkRun] = []
+    done: list[str] = []
+    for chunk_run in _chunk_runs(job, settings, plan_chunks(job.id, job), job.run + 1):
+        point = saved.chunks.get(chunk_run.chunk.chunk_id)
+        if point is not None and point.status is ChunkStatus.completed:
+            done.append(point.chunk_id)
+            continue
+        if point is not None:
+            chunk_run.offset, chunk_run.seq, chunk_run.pages = point.next_offset, point.next_seq, point.pages_fetched
+            chunk_run.downloaded, chunk_run.valid = point.downloaded, point.valid
+        runs.append(chunk_run)
+    images = sum(p.valid for p in saved.chunks.values())
+    job = await _launch(
+        store, client, job, runs, done, reset=False, settings=settings, allowed=(JobStatus.failed, JobStatus.cancelled)
+    )
+    return ResumeResponse(
+        job_id=job.id,
+        status=job.status,
+        chunks_to_resume=len(runs),
+        chunks_skipped=len(done),
+        images_so_far=images,
+        message=f"Job resumed: {len(runs)} chunks to go, {len(done)} already complete.",
+    )
+
+
+async def job_progress(
+    store: JobsStore, client: df.DurableOrchestrationClient, user_id: str, job_id: str
+) -> JobProgress:
+    """Counters from the job_progress entity, status from the job record."""
+    job = await get_owned_job(store, user_id, job_id)
+    state = ProgressState.model_validate(await read_entity(client, "job_progress", job.id) or {})
+    report = state.report(job.id, job.status, job.started_at)
+    if not state.chunks:
+        report.total_chunks = job.total_chunks
+    report.updated_at = report.updated_at or job.updated_at
+    return report
+
+
+async def finish_run(store: JobsStore, finish: FinishJob) -> Job:
+    """Close a run: completed, or failed when every chunk failed or the run itself broke.
+    A job cancelled meanwhile, or already on a newer run, is left as it is."""
+    job = await store.find(finish.job_id)
+    if job is None:
+        raise NotFound(f"Job {finish.job_id} not found.", error_code="job_not_found")
+    failed_chunks = [o for o in finish.outcomes if o.status is ChunkStatus.failed]
+    all_failed = bool(finish.outcomes) and len(failed_chunks) == len(finish.outcomes)
+    error = finish.error or (
+        f"all {len(failed_chunks)} chunks failed; first error: {failed_chunks[0].error}" if all_failed else None
+    )
+
+    def mutate(current: Job) -> None:
+        if current.run != finish.run or current.status is not JobStatus.running:
+            return
+        current.status = JobStatus.failed if error else JobStatus.completed
+        current.error = error
+        current.completed_at = utcnow()
+
+    return await store.update(job, mutate)
