@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import tempfile
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
@@ -25,7 +24,7 @@ from typing import IO
 
 from shared.datasets.card import ArchiveTally, dataset_json, labels_csv, render_card
 from shared.datasets.layout import (
-    CARD, DATASET_JSON, LABELS_CSV, MANIFEST, image_member, manifest_row,
+    CARD, DATASET_JSON, LABELS_CSV, MANIFEST, image_member, manifest_line, manifest_row,
 )
 from shared.datasets.sinks import ArchiveSink, abort_sink
 from shared.datasets.splits import split_for
@@ -83,7 +82,7 @@ class _ArchiveBuilder:
         split = split_for(record.sha256, self.meta.splits)
         yield from self.zip.add_bytes(member, data, compress=False)
         row = manifest_row(record, member, split, len(data))
-        self.manifest.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+        self.manifest.write(manifest_line(row))
         self.tally.add(record, split)
 
     def _spooled_manifest(self) -> Iterator[bytes]:

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "METADATA_MEMBERS",
     "image_member",
     "is_safe_member",
+    "manifest_line",
     "manifest_row",
 ]
 
@@ -44,6 +46,9 @@ MANIFEST_FIELDS = (
     "file", "label", "split", "source", "url", "page_url", "license", "attribution",
     "width", "height", "bytes", "sha256", "phash",
 )
+
+# Line breaks that JSON leaves raw but str.splitlines() and some JSONL readers split on.
+_RAW_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _EXTENSION = re.compile(r"^[a-z0-9]{1,8}$")
@@ -93,3 +98,12 @@ def manifest_row(record: ImageRecord, member: str, split: str, size: int) -> dic
         "sha256": record.sha256,
         "phash": record.phash,
     }
+
+
+def manifest_line(row: dict[str, Any]) -> bytes:
+    """One JSONL line: UTF-8 kept readable, every line break inside a value escaped.
+
+    >>> manifest_line({"label": "a\u2028b"})
+    b'{"label": "a\\\\u2028b"}\\n'
+    """
+    return (json.dumps(row, ensure_ascii=False).translate(_RAW_LINE_BREAKS) + "\n").encode()
