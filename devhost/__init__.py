@@ -1,0 +1,1 @@
+"""devhost: a one-machine Azure Functions + Durable Functions host for any df.DFApp."""
