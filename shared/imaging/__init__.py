@@ -1,0 +1,25 @@
+"""Decoding, format sniffing, hashes and the fast checks of downloaded images.
+
+Example::
+
+    from shared.imaging import inspect_image, Rejection
+    from shared.models import ValidationRules
+    result = inspect_image(body, ValidationRules(min_width=128, min_height=128))
+    if isinstance(result, Rejection):
+        print(result.reason, result.message)
+    else:
+        print(result.format, result.width, result.height, result.sha256, result.phash)
+"""
+
+from shared.imaging.decode import ImageInfo, Rejection, inspect_image, sniff_format
+from shared.imaging.hashes import hamming, phash_hex, sha256_hex
+
+__all__ = [
+    "ImageInfo",
+    "Rejection",
+    "hamming",
+    "inspect_image",
+    "phash_hex",
+    "sha256_hex",
+    "sniff_format",
+]

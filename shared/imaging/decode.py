@@ -1,0 +1,180 @@
+"""Recognise and check downloaded image bytes: the "fast" validation level.
+
+:func:`sniff_format` names the format from the magic bytes (a server's Content-Type is never
+trusted). :func:`inspect_image` runs every fast check on the bytes and returns either an
+:class:`ImageInfo` (what the image record stores) or a :class:`Rejection` with the
+:class:`~shared.models.FailureReason` that the batch counts. It never raises for bad input.
+
+The checks, cheapest first: magic bytes, format allow-list, the pixel limit and the minimum
+size (both from the header, before any pixel is decoded), an integrity decode that fails on
+truncated or broken data (for JPEG at 1/8 scale via ``draft``, so it costs a fraction of a
+full decode), then the hashes and metadata.
+
+The pixel limit is ``rules.max_pixels``, checked per call. Pillow's own, process-wide
+``Image.MAX_IMAGE_PIXELS`` (same default) stays on as a backstop: its DecompressionBombError,
+or its warning when a caller has made warnings errors, also becomes ``too_many_pixels``. The
+process-wide value and warning filters are not changed per call, because decoding runs in
+worker threads where such changes would race.
+
+Example::
+
+    info = inspect_image(body, ValidationRules(min_width=256, min_height=256))
+    if isinstance(info, Rejection):
+        failed[info.reason] += 1
+    else:
+        info.sha256, info.phash, info.width, info.height
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, ImageFile
+
+from shared.imaging.hashes import phash_hex, sha256_hex
+from shared.models import FailureReason, ImageFormat, ValidationRules
+
+# Truncated files must fail the integrity decode, never be padded with grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+#: Pillow's plugin name for each format we accept.
+PIL_FORMAT: dict[ImageFormat, str] = {
+    ImageFormat.jpeg: "JPEG",
+    ImageFormat.png: "PNG",
+    ImageFormat.webp: "WEBP",
+    ImageFormat.gif: "GIF",
+    ImageFormat.bmp: "BMP",
+    ImageFormat.tiff: "TIFF",
+}
+
+#: Sizes of the BMP info headers Pillow reads (OS/2 1.x, Windows 3.x ... v5).
+_BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+_EXIF_ORIENTATION = 0x0112
+
+
+def sniff_format(data: bytes) -> ImageFormat | None:
+    """The image format the bytes start with, or None. Reads at most the first 32 bytes.
+
+    >>> sniff_format(bytes.fromhex("89504e470d0a1a0a") + bytes(24))
+    <ImageFormat.png: 'png'>
+    >>> sniff_format(b"<!doctype html><html>") is None
+    True
+    """
+    head = bytes(data[:32])
+    if head.startswith(b"\xff\xd8\xff"):
+        return ImageFormat.jpeg
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ImageFormat.png
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return ImageFormat.gif
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ImageFormat.webp
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return ImageFormat.tiff
+    if head[:2] == b"BM" and len(head) >= 18:
+        if int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
+            return ImageFormat.bmp
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What the fast checks learned about an accepted image.
+
+    ``width``/``height`` are the real (full) dimensions even when the check decoded a
+    reduced draft; ``mode`` is Pillow's colour mode of the file (``RGB``, ``L``, ``P`` ...);
+    ``exif_orientation`` is the EXIF tag 0x0112 (1-8) or None; ``bytes`` is the file size.
+    """
+
+    format: ImageFormat
+    width: int
+    height: int
+    mode: str
+    exif_orientation: int | None
+    sha256: str
+    phash: str
+    bytes: int
+
+    @property
+    def content_type(self) -> str:
+        return self.format.content_type
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why bytes are not an acceptable image: a reason to count and a message to log.
+
+    Example::
+
+        Rejection(FailureReason.too_small, "120x80 is below the minimum 256x256")
+    """
+
+    reason: FailureReason
+    message: str
+
+
+def _integrity_decode(image: ImageFile.ImageFile, fmt: ImageFormat) -> Image.Image:
+    """Decode all the pixel data (or, for JPEG, all of it at 1/8 scale): a truncated or broken
+    file raises here. Returns the decoded image, which may be smaller than the file's size."""
+    if fmt is ImageFormat.jpeg:
+        width, height = image.size
+        image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+    image.load()
+    return image
+
+
+def _exif_orientation(image: Image.Image) -> int | None:
+    try:
+        value = image.getexif().get(_EXIF_ORIENTATION)
+    except Exception:  # a broken EXIF block is not a broken image
+        return None
+    return value if isinstance(value, int) and 1 <= value <= 8 else None
+
+
+def inspect_image(data: bytes, rules: ValidationRules) -> ImageInfo | Rejection:
+    """Run the fast checks on image bytes; never raises for bad input.
+
+    Example::
+
+        inspect_image(open("cat.jpg", "rb").read(), ValidationRules(formats=[ImageFormat.png]))
+        # Rejection(reason=<FailureReason.format_not_allowed ...>, message='jpeg is not ...')
+    """
+    fmt = sniff_format(data)
+    if fmt is None:
+        return Rejection(FailureReason.not_an_image, "the bytes are not a known image format")
+    if fmt not in rules.formats:
+        allowed = ", ".join(f.value for f in rules.formats)
+        return Rejection(FailureReason.format_not_allowed, f"{fmt.value} is not in [{allowed}]")
+    try:
+        with Image.open(io.BytesIO(data), formats=[PIL_FORMAT[fmt]]) as image:
+            width, height = image.size
+            if width * height > rules.max_pixels:
+                return Rejection(
+                    FailureReason.too_many_pixels,
+                    f"{width}x{height} = {width * height} pixels is over the limit "
+                    f"{rules.max_pixels}",
+                )
+            if width < rules.min_width or height < rules.min_height:
+                return Rejection(
+                    FailureReason.too_small,
+                    f"{width}x{height} is below the minimum {rules.min_width}x{rules.min_height}",
+                )
+            mode = image.mode
+            decoded = _integrity_decode(image, fmt)
+            orientation = _exif_orientation(decoded)
+            phash = phash_hex(decoded)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        return Rejection(FailureReason.too_many_pixels, str(exc))
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error ...
+        return Rejection(FailureReason.corrupt, f"{fmt.value} does not decode: {exc}")
+    return ImageInfo(
+        format=fmt,
+        width=width,
+        height=height,
+        mode=mode,
+        exif_orientation=orientation,
+        sha256=sha256_hex(data),
+        phash=phash,
+        bytes=len(data),
+    )
