@@ -105,7 +105,7 @@ class QualityThresholds(Model):
         default=512, ge=64, description="images are reduced to at most this side before analysis"
     )
     min_sharpness: float = Field(
-        default=60.0, ge=0,
+        default=50.0, ge=0,
         description="blur: minimum variance of the Laplacian (grey levels^2) of the "
         "contrast-stretched grayscale",
     )
@@ -114,14 +114,14 @@ class QualityThresholds(Model):
         default=215.0, ge=0, le=255, description="too bright above this mean luma"
     )
     min_entropy: float = Field(
-        default=3.0, ge=0, le=8, description="bits of the 256-bin grayscale histogram"
+        default=2.5, ge=0, le=8, description="bits of the 256-bin grayscale histogram"
     )
     max_aspect_ratio: float = Field(default=3.0, ge=1, description="long side / short side")
     grayscale_tolerance: float = Field(
         default=1.0, ge=0,
         description="a colour image whose mean channel difference is at most this is grayscale",
     )
-    min_bytes: int = Field(default=4096, ge=0, description="files smaller than this are tiny")
+    min_bytes: int = Field(default=2048, ge=0, description="files smaller than this are tiny")
 
 
 class QualityReport(Model):
