@@ -1,0 +1,120 @@
+"""Quality checks of the slow validation level: blur, exposure, information, shape, colour, size.
+
+Every measure is taken on the image reduced (integer box filter) to at most
+``QualityThresholds.analysis_side`` pixels on its long side, so the cost per image is small and
+nearly independent of its resolution:
+
+- ``blur``: variance of the 4-neighbour Laplacian of the grayscale, after stretching its 1st-99th
+  percentile range to 0-255, so that a dark or hazy but sharp photo is not called blurred.
+- ``dark`` / ``bright``: mean luma (ITU-R 601, 0-255).
+- ``low_information``: Shannon entropy (bits) of the 256-bin grayscale histogram.
+- ``aspect_ratio``: long side / short side of the full image.
+- ``grayscale``: a colour-mode image whose channels are (nearly) equal; a grayscale-mode image
+  passes, it says what it is.
+- ``file_size``: bytes of the file as downloaded.
+
+Example::
+
+    from PIL import Image
+    from shared.imaging.quality import assess_quality
+    from shared.models.validation import QualityThresholds
+    with Image.open("cat.jpg") as image:
+        report = assess_quality(image, file_bytes=48_213, thresholds=QualityThresholds())
+    report.passed, report.checks["blur"], report.scores["sharpness"]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image
+
+from shared.models.validation import QualityCheck, QualityReport, QualityThresholds
+
+__all__ = ["assess_quality"]
+
+#: Modes that declare themselves grayscale (the ``grayscale`` check passes for them).
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+#: Smallest percentile range the blur measure stretches from (avoids amplifying flat noise).
+_MIN_STRETCH_RANGE = 16
+
+
+def _analysis_image(image: Image.Image, side: int) -> Image.Image:
+    """``image`` as L or RGB, box-reduced by an integer factor to at most ``side`` pixels."""
+    if image.mode not in ("L", "RGB"):
+        image = image.convert("L" if image.mode in _GRAY_MODES else "RGB")
+    factor = math.ceil(max(image.size) / side)
+    return image.reduce(factor) if factor > 1 else image
+
+
+def _histogram_stats(histogram: np.ndarray) -> tuple[float, float, float]:
+    """Mean, entropy in bits, and 1st-99th percentile range of a 256-bin histogram."""
+    total = float(histogram.sum())
+    levels = np.arange(256, dtype=np.float64)
+    mean = float((histogram * levels).sum() / total)
+    p = histogram[histogram > 0] / total
+    entropy = float(-(p * np.log2(p)).sum())
+    cumulative = np.cumsum(histogram)
+    low = int(np.searchsorted(cumulative, 0.01 * total))
+    high = int(np.searchsorted(cumulative, 0.99 * total))
+    return mean, entropy, float(high - low)
+
+
+def _laplacian_variance(gray: np.ndarray) -> float:
+    if gray.shape[0] < 3 or gray.shape[1] < 3:
+        return 0.0
+    centre = gray[1:-1, 1:-1]
+    laplacian = gray[:-2, 1:-1] + gray[2:, 1:-1] + gray[1:-1, :-2] + gray[1:-1, 2:] - 4 * centre
+    return float(laplacian.var())
+
+
+def _channel_difference(rgb: np.ndarray) -> float:
+    """Mean absolute difference between the R, G and B channels (the largest of the three)."""
+    r, g, b = (rgb[..., i].astype(np.int16) for i in range(3))
+    return float(max(np.abs(r - g).mean(), np.abs(g - b).mean(), np.abs(r - b).mean()))
+
+
+def assess_quality(
+    image: Image.Image, file_bytes: int, thresholds: QualityThresholds | None = None
+) -> QualityReport:
+    """Run every quality check on a decoded image; ``checks[name]`` is True when it passed.
+
+    >>> from PIL import Image
+    >>> report = assess_quality(Image.new("RGB", (900, 200), (10, 10, 10)), file_bytes=700)
+    >>> sorted(report.failed)
+    ['aspect_ratio', 'blur', 'dark', 'file_size', 'grayscale', 'low_information']
+    """
+    limits = thresholds or QualityThresholds()
+    width, height = image.size
+    small = _analysis_image(image, limits.analysis_side)
+    gray_image = small if small.mode == "L" else small.convert("L")
+    mean, entropy, spread = _histogram_stats(np.asarray(gray_image.histogram(), np.float64))
+    stretch = 255.0 / max(spread, _MIN_STRETCH_RANGE)
+    sharpness = _laplacian_variance(np.asarray(gray_image, np.float32)) * stretch**2
+    colour_mode = image.mode not in _GRAY_MODES
+    channel_difference = _channel_difference(np.asarray(small)) if colour_mode else 0.0
+    aspect = max(width, height) / max(min(width, height), 1)
+
+    checks = {
+        QualityCheck.blur: sharpness >= limits.min_sharpness,
+        QualityCheck.dark: mean >= limits.min_brightness,
+        QualityCheck.bright: mean <= limits.max_brightness,
+        QualityCheck.low_information: entropy >= limits.min_entropy,
+        QualityCheck.aspect_ratio: aspect <= limits.max_aspect_ratio,
+        QualityCheck.grayscale: not (colour_mode and channel_difference <= limits.grayscale_tolerance),
+        QualityCheck.file_size: file_bytes >= limits.min_bytes,
+    }
+    scores = {
+        "sharpness": sharpness,
+        "brightness": mean,
+        "entropy": entropy,
+        "aspect_ratio": aspect,
+        "channel_difference": channel_difference,
+        "bytes": float(file_bytes),
+    }
+    return QualityReport(
+        checks={check.value: ok for check, ok in checks.items()},
+        scores=scores,
+        passed=all(checks.values()),
+    )
