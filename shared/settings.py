@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     fetch_total_timeout: float = Field(default=60.0, gt=0)
     fetch_retries: int = Field(default=3, ge=0, le=10)
     fetch_backoff_base: float = Field(default=0.5, ge=0)
+    fetch_max_retry_after: float = Field(
+        default=30.0, ge=0, description="longest Retry-After (s) honoured; longer: give up"
+    )
     fetch_respect_noai: bool = True
     contact_url: str = "https://github.com/pixcrawler/pixcrawler"
 

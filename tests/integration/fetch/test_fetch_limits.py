@@ -1,0 +1,130 @@
+"""The downloader's limits over real HTTP: byte cap, timeouts, global and per-host concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp import web
+from fetch_server import FixedDNS, LocalServer, fetch_settings, png_bytes
+
+from shared.fetch import Downloader
+from shared.models import FailureReason
+
+CAP = 64 * 1024
+
+
+async def test_declared_content_length_over_the_cap_is_refused_before_the_body(
+    server: LocalServer,
+) -> None:
+    big = png_bytes((1200, 1200)) + bytes(CAP)
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=big, content_type="image/png")
+
+    url = server.route("/big.png", handler)
+    async with Downloader(fetch_settings(fetch_max_bytes=CAP)) as downloader:
+        result = await downloader.fetch(url)
+
+    assert not result.ok and result.reason is FailureReason.too_large
+    assert "Content-Length" in result.message
+    assert downloader.stats.bytes == 0
+
+
+async def test_streamed_body_is_cut_off_as_soon_as_it_passes_the_cap(server: LocalServer) -> None:
+    sent = 0
+    finished = asyncio.Event()
+
+    async def endless_png(request: web.Request) -> web.StreamResponse:
+        nonlocal sent
+        response = web.StreamResponse(headers={"Content-Type": "image/png"})
+        response.enable_chunked_encoding()  # no Content-Length to check first
+        await response.prepare(request)
+        try:
+            await response.write(png_bytes())
+            for _ in range(400):  # 400 x 16 KiB = 6.4 MB, if nobody stops us
+                await response.write(bytes(16 * 1024))
+                sent += 16 * 1024
+                await asyncio.sleep(0.005)
+        finally:
+            finished.set()
+        return response
+
+    url = server.route("/endless.png", endless_png)
+    async with Downloader(fetch_settings(fetch_max_bytes=CAP)) as downloader:
+        result = await downloader.fetch(url)
+
+    assert not result.ok and result.reason is FailureReason.too_large
+    assert CAP < downloader.stats.bytes <= CAP + 64 * 1024
+    await asyncio.wait_for(finished.wait(), 5)
+    assert sent < 1024 * 1024  # the server was cut off long before 6.4 MB
+
+
+async def test_slow_server_gives_a_timeout(server: LocalServer) -> None:
+    async def stalls_after_headers(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "image/png"})
+        await response.prepare(request)
+        await response.write(png_bytes()[:40])
+        await asyncio.sleep(10)
+        return response
+
+    url = server.route("/slow.png", stalls_after_headers)
+    started = time.monotonic()
+    async with Downloader(fetch_settings(fetch_read_timeout=0.3)) as downloader:
+        result = await downloader.fetch(url)
+
+    assert not result.ok and result.reason is FailureReason.timeout
+    assert time.monotonic() - started < 2
+    assert len(server.requests_to("/slow.png")) == 1  # a read timeout is not retried
+
+
+async def test_trickling_server_hits_the_total_timeout(server: LocalServer) -> None:
+    async def trickles(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "image/png"})
+        await response.prepare(request)
+        await response.write(png_bytes())
+        for _ in range(100):  # a byte every 50 ms: never idle long enough for the read timeout
+            await response.write(b"\x00")
+            await asyncio.sleep(0.05)
+        return response
+
+    url = server.route("/trickle.png", trickles)
+    started = time.monotonic()
+    settings = fetch_settings(fetch_read_timeout=1.0, fetch_total_timeout=0.5)
+    async with Downloader(settings) as downloader:
+        result = await downloader.fetch(url)
+
+    assert not result.ok and result.reason is FailureReason.timeout
+    assert time.monotonic() - started < 2
+
+
+async def test_per_host_limit_is_honoured(server: LocalServer) -> None:
+    async def slow_png(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)
+        return web.Response(body=png_bytes(), content_type="image/png")
+
+    server.route("/img.png", slow_png)
+    dns = FixedDNS({"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"]})
+    urls = [server.url(f"/img.png?i={i}", host) for i in range(12) for host in ("a.test", "b.test")]
+    settings = fetch_settings(fetch_concurrency=10, fetch_per_host=3)
+    async with Downloader(settings, resolver=dns) as downloader:
+        results = await downloader.fetch_many(urls)
+
+    assert all(r.ok for r in results)
+    assert server.max_in_flight_by_host == {"a.test": 3, "b.test": 3}
+    assert server.max_in_flight == 6
+
+
+async def test_global_limit_is_honoured_and_results_keep_their_order(server: LocalServer) -> None:
+    async def numbered(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.02 * (int(request.query["i"]) % 3))
+        return web.Response(body=png_bytes((10 + int(request.query["i"]), 10)))
+
+    server.route("/n.png", numbered)
+    urls = [server.url(f"/n.png?i={i}") for i in range(20)]
+    async with Downloader(fetch_settings(fetch_concurrency=4, fetch_per_host=16)) as downloader:
+        results = await downloader.fetch_many(urls)
+
+    assert server.max_in_flight == 4
+    assert [r.url for r in results] == urls
+    assert [r.body == png_bytes((10 + i, 10)) for i, r in enumerate(results) if r.ok] == [True] * 20
