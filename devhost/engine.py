@@ -235,6 +235,7 @@ class Engine:
                 status = "Running"
                 new_events.append(event(EXECUTION_RESUMED, Reason=payload.get("reason")))
                 consumed.append(row["id"])
+                self.ready.add(iid)  # messages held while suspended come next, in order
                 break
             elif kind in ("suspend", "resume"):
                 pass

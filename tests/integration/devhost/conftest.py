@@ -1,0 +1,25 @@
+"""Fixtures: a shared devhost for the suite, and private ones for restarts and settings."""
+import pytest
+
+from devhost_harness import Devhost
+
+
+@pytest.fixture(scope="session")
+def host(tmp_path_factory):
+    devhost = Devhost(tmp_path_factory.mktemp("devhost")).start()
+    yield devhost
+    devhost.stop()
+
+
+@pytest.fixture
+def fresh_host(tmp_path):
+    """A devhost of its own (for restarts, kills and settings)."""
+    hosts = []
+
+    def make(**env: str) -> Devhost:
+        devhost = Devhost(tmp_path, **env)
+        hosts.append(devhost)
+        return devhost
+    yield make
+    for devhost in hosts:
+        devhost.stop()
