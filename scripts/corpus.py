@@ -38,6 +38,7 @@ import io
 import json
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -46,7 +47,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 #: Bump when the generator changes: a cached corpus of another version is regenerated.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 #: Variant kinds that are near-duplicates of their original.
 NEAR_DUPLICATE_KINDS = ("exact", "resize", "reencode", "crop", "brightness")
@@ -98,13 +99,18 @@ class Corpus:
             out[entry.group].append(entry)
         return dict(out)
 
-    def expected_keepers(self) -> dict[str, str | None]:
+    def expected_keepers(self, skip_kinds: Iterable[str] = ()) -> dict[str, str | None]:
         """For every id, the id of the image kept in its group (None if it is the kept one).
 
-        The rule: largest width*height, then earliest created_at, then smallest id.
+        The rule: largest width*height, then earliest created_at, then smallest id. Entries of
+        ``skip_kinds`` are left out (of the result and of the choice).
         """
+        skipped = set(skip_kinds)
         keepers: dict[str, str | None] = {}
-        for members in self.groups().values():
+        for group in self.groups().values():
+            members = [e for e in group if e.kind not in skipped]
+            if not members:
+                continue
             kept = min(members, key=lambda e: (-e.area, e.created_at, e.id))
             for entry in members:
                 keepers[entry.id] = None if entry is kept else kept.id
@@ -276,8 +282,25 @@ def _defect(kind: str, image: Image.Image, rng: np.random.Generator) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
-def _role(rng: np.random.Generator) -> str:
-    return str(rng.choice(["variants", "lookalike", "quality", "plain"], p=[0.4, 0.12, 0.25, 0.23]))
+#: Roles of a block of 20 consecutive bases (shuffled per block): every kind of variant and
+#: defect occurs in any corpus of 20 or more bases.
+_BLOCK: tuple[tuple[str, str], ...] = (
+    *(("variants", kind) for kind in NEAR_DUPLICATE_KINDS),
+    ("variants", ""), ("variants", ""), ("variants", ""),
+    ("lookalike", ""), ("lookalike", ""),
+    *(("quality", kind) for kind in QUALITY_KINDS),
+    ("plain", ""), ("plain", ""), ("plain", ""),
+)
+
+
+def _plan(n_base: int, seed: int) -> list[tuple[str, str]]:
+    """(role, kind) of each base: ``kind`` is the defect of a quality base, or a variant kind
+    that a variants base must include ("" for a free choice)."""
+    plan: list[tuple[str, str]] = []
+    for block in range(math.ceil(n_base / len(_BLOCK))):
+        order = np.random.default_rng([seed, block, 1]).permutation(len(_BLOCK))
+        plan.extend(_BLOCK[i] for i in order)
+    return plan[:n_base]
 
 
 def _entry(directory: Path, name: str, data: bytes, group: str, kind: str,
@@ -290,28 +313,29 @@ def _entry(directory: Path, name: str, data: bytes, group: str, kind: str,
                        sha256=hashlib.sha256(data).hexdigest(), created_at=created_at)
 
 
-def _base_files(directory: Path, index: int, seed: int) -> list[CorpusEntry]:
+def _base_files(directory: Path, index: int, seed: int, role: str, kind: str) -> list[CorpusEntry]:
     rng = np.random.default_rng([seed, index])
     group = f"g{index:05d}"
     comp = _composition(rng)
     image = _render(comp, rng)
-    role = _role(rng)
     when = _EPOCH + timedelta(minutes=index)
 
     def at() -> datetime:
         return when + timedelta(seconds=int(rng.integers(0, 50)))
 
     if role == "quality":
-        kind = str(rng.choice(QUALITY_KINDS))
         return [_entry(directory, f"{group}-{kind}", _defect(kind, image, rng), group, kind,
                        (kind,), at())]
     original = _jpeg(image, int(rng.integers(82, 96)))
     entries = [_entry(directory, f"{group}-original", original, group, "original", (), at())]
     if role == "variants":
+        others = [k for k in NEAR_DUPLICATE_KINDS if k != kind]
         count = int(rng.integers(1, 5))
-        for n, kind in enumerate(rng.choice(NEAR_DUPLICATE_KINDS, size=count, replace=False)):
-            data = _variant(str(kind), image, original, rng)
-            entries.append(_entry(directory, f"{group}-{kind}{n}", data, group, str(kind), (), at()))
+        chosen = [str(k) for k in rng.choice(others, size=count, replace=False)]
+        kinds = [kind, *chosen[: count - 1]] if kind else chosen
+        for n, variant in enumerate(kinds):
+            data = _variant(variant, image, original, rng)
+            entries.append(_entry(directory, f"{group}-{variant}{n}", data, group, variant, (), at()))
     elif role == "lookalike":
         twin = _render(_jittered(comp, rng), rng)
         entries.append(_entry(directory, f"{group}-lookalike", _jpeg(twin, 90), f"{group}L",
@@ -350,7 +374,11 @@ def generate_corpus(directory: str | Path, n_base: int, seed: int) -> Corpus:
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("g*-*.jpg"):
         stale.unlink()
-    entries = [e for index in range(n_base) for e in _base_files(directory, index, seed)]
+    entries = [
+        entry
+        for index, (role, kind) in enumerate(_plan(n_base, seed))
+        for entry in _base_files(directory, index, seed, role, kind)
+    ]
     corpus = Corpus(directory, n_base, seed, entries)
     manifest = {
         "version": GENERATOR_VERSION, "n_base": n_base, "seed": seed,

@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -32,7 +33,7 @@ from PIL import Image
 
 from shared.models.validation import QualityCheck, QualityReport, QualityThresholds
 
-__all__ = ["assess_quality"]
+__all__ = ["assess_quality", "assess_quality_bytes"]
 
 #: Modes that declare themselves grayscale (the ``grayscale`` check passes for them).
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
@@ -118,3 +119,22 @@ def assess_quality(
         scores=scores,
         passed=all(checks.values()),
     )
+
+
+def assess_quality_bytes(data: bytes, thresholds: QualityThresholds | None = None) -> QualityReport:
+    """Decode image bytes just large enough for the analysis, then :func:`assess_quality`.
+
+    A JPEG is decoded with ``draft`` at the smallest DCT scale (1/2, 1/4, 1/8) that still
+    covers ``analysis_side``, several times cheaper than a full decode of a large photo.
+
+    Example::
+
+        report = assess_quality_bytes(blob_bytes, QualityThresholds(min_sharpness=80))
+    """
+    limits = thresholds or QualityThresholds()
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+        scale = limits.analysis_side / max(width, height)
+        if scale < 1:
+            image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
+        return assess_quality(image, len(data), limits)
