@@ -163,21 +163,37 @@ var containerSpecs = [
     name: 'jobs'
     partitionKey: '/user_id'
     indexingPolicy: jobsIndexing
+    defaultTtl: null
   }
   {
     name: 'images'
     partitionKey: '/job_id'
     indexingPolicy: imagesIndexing
+    defaultTtl: null
   }
   {
     name: 'datasets'
     partitionKey: '/user_id'
     indexingPolicy: defaultIndexing
+    defaultTtl: null
   }
   {
     name: 'api_keys'
     partitionKey: '/user_id'
     indexingPolicy: defaultIndexing
+    defaultTtl: null
+  }
+  {
+    name: 'notifications'
+    partitionKey: '/user_id'
+    indexingPolicy: defaultIndexing
+    defaultTtl: -1 // TTL on, per document: a document with `ttl` expires
+  }
+  {
+    name: 'rate_limits'
+    partitionKey: '/user_id'
+    indexingPolicy: defaultIndexing
+    defaultTtl: -1 // counters of past windows can carry a `ttl` and vanish
   }
 ]
 
@@ -240,6 +256,7 @@ resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containe
           version: 2
         }
         indexingPolicy: spec.indexingPolicy
+        defaultTtl: spec.defaultTtl
       }
     }
   }

@@ -88,13 +88,13 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-var alwaysReadyHttpGroup = alwaysReadyHttp > 0 ? [
+var alwaysReadyHttpGroup = (alwaysReadyHttp > 0) ? [
   {
     name: 'http'
     instanceCount: alwaysReadyHttp
   }
 ] : []
-var alwaysReadyDurableGroup = alwaysReadyDurable > 0 ? [
+var alwaysReadyDurableGroup = (alwaysReadyDurable > 0) ? [
   {
     name: 'durable'
     instanceCount: alwaysReadyDurable

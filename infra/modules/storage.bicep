@@ -119,12 +119,12 @@ var coolAction = {
     daysAfterModificationGreaterThan: checkpointCoolAfterDays
   }
 }
-var coldAction = checkpointColdAfterDays > 0 ? {
+var coldAction = (checkpointColdAfterDays > 0) ? {
   tierToCold: {
     daysAfterModificationGreaterThan: checkpointColdAfterDays
   }
 } : {}
-var archiveAction = checkpointArchiveAfterDays > 0 ? {
+var archiveAction = (checkpointArchiveAfterDays > 0) ? {
   tierToArchive: {
     daysAfterModificationGreaterThan: checkpointArchiveAfterDays
   }
