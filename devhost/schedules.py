@@ -12,7 +12,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Callable, Dict, List, Optional, Set
 
-import azure.functions as func
+from azure.functions.timer import TimerRequest
 
 from .appmodel import FunctionInfo, resolve_setting
 from .store import Store, parse_stamp, stamp, utcnow
@@ -81,7 +81,7 @@ class TimerTriggers:
     """Runs each timer function on its schedule; `fire` runs one by hand."""
 
     def __init__(self, store: Store, timers: Dict[str, FunctionInfo],
-                 run: Callable[[FunctionInfo, func.TimerRequest], "asyncio.Future"]) -> None:
+                 run: Callable[[FunctionInfo, TimerRequest], "asyncio.Future"]) -> None:
         self.store, self.timers, self.run = store, timers, run
         self.tasks: List[asyncio.Task] = []
         self.disabled = os.environ.get("DEVHOST_DISABLE_TIMERS", "").lower() in ("1", "true")
@@ -109,10 +109,9 @@ class TimerTriggers:
                    last: Optional[datetime] = None, next_due: Optional[datetime] = None) -> None:
         status = {"Last": stamp(last) if last else None,
                   "Next": stamp(next_due) if next_due else None, "LastUpdated": stamp()}
-        request = func.TimerRequest(past_due=past_due, schedule_status=status,
-                                    schedule={"AdjustForDST": True})
         try:
-            await self.run(info, request)
+            await self.run(info, TimerRequest(past_due=past_due, schedule_status=status,
+                                              schedule={"AdjustForDST": True}))
             log.info("timer %s ran (past_due=%s)", info.name, past_due)
         except Exception:
             log.exception("timer function %s failed", info.name)

@@ -119,3 +119,8 @@ class Devhost:
 
     def entity(self, name: str, key: str) -> Tuple[int, Any]:
         return self.json("GET", f"/runtime/webhooks/durabletask/entities/{name}/{key}")
+
+    def entity_state(self, name: str, key: str) -> Any:
+        """The entity's state, or None while it does not exist."""
+        status, state = self.entity(name, key)
+        return state if status == 200 else None
