@@ -2,7 +2,14 @@
 
 import azure.durable_functions as df
 
-from http_triggers import blueprint as http_blueprint
+from activities import blueprint as activities
+from entities import blueprint as entities
+from http_triggers import blueprint as http
+from orchestrators import blueprint as orchestrators
+from shared.settings import get_settings
+
+get_settings()  # a missing or wrong setting fails the start, naming the variable
 
 app = df.DFApp()
-app.register_functions(http_blueprint)
+for blueprint in (http, orchestrators, activities, entities):
+    app.register_functions(blueprint)

@@ -1,0 +1,87 @@
+"""The process's connections to its backing services, one set per event loop.
+
+Azure SDK aio clients and aiohttp sessions belong to the loop they were made on, so the app
+keeps one :class:`Runtime` per running loop. The first one made in a process also makes sure
+the Cosmos database, containers and Blob containers exist (idempotent).
+
+Example::
+
+    runtime = await get_runtime()
+    job = await runtime.jobs.find(job_id)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+
+from shared.models import Document
+from shared.settings import Settings, get_settings
+from shared.storage import BlobStore, ImagesRepo, JobsRepo, Repo, StorageContext
+from shared.storage.bootstrap import ensure_storage
+
+T = TypeVar("T", bound=Document)
+
+
+@dataclass
+class Runtime:
+    """Settings, storage and an HTTP session for search sources."""
+
+    settings: Settings
+    storage: StorageContext
+    _session: aiohttp.ClientSession | None = None
+    _repos: dict[str, Repo[Any]] = field(default_factory=dict)
+
+    @property
+    def jobs(self) -> JobsRepo:
+        return self.storage.jobs
+
+    @property
+    def images(self) -> ImagesRepo:
+        return self.storage.images
+
+    @property
+    def blobs(self) -> BlobStore:
+        return self.storage.blobs
+
+    def repo(self, container: str, model: type[T]) -> Repo[T]:
+        """A repository over any container in shared/names.py."""
+        repo = self._repos.get(container)
+        if repo is None:
+            repo = self._repos[container] = Repo(self.storage.database, container, model)
+        return repo
+
+    def http_session(self) -> aiohttp.ClientSession:
+        """A shared session for API calls to search sources (downloads use their own)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        await self.storage.close()
+
+
+# The Azure SDKs log every request and response at INFO: keep their warnings only.
+logging.getLogger("azure").setLevel(logging.WARNING)
+
+_runtimes: dict[asyncio.AbstractEventLoop, Runtime] = {}
+_bootstrapped: list[bool] = []
+
+
+async def get_runtime() -> Runtime:
+    """The runtime of the running loop (made, and storage ensured, on first use)."""
+    loop = asyncio.get_running_loop()
+    runtime = _runtimes.get(loop)
+    if runtime is None:
+        settings = get_settings()
+        if not _bootstrapped:
+            await ensure_storage(settings)
+            _bootstrapped.append(True)
+        runtime = _runtimes.setdefault(loop, Runtime(settings, StorageContext(settings)))
+    return runtime
