@@ -1,0 +1,53 @@
+"""bench/scale_model.py runs, and takes what the code fixes from the code."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("scale_model", ROOT / "bench" / "scale_model.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["scale_model"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_prints_every_section(capsys) -> None:
+    assert load().main(["--images", "20000", "--keywords", "4", "--instances", "1,8"]) == 0
+    out = capsys.readouterr().out
+    for heading in ("## Inputs", "## Work", "## Payloads", "## Orchestration history",
+                    "## Cosmos DB request units", "## Storage transactions", "## Wall time"):
+        assert heading in out
+    fields = Settings.model_fields
+    assert f"| batch_size | {fields['batch_size'].default} |" in out
+    assert f"| chunk_history_limit | {fields['chunk_history_limit'].default} |" in out
+    host = json.loads((ROOT / "host.json").read_text())["extensions"]["durableTask"]
+    assert f"| maxConcurrentActivityFunctions | {host['maxConcurrentActivityFunctions']} |" in out
+
+
+def test_model_arithmetic() -> None:
+    sm = load()
+    batch = Settings.model_fields["batch_size"].default
+    inputs = sm.Inputs(
+        images=1_000_000, keywords=100, sources=2, variations=1, success_rate=1.0,
+        batch_size=batch, history_limit=20, parallel_chunks=16, activities_per_instance=8,
+        partitions=16, per_instance_ips=25, per_activity_ips=25 / 8, instance_memory_mb=2048,
+        avg_image_kb=250, block_size=8 * 2**20, serverless=True, ru_per_write=None,
+    )
+    m = sm.model(inputs)
+    assert m["chunks"] == 200
+    assert m["batches"] == 200 * -(-5000 // batch)
+    assert m["activities"] == 2 * m["batches"]
+    assert 4.95 <= m["ru_write"] <= 7.04  # a 1-8 KB record, published write costs
+    assert sm.interpolate(sm.WRITE_RU, 1) == 4.95 and sm.interpolate(sm.WRITE_RU, 0.2) == 4.95
+    hours, rate, limit = sm.wall_time(inputs, m, 100)
+    assert "chunks in flight" in limit and rate == 16 * 25 / 8
+    assert m["sizes"]["DownloadBatch (activity input)"] > batch * 100  # candidates are in it
