@@ -13,7 +13,9 @@ Example::
         return await jobs_service.get(request.caller, request.params["job_id"])
 
 Every route is recorded in :data:`ROUTES` so the OpenAPI document is generated from the same
-declarations that serve the requests.
+declarations that serve the requests. ``limit=RateRule(...)`` counts calls per user and route
+(429 with ``Retry-After`` beyond); every response carries ``X-Request-ID`` and every log line
+written while serving carries the request id and the caller (``shared.logs``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import urlsplit
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -34,16 +36,26 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from http_triggers._blueprint import blueprint
-from shared.errors import ErrorDetail, PixCrawlerError, RateLimited, Unprocessable, status_for
+from shared.errors import (
+    ErrorDetail, Forbidden, MethodNotAllowed, PixCrawlerError, RateLimited, Unprocessable, status_for,
+)
+from shared.logs import bind, request_id_var, user_id_var
+from shared.ratelimit import RateRule, Usage
 
 log = logging.getLogger("pixcrawler.http")
 
 T = TypeVar("T", bound=BaseModel)
 
-#: The request id of the request being served (for log records).
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+__all__ = [
+    "REQUEST_ID_HEADER", "ROUTES", "ApiRequest", "ApiResponse", "Auth", "Caller", "RouteSpec",
+    "api", "error_body", "error_response", "json_response", "request_id_var", "set_authenticator",
+    "set_rate_limiter", "validate",
+]
 
 REQUEST_ID_HEADER = "X-Request-ID"
+#: A client-supplied request id is kept only if it looks like one (no header injection, no
+#: megabyte log lines); otherwise the service makes its own.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class Auth(StrEnum):
@@ -189,6 +201,8 @@ def error_response(exc: BaseException, request_id: str) -> func.HttpResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+    if isinstance(exc, MethodNotAllowed):
+        headers["Allow"] = ", ".join(exc.allowed)
     return json_response(error_body(exc, request_id), status, request_id, headers)
 
 
@@ -210,10 +224,28 @@ async def _authenticate(req: func.HttpRequest, auth: Auth) -> Caller | None:
         raise RuntimeError("no authenticator installed")
     caller = await _authenticator[0](req)
     if auth is Auth.admin and not caller.is_admin:
-        from shared.errors import Forbidden
-
         raise Forbidden("This route needs the admin role.", error_code="admin_required")
     return caller
+
+
+# --- rate limiting hook ----------------------------------------------------------------------
+
+RateLimiter = Callable[[RateRule, Caller], Awaitable[Usage]]
+_rate_limiter: list[RateLimiter] = []
+
+
+def set_rate_limiter(limiter: RateLimiter) -> None:
+    """Install the function that counts a caller's call of a rate-limited route (or raises
+    ``RateLimited``)."""
+    _rate_limiter[:] = [limiter]
+
+
+async def _count(rule: RateRule | None, caller: Caller | None) -> Usage | None:
+    if rule is None or caller is None:
+        return None
+    if not _rate_limiter:
+        raise RuntimeError("no rate limiter installed")
+    return await _rate_limiter[0](rule, caller)
 
 
 # --- route registry ------------------------------------------------------------------------
@@ -234,6 +266,13 @@ class RouteSpec:
     response: type[BaseModel] | None
     status: int
     errors: tuple[int, ...]
+    limit: RateRule | None = None
+    hidden: bool = False
+
+    @property
+    def path(self) -> str:
+        """The URL path under the host, as clients call it: ``/api/v1/jobs/{job_id}``."""
+        return "/api/" + self.route.strip("/")
 
 
 ROUTES: list[RouteSpec] = []
@@ -264,16 +303,21 @@ def api(
     tags: tuple[str, ...] = (),
     errors: tuple[int, ...] = (),
     durable: bool = False,
+    limit: RateRule | None = None,
+    hidden: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` as an HTTP function on the shared blueprint.
 
     The handler's return value becomes the response body (``status`` by default); raised
-    ``shared.errors`` become the documented error body.
+    ``shared.errors`` become the documented error body. ``limit`` rate-limits the route per
+    caller; ``hidden`` leaves it out of the OpenAPI document.
     """
 
     def decorator(handler: Handler) -> Handler:
         name = _function_name(route, methods)
         default_errors = (401, 403) if auth is not Auth.none else ()
+        if limit is not None:
+            default_errors += (429,)
         spec = RouteSpec(
             route=route,
             methods=tuple(methods),
@@ -286,30 +330,48 @@ def api(
             response=response,
             status=status,
             errors=tuple(sorted(set(default_errors + errors + (422, 500)))),
+            limit=limit,
+            hidden=hidden,
         )
         ROUTES.append(spec)
 
         async def serve(req: func.HttpRequest, client: Any = None) -> func.HttpResponse:
-            request_id = req.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-            token = request_id_var.set(request_id)
+            given = req.headers.get(REQUEST_ID_HEADER) or ""
+            request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+            job_id = (req.route_params or {}).get("job_id")
+            with bind(request_id=request_id, user_id=None, job_id=job_id):
+                return await _serve(req, client, request_id)
+
+        async def _serve(req: func.HttpRequest, client: Any, request_id: str) -> func.HttpResponse:
             started = time.perf_counter()
+            response: func.HttpResponse | None = None
             try:
                 caller = await _authenticate(req, auth)
+                if caller is not None:
+                    user_id_var.set(caller.user_id)  # undone when serve's bind() exits
+                usage = await _count(limit, caller)
                 result = await handler(ApiRequest(req, request_id, caller, client))
-                if isinstance(result, ApiResponse):
-                    return json_response(result.body, result.status, request_id, result.headers)
-                return json_response(result, status, request_id)
+                extra = usage.headers() if usage else {}
+                if isinstance(result, func.HttpResponse):  # a page or a file, not JSON
+                    result.headers[REQUEST_ID_HEADER] = request_id
+                    response = result
+                elif isinstance(result, ApiResponse):
+                    headers = {**extra, **result.headers}
+                    response = json_response(result.body, result.status, request_id, headers)
+                else:
+                    response = json_response(result, status, request_id, extra)
             except Exception as exc:  # noqa: BLE001 - the one place errors become responses
-                return error_response(exc, request_id)
+                response = error_response(exc, request_id)
             finally:
                 log.info(
-                    "%s %s -> %.1f ms",
+                    "%s %s -> %s in %.1f ms",
                     req.method,
-                    req.url,
+                    urlsplit(req.url).path,
+                    response.status_code if response is not None else "aborted",
                     (time.perf_counter() - started) * 1000,
-                    extra={"request_id": request_id},
                 )
-                request_id_var.reset(token)
+            assert response is not None
+            return response
 
         if durable:
 

@@ -1,8 +1,17 @@
-"""GET /api/v1/health: liveness, no auth, no I/O."""
+"""GET /api/v1/health (liveness: no auth, no I/O) and /health/detailed (admin: each backing
+service probed, with its status and latency)."""
 
+import azure.durable_functions as df
 from pydantic import BaseModel
 
 from http_triggers._api import ApiRequest, Auth, api
+from shared.health import run_checks
+from shared.models import HealthReport, Job
+from shared.runtime import get_runtime
+
+TAGS = ("health",)
+#: A key no entity is ever created under: reading it costs the durable runtime one lookup.
+PROBE_ENTITY = df.EntityId("job_progress", "health-probe")
 
 
 class Health(BaseModel):
@@ -10,7 +19,24 @@ class Health(BaseModel):
     service: str = "pixcrawler"
 
 
-@api("v1/health", ["GET"], auth=Auth.none, response=Health, tags=("health",))
+@api("v1/health", ["GET"], auth=Auth.none, response=Health, tags=TAGS)
 async def health(request: ApiRequest) -> Health:
     """Liveness: answers 200 while the app is loaded; touches no backing service."""
     return Health()
+
+
+@api("v1/health/detailed", ["GET"], auth=Auth.admin, response=HealthReport, tags=TAGS, durable=True)
+async def health_detailed(request: ApiRequest) -> HealthReport:
+    """Cosmos DB, Blob Storage and the durable runtime, each with its status and latency."""
+    runtime = await get_runtime()
+    client = request.client
+    jobs = runtime.repo("jobs", Job)
+    return await run_checks(
+        {
+            "cosmos": lambda: jobs.query_values(
+                "SELECT VALUE COUNT(1) FROM c WHERE c.user_id = @pk", pk="health-probe"
+            ),
+            "blob": lambda: runtime.blobs.exists("images", "health-probe"),
+            "durable": lambda: client.read_entity_state(PROBE_ENTITY),
+        }
+    )

@@ -2,10 +2,13 @@
 
 from http_triggers._api import ApiRequest, ApiResponse, api
 from shared import jobs
+from shared.ratelimit import RateRule
 from shared.models import Job, JobCreate, JobProgress
 from shared.runtime import get_runtime
 
 TAGS = ("jobs",)
+#: Job starts per user per minute (PIXCRAWLER_RATE_LIMIT_START_PER_MINUTE), across instances.
+START_LIMIT = RateRule("jobs.start", "rate_limit_start_per_minute")
 
 
 @api("v1/jobs", ["POST"], body=JobCreate, response=Job, status=201, tags=TAGS, errors=(400,))
@@ -25,7 +28,10 @@ async def get_job(request: ApiRequest) -> Job:
     return await jobs.get_owned_job(runtime.jobs, caller.user_id, request.params["job_id"], admin=caller.is_admin)
 
 
-@api("v1/jobs/{job_id}/start", ["POST"], response=jobs.StartResponse, tags=TAGS, errors=(400, 404, 409), durable=True)
+@api(
+    "v1/jobs/{job_id}/start", ["POST"], response=jobs.StartResponse, tags=TAGS, errors=(400, 404, 409),
+    durable=True, limit=START_LIMIT,
+)
 async def start_job(request: ApiRequest) -> jobs.StartResponse:
     """Start a pending job; starting a running job again returns its task ids."""
     runtime = await get_runtime()

@@ -4,16 +4,32 @@ Example::
 
     token = issue_dev_token("alice", secret="s3cret", admin=False)
     identity = verify_hs256(token, secret="s3cret")   # Identity(user_id="alice", roles=())
+
+    keys = JwksCache("https://issuer.example/keys")
+    identity = await verify_oidc(token, keys=keys, issuer="https://issuer.example", audience="api")
+
+    created = new_api_key()          # created.key is shown once; created.key_hash is stored
+    api_key_matches(created.key, created.key_hash)   # True
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
+import re
+import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
+import aiohttp
 import jwt
 
-from shared.errors import Unauthorized
+from shared.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized
+
+T_co = TypeVar("T_co", covariant=True)
 
 #: Issuer and audience of the local (HS256) tokens.
 DEV_ISSUER = "pixcrawler-dev"
@@ -44,29 +60,248 @@ def issue_dev_token(user_id: str, *, secret: str, admin: bool = False, ttl: int 
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def _identity(claims: dict[str, object]) -> Identity:
+def _identity(claims: dict[str, Any], roles_claim: str = "roles") -> Identity:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise Unauthorized("The token has no subject ('sub').", error_code="token_invalid")
-    roles = claims.get("roles") or []
+    roles = claims.get(roles_claim) or []
     if not isinstance(roles, list):
         roles = [roles]
     return Identity(user_id=subject, roles=tuple(str(r) for r in roles))
 
 
-def verify_hs256(token: str, *, secret: str) -> Identity:
-    """Verify a local token: signature, issuer, audience, expiry and not-before."""
+def _decode(token: str, key: Any, *, algorithm: str, audience: str | None, issuer: str | None,
+            leeway: float) -> dict[str, Any]:
+    """Verify signature, audience, issuer, exp and nbf; each failure is a 401 saying why."""
     try:
-        claims = jwt.decode(
+        return jwt.decode(
             token,
-            secret,
-            algorithms=["HS256"],
-            audience=DEV_AUDIENCE,
-            issuer=DEV_ISSUER,
-            options={"require": ["exp", "sub"]},
+            key,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=issuer,
+            leeway=leeway,
+            options={"require": ["exp", "sub"], "verify_aud": audience is not None},
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The token has expired: get a new one.", error_code="token_expired") from None
+    except jwt.ImmatureSignatureError:
+        raise Unauthorized(
+            "The token is not valid yet (nbf/iat in the future): check the clock.",
+            error_code="token_not_yet_valid",
+        ) from None
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"The token is not valid: {exc}.", error_code="token_invalid") from None
+
+
+def verify_hs256(token: str, *, secret: str, leeway: float = 0.0) -> Identity:
+    """Verify a local token: signature, issuer, audience, expiry and not-before."""
+    claims = _decode(
+        token, secret, algorithm="HS256", audience=DEV_AUDIENCE, issuer=DEV_ISSUER, leeway=leeway
+    )
     return _identity(claims)
+
+
+def token_algorithm(token: str) -> tuple[str, str | None]:
+    """The ``alg`` and ``kid`` of a JWT's header, unverified (to pick the verifier); 401 when
+    the token is not a JWT at all.
+
+    >>> token_algorithm(issue_dev_token("alice", secret="s"))
+    ('HS256', None)
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"The bearer token is not a JWT: {exc}.", error_code="token_invalid") from None
+    kid = header.get("kid")
+    return str(header.get("alg")), (str(kid) if kid is not None else None)
+
+
+# --- RS256 tokens of an OIDC issuer ---------------------------------------------------------
+
+JwksFetcher = Callable[[str], Awaitable[dict[str, Any]]]
+
+
+async def fetch_json(url: str, timeout: float = 10.0) -> dict[str, Any]:
+    """GET ``url`` and parse its JSON body (the JWKS document)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+        async with session.get(url) as response:
+            response.raise_for_status()
+            data = await response.json(content_type=None)
+    if not isinstance(data, dict):
+        raise ValueError(f"{url} did not answer a JSON object")
+    return data
+
+
+class JwksCache:
+    """The signing keys of an issuer, fetched from its JWKS URL and kept for ``max_age``
+    seconds. A token signed with a key id the cache does not know triggers a refresh (the
+    issuer rotated its keys), but at most once every ``min_refresh`` seconds, so a flood of
+    tokens with made-up key ids cannot turn into a flood of requests to the issuer.
+
+    Example::
+
+        keys = JwksCache("https://login.example/keys")
+        key = await keys.key("2024-key-1")      # fetched once, then served from memory
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_age: float = 3600.0,
+        min_refresh: float = 30.0,
+        fetch: JwksFetcher = fetch_json,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.max_age = max_age
+        self.min_refresh = min_refresh
+        self.fetches = 0
+        self._fetch = fetch
+        self._clock = clock
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    def _stale(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at > self.max_age
+
+    def _may_refresh(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= self.min_refresh
+
+    async def _refresh(self) -> None:
+        self.fetches += 1
+        try:
+            document = await self._fetch(self.url)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise ServiceUnavailable(
+                f"The token issuer's keys could not be fetched from {self.url} ({exc}); retry later.",
+                error_code="jwks_unavailable",
+            ) from None
+        keys: dict[str, jwt.PyJWK] = {}
+        for entry in document.get("keys") or []:
+            if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
+                continue
+            try:
+                key = jwt.PyJWK(entry)
+            except jwt.PyJWTError:
+                continue  # a key type or algorithm we do not verify with
+            keys[str(entry.get("kid", ""))] = key
+        self._keys = keys
+        self._fetched_at = self._clock()
+
+    async def key(self, kid: str | None) -> jwt.PyJWK:
+        """The signing key ``kid`` (a JWKS with one key serves tokens without a kid)."""
+        async with self._lock:
+            if self._stale() or (kid not in self._keys and self._may_refresh()):
+                await self._refresh()
+            if kid is None and len(self._keys) == 1:
+                return next(iter(self._keys.values()))
+            found = self._keys.get(kid or "")
+        if found is None:
+            raise Unauthorized(
+                f"The token is signed with an unknown key ({kid!r}).", error_code="token_invalid"
+            )
+        return found
+
+
+async def verify_oidc(
+    token: str, *, keys: JwksCache, issuer: str, audience: str | None, roles_claim: str = "roles",
+    leeway: float = 0.0,
+) -> Identity:
+    """Verify an RS256 token of the OIDC issuer: key from its JWKS, signature, issuer,
+    audience, expiry and not-before.
+
+    Example::
+
+        identity = await verify_oidc(token, keys=JwksCache(jwks_url), issuer=iss, audience="api")
+    """
+    algorithm, kid = token_algorithm(token)
+    if algorithm != "RS256":
+        raise Unauthorized(
+            f"Tokens of the issuer must be signed with RS256, not {algorithm}.", error_code="token_invalid"
+        )
+    key = await keys.key(kid)
+    claims = _decode(token, key.key, algorithm="RS256", audience=audience, issuer=issuer, leeway=leeway)
+    return _identity(claims, roles_claim)
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+#: Every API key starts with this, so leaked keys are recognisable (secret scanners, logs).
+API_KEY_PREFIX = "pxc_"
+_API_KEY = re.compile(r"^pxc_([0-9a-f]{16})_([A-Za-z0-9_-]{32,128})$")
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A freshly generated key: its id, the full key (shown once) and the hash to store."""
+
+    key_id: str
+    key: str
+    key_hash: str
+
+
+def hash_api_key(key: str) -> str:
+    """The stored form of a key: sha256 of the whole key (the key has 256 bits of entropy,
+    so a fast hash is enough; no salt is needed to stop precomputation)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> NewApiKey:
+    """A new random key ``pxc_<16 hex id>_<43 url-safe chars>``.
+
+    >>> k = new_api_key()
+    >>> parse_api_key(k.key) == k.key_id and hash_api_key(k.key) == k.key_hash
+    True
+    """
+    key_id = secrets.token_hex(8)
+    key = f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    return NewApiKey(key_id=key_id, key=key, key_hash=hash_api_key(key))
+
+
+def parse_api_key(key: str) -> str:
+    """The key id inside a presented key; 401 when it does not look like one of ours."""
+    match = _API_KEY.match(key.strip())
+    if match is None:
+        raise Unauthorized(
+            f"The API key is malformed: keys look like '{API_KEY_PREFIX}<id>_<secret>'.",
+            error_code="api_key_invalid",
+        )
+    return match.group(1)
+
+
+def api_key_matches(key: str, stored_hash: str) -> bool:
+    """Constant-time comparison of a presented key with the stored hash."""
+    return hmac.compare_digest(hash_api_key(key.strip()), stored_hash)
+
+
+# --- ownership --------------------------------------------------------------------------------
+
+
+class Findable(Protocol[T_co]):
+    """A repository that finds an item by id, in one partition or (pk None) in all."""
+
+    async def find(self, item_id: str, pk: Any = None) -> T_co | None: ...
+
+
+async def get_owned(
+    repo: Findable[T_co], user_id: str, item_id: str, *, what: str, admin: bool = False
+) -> T_co:
+    """The item ``item_id`` if it exists (else 404) and belongs to ``user_id`` (else 403, or an
+    admin). Looks in the caller's own partition first: the usual case costs one point read.
+
+    Example::
+
+        key = await get_owned(api_keys, "alice", "0f3a...", what="API key")
+    """
+    item = await repo.find(item_id, user_id)
+    if item is None:
+        item = await repo.find(item_id)
+    code = what.lower().replace(" ", "_")
+    if item is None:
+        raise NotFound(f"{what} {item_id} not found.", error_code=f"{code}_not_found")
+    if getattr(item, "user_id", None) != user_id and not admin:
+        raise Forbidden(f"{what} {item_id} belongs to another user.", error_code="not_owner")
+    return item

@@ -78,6 +78,16 @@ class NotFound(PixCrawlerError):
     error_code = "not_found"
 
 
+class MethodNotAllowed(PixCrawlerError):
+    """The path exists but not with this method (HTTP 405); ``allowed`` lists the methods."""
+
+    error_code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allowed: list[str], **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.allowed = sorted(set(allowed))
+
+
 class Conflict(PixCrawlerError):
     """The resource changed underneath, or is in a state that conflicts (HTTP 409)."""
 
@@ -142,6 +152,7 @@ HTTP_STATUS = _StatusMap(
         (Unauthorized, 401),
         (Forbidden, 403),
         (NotFound, 404),
+        (MethodNotAllowed, 405),
         (Conflict, 409),
         (Unprocessable, 422),
         (RateLimited, 429),

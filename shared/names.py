@@ -9,6 +9,8 @@ COSMOS_CONTAINERS: dict[str, str] = {
     "images": "/job_id",
     "datasets": "/user_id",
     "api_keys": "/user_id",
+    "notifications": "/user_id",
+    "rate_limits": "/user_id",
 }
 
 #: Blob containers.

@@ -108,11 +108,28 @@ class Settings(BaseSettings):
     )
     source_timeout: float = Field(default=30.0, gt=0, description="seconds per search request")
 
-    # --- Auth ------------------------------------------------------------------------------
-    auth_hs256_secret: SecretStr | None = None
-    auth_oidc_issuer: str | None = None
-    auth_jwks_url: str | None = None
-    auth_audience: str | None = None
+    # --- Auth / API ------------------------------------------------------------------------
+    auth_hs256_secret: SecretStr | None = Field(
+        default=None, description="shared secret of local HS256 tokens (scripts/dev-token)"
+    )
+    auth_oidc_issuer: str | None = Field(
+        default=None, description="OIDC issuer of RS256 bearer tokens (the 'iss' claim)"
+    )
+    auth_jwks_url: str | None = Field(default=None, description="the issuer's JWKS document")
+    auth_audience: str | None = Field(default=None, description="expected 'aud' of RS256 tokens")
+    auth_roles_claim: str = Field(default="roles", description="claim that lists a caller's roles")
+    auth_clock_skew: float = Field(
+        default=30.0, ge=0, le=600, description="seconds of leeway on exp / nbf / iat"
+    )
+    auth_jwks_cache_seconds: float = Field(
+        default=3600.0, ge=0, description="how long fetched signing keys are trusted"
+    )
+    auth_jwks_min_refresh_seconds: float = Field(
+        default=30.0, ge=0, description="least time between two JWKS fetches (unknown kid)"
+    )
+    rate_limit_start_per_minute: int = Field(
+        default=10, ge=1, description="job starts per user per minute (429 beyond)"
+    )
 
     @field_validator("fetch_allow_networks", mode="before")
     @classmethod
