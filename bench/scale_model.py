@@ -321,9 +321,16 @@ def n(x: float) -> str:
     return f"{x:,.2f}"
 
 
+def per_image_rows(costs: dict[str, float], images: int) -> list[list[str]]:
+    """One row per cost (whole job, per stored image) and a bold total."""
+    rows = [[k, n(v), f"{v / images:.2f}"] for k, v in costs.items()]
+    total = sum(costs.values())
+    return rows + [["**total**", f"**{n(total)}**", f"**{total / images:.2f}**"]]
+
+
 def report(i: Inputs, m: dict[str, Any], instances: list[int]) -> str:
     out = []
-    out.append(f"## Inputs\n\n" + table(["input", "value", "from"], [
+    out.append("## Inputs\n\n" + table(["input", "value", "from"], [
         ["stored images", n(i.images), "--images"],
         ["chunks = keywords x variations x sources",
          f"{i.keywords} x {i.variations} x {i.sources} = {m['chunks']}", "--keywords/--variations/--sources"],
@@ -369,21 +376,17 @@ def report(i: Inputs, m: dict[str, Any], instances: list[int]) -> str:
              n(m["gen_events"] * m["generations"]), n(m["gen_bytes"] * m["generations"] / 1024),
              f"{m['replay_bytes'] * m['generations'] / 2**20:,.1f} MiB"],
         ]))
-    cosmos_rows = [[k, n(v), f"{v / i.images:.2f}"] for k, v in m["cosmos"].items()]
-    total_ru = sum(m["cosmos"].values())
-    cosmos_rows.append(["**total**", f"**{n(total_ru)}**", f"**{total_ru / i.images:.2f}**"])
     out.append(
         f"## Cosmos DB request units\n\nImageRecord ~{m['sizes']['ImageRecord (Cosmos document)']} bytes "
         f"stored: {m['ru_write']:.2f} RU per write, {m['ru_read']:.2f} RU per point read "
         f"(published costs, default indexing: {RU_SOURCE}).\n\n"
-        + table(["operation", "RU (whole job)", "RU per stored image"], cosmos_rows))
-    tx_rows = [[k, n(v), f"{v / i.images:.2f}"] for k, v in m["storage_tx"].items()]
-    tx_total = sum(m["storage_tx"].values())
-    tx_rows.append(["**total**", f"**{n(tx_total)}**", f"**{tx_total / i.images:.2f}**"])
+        + table(["operation", "RU (whole job)", "RU per stored image"],
+                per_image_rows(m["cosmos"], i.images)))
     out.append(
         f"## Storage transactions\n\nImages stored: {m['dataset_bytes'] / 2**30:,.0f} GiB; "
         f"one dataset archive of all of them: the same again.\n\n"
-        + table(["operation", "transactions", "per stored image"], tx_rows))
+        + table(["operation", "transactions", "per stored image"],
+                per_image_rows(m["storage_tx"], i.images)))
     for parallel in dict.fromkeys([i.parallel_chunks, m["chunks"]]):
         alt = Inputs(**{**i.__dict__, "parallel_chunks": parallel})
         rows = []
