@@ -3,7 +3,7 @@
 from http_triggers._api import ApiRequest, ApiResponse, api
 from shared import jobs
 from shared.ratelimit import RateRule
-from shared.models import Job, JobCreate, JobProgress
+from shared.models import Job, JobCreate, JobLogs, JobPage, JobProgress, JobQuery, JobStats
 from shared.runtime import get_runtime
 
 TAGS = ("jobs",)
@@ -70,3 +70,32 @@ async def job_progress(request: ApiRequest) -> JobProgress:
     """Chunk and image counters of the job's current run."""
     runtime = await get_runtime()
     return await jobs.job_progress(runtime.jobs, request.client, request.user.user_id, request.params["job_id"])
+
+
+@api("v1/jobs", ["GET"], query=JobQuery, response=JobPage, tags=TAGS, errors=(400,))
+async def list_jobs(request: ApiRequest) -> JobPage:
+    """List the caller's jobs, newest first (`?status=` filters)."""
+    query = request.query(JobQuery)
+    runtime = await get_runtime()
+    return await jobs.list_jobs(runtime.jobs, request.user.user_id, query)
+
+
+@api("v1/jobs/{job_id}", ["DELETE"], status=204, tags=TAGS, errors=(400, 404))
+async def delete_job(request: ApiRequest) -> None:
+    """Delete a job that is not running, with its images."""
+    runtime = await get_runtime()
+    await jobs.delete_job(runtime.jobs, runtime.images, runtime.blobs, request.user.user_id, request.params["job_id"])
+
+
+@api("v1/jobs/{job_id}/logs", ["GET"], response=JobLogs, tags=TAGS, errors=(404,), durable=True)
+async def job_logs(request: ApiRequest) -> JobLogs:
+    """Per-chunk status, position and last error."""
+    runtime = await get_runtime()
+    return await jobs.job_logs(runtime.jobs, request.client, request.user.user_id, request.params["job_id"])
+
+
+@api("v1/jobs/{job_id}/stats", ["GET"], response=JobStats, tags=TAGS, errors=(404,))
+async def job_stats(request: ApiRequest) -> JobStats:
+    """Stored images per label (valid, not duplicates)."""
+    runtime = await get_runtime()
+    return await jobs.job_stats(runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"])

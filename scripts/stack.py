@@ -152,6 +152,50 @@ def stop_process(pid: int, grace: float = 10.0) -> None:
             time.sleep(0.05)
 
 
+class DemoSourceProcess:
+    """scripts/demo_source.py in its own process: a local search source with its catalogue.
+
+    ``args`` are its CLI flags (``["--labels", "cat,dog", "--per-label", "50", ...]``)."""
+
+    def __init__(self, directory: Path, args: list[str]) -> None:
+        self.directory = directory
+        self.args = args
+        self.log_path = directory / "demo_source.log"
+        self.process: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 300.0) -> "DemoSourceProcess":
+        self.directory.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "demo_source.py"), "--port", "0", *self.args],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
+            start_new_session=True,
+        )
+        log.close()
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line and self.process.poll() is not None:
+                raise RuntimeError(f"demo source exited {self.process.returncode}\n{tail(self.log_path)}")
+            if "listening on " in line:
+                self.url = line.strip().rsplit(" ", 1)[-1]
+                return self
+        raise TimeoutError(f"demo source did not start within {timeout:.0f} s")
+
+    def get(self, path: str) -> object:
+        """JSON of one of the source's own routes (``/_demo/catalogue``, ``/_demo/requests``)."""
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=30) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process.pid)
+            self.process.wait()
+            self.process = None
+
+
 class Stack:
     """Emulators + devhost. Ports ``None`` pick free ones (tests); the CLI uses the defaults."""
 

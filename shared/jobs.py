@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -27,7 +28,11 @@ from shared.models import (
     FinishJob,
     Job,
     JobCreate,
+    JobLogs,
+    JobPage,
     JobProgress,
+    JobQuery,
+    JobStats,
     JobStatus,
     Model,
     ProgressState,
@@ -39,6 +44,9 @@ from shared.models import (
 )
 from shared.settings import Settings
 from shared.sources import missing_settings
+from shared.storage import BlobStore, ImagesRepo, JobsRepo
+
+IMAGES_CONTAINER = "images"
 
 CRAWL_ORCHESTRATOR = "crawl_job"
 FINISHED = (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
@@ -171,7 +179,8 @@ async def _launch(
             CRAWL_ORCHESTRATOR, job_instance_id(job.id, run), payload.model_dump(mode="json")
         )
     except Exception as exc:
-        await store.update(updated, lambda j: _fail(j, f"could not start the orchestration: {exc}"))
+        reason = f"could not start the orchestration: {exc}"
+        await store.update(updated, lambda j: _fail(j, reason))
         raise
     return updated
 
@@ -363,3 +372,53 @@ async def finish_run(store: JobsStore, finish: FinishJob) -> Job:
         current.completed_at = utcnow()
 
     return await store.update(job, mutate)
+
+
+async def list_jobs(store: JobsRepo, user_id: str, query: JobQuery) -> JobPage:
+    """The caller's jobs, newest first, one page at a time (optionally one status only)."""
+    sql = "SELECT * FROM c WHERE c.user_id = @pk"
+    params: dict[str, Any] = {}
+    if query.status is not None:
+        sql += " AND c.status = @status"
+        params["@status"] = query.status.value
+    sql += " ORDER BY c.created_at DESC"
+    items, token = await store.page(sql, params, pk=user_id, limit=query.limit, continuation=query.continuation)
+    return JobPage(items=items, continuation=token)
+
+
+async def delete_job(store: JobsRepo, images: ImagesRepo, blobs: BlobStore, user_id: str, job_id: str) -> None:
+    """Delete a job that is not running, with its image records and blobs."""
+    job = await get_owned_job(store, user_id, job_id)
+    if job.status is JobStatus.running:
+        raise BadRequest(
+            "Cannot delete a running job: cancel it first.", error_code="invalid_job_status"
+        )
+    names = [blob.name async for blob in blobs.list(IMAGES_CONTAINER, f"{job.id}/")]
+    ids = await images.query_values("SELECT VALUE c.id FROM c WHERE c.job_id = @pk", pk=job.id)
+    for start in range(0, max(len(names), len(ids)), 64):
+        await asyncio.gather(
+            *(blobs.delete(IMAGES_CONTAINER, name) for name in names[start : start + 64]),
+            *(images.delete(image_id, job.id) for image_id in ids[start : start + 64]),
+        )
+    await store.delete(job.id, job.user_id)
+
+
+async def job_logs(store: JobsStore, client: df.DurableOrchestrationClient, user_id: str, job_id: str) -> JobLogs:
+    """Per-chunk status, position and last error, from the checkpoint entity."""
+    job = await get_owned_job(store, user_id, job_id)
+    saved = CheckpointState.model_validate(await read_entity(client, "checkpoint", job.id) or {})
+    chunks = sorted(saved.chunks.values(), key=lambda c: (c.label, c.query, c.source))
+    return JobLogs(job_id=job.id, run=job.run, chunks=chunks)
+
+
+async def job_stats(store: JobsStore, images: ImagesRepo, user_id: str, job_id: str) -> JobStats:
+    """Stored images per label (valid, not duplicates): one COUNT query per label."""
+    job = await get_owned_job(store, user_id, job_id)
+    labels = list(dict.fromkeys([*job.keywords, *(s.label for s in job.sources if s.label)]))
+    sql = (
+        "SELECT VALUE COUNT(1) FROM c WHERE c.job_id = @pk AND c.label = @label"
+        " AND c.is_valid = true AND c.is_duplicate = false"
+    )
+    counts = await asyncio.gather(*(images.query_values(sql, {"@label": label}, pk=job.id) for label in labels))
+    per_label = {label: int(found[0]) for label, found in zip(labels, counts)}
+    return JobStats(job_id=job.id, images=sum(per_label.values()), per_label=per_label)

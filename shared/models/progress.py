@@ -19,9 +19,10 @@ from datetime import datetime
 
 from pydantic import Field
 
+from shared.models.api import PageQuery
 from shared.models.base import ChunkStatus, Model, utcnow
 from shared.models.images import BatchResult, Candidate, ValidationRules
-from shared.models.jobs import ChunkSpec, JobProgress, JobStatus
+from shared.models.jobs import ChunkSpec, Job, JobProgress, JobStatus
 
 _OPEN = (ChunkStatus.pending, ChunkStatus.in_progress)
 
@@ -254,3 +255,35 @@ class FinishJob(Model):
     run: int
     outcomes: list[ChunkOutcome]
     error: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Reading jobs back
+# --------------------------------------------------------------------------------------------
+
+
+class JobQuery(PageQuery):
+    """``GET /api/v1/jobs?limit=&continuation=&status=``."""
+
+    status: JobStatus | None = Field(default=None, description="only jobs with this status")
+
+
+class JobPage(Model):
+    items: list[Job]
+    continuation: str | None = None
+
+
+class JobLogs(Model):
+    """``GET /api/v1/jobs/{id}/logs``: where every chunk of the job stands, with its errors."""
+
+    job_id: str
+    run: int
+    chunks: list[ChunkCheckpoint]
+
+
+class JobStats(Model):
+    """``GET /api/v1/jobs/{id}/stats``: stored images per label (valid, not duplicates)."""
+
+    job_id: str
+    images: int
+    per_label: dict[str, int]
