@@ -57,24 +57,57 @@ def completion(iid: str, gen: int, task_id: int, ok: bool, result: Optional[str]
     return (iid, gen, "event", body)
 
 
+class KeyedQueue:
+    """Keys with pending work: one job per key at a time, at most `limit` jobs at once."""
+
+    def __init__(self, what: str, job: Any, limit: int, spawn: Any) -> None:
+        self.what, self.job, self.limit, self.spawn = what, job, limit, spawn
+        self.ready: Set[str] = set()
+        self.busy: Set[str] = set()
+        self.wake = asyncio.Event()
+
+    def add(self, key: str) -> None:
+        self.ready.add(key)
+        self.wake.set()
+
+    async def loop(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            for key in list(self.ready):
+                if len(self.busy) >= self.limit:
+                    break
+                if key in self.busy:
+                    continue
+                self.ready.discard(key)
+                self.busy.add(key)
+                self.spawn(self._guarded(key))
+
+    async def _guarded(self, key: str) -> None:
+        try:
+            await self.job(key)
+        except Exception:
+            log.exception("%s %s failed inside the devhost", self.what, key)
+        finally:
+            self.busy.discard(key)
+            self.wake.set()
+
+
 class Engine:
     """Owns the dispatch loops; HTTP handlers call its `start_instance`, `send` and friends."""
 
     def __init__(self, store: Store, model: AppModel, config: HostConfig,
                  replayer: Replayer) -> None:
         self.store, self.model, self.config, self.replayer = store, model, config, replayer
-        self.ready: Set[str] = set()
-        self.busy: Set[str] = set()
+        self.orchestrations = KeyedQueue("episode of orchestration", self._episode,
+                                         config.max_orchestrations, self._spawn)
+        self.entities = KeyedQueue("batch of entity", self._entity_batch, 1 << 30, self._spawn)
         self.history_cache: Dict[str, List[str]] = {}
-        self.wake_orchestrations = asyncio.Event()
         self.activity_queue: "asyncio.Queue[Any]" = asyncio.Queue()
         self.finished: List[Tuple[int, Tuple[str, int, str, Dict]]] = []
         self.wake_flush = asyncio.Event()
         self.timer_heap: List[Tuple[str, int]] = []
         self.wake_timers = asyncio.Event()
-        self.entity_ready: Set[str] = set()
-        self.entity_busy: Set[str] = set()
-        self.wake_entities = asyncio.Event()
         self.threads = ThreadPoolExecutor(config.max_activities, thread_name_prefix="activity")
         self.loops: List[asyncio.Task] = []
         self.running_jobs: Set[asyncio.Task] = set()
@@ -83,24 +116,22 @@ class Engine:
     async def start(self) -> None:
         """Recover queued work from the state file and start the loops."""
         db = self.store.db
-        self.ready.update(r[0] for r in db.execute("SELECT DISTINCT instance_id FROM inbox"))
+        for (iid,) in db.execute("SELECT DISTINCT instance_id FROM inbox"):
+            self.orchestrations.add(iid)
         for row in self.store.all_rows("work_items"):
             self.activity_queue.put_nowait(row)
         for row in self.store.all_rows("timers"):
             heapq.heappush(self.timer_heap, (row["fire_at"], row["id"]))
-        self.entity_ready.update(
-            r[0] for r in db.execute("SELECT DISTINCT entity_id FROM entity_inbox"))
-        if self.ready or self.timer_heap or self.entity_ready or not self.activity_queue.empty():
-            log.info("recovered %d instances with messages, %d activities, %d timers, "
-                     "%d entities with operations", len(self.ready),
-                     self.activity_queue.qsize(), len(self.timer_heap), len(self.entity_ready))
+        for (eid,) in db.execute("SELECT DISTINCT entity_id FROM entity_inbox"):
+            self.entities.add(eid)
+        log.info("recovered %d instances with messages, %d activities, %d timers, "
+                 "%d entities with operations", len(self.orchestrations.ready),
+                 self.activity_queue.qsize(), len(self.timer_heap), len(self.entities.ready))
         self.loops = [asyncio.create_task(c) for c in (
-            self._orchestration_loop(), self._flush_loop(), self._timer_loop(),
-            self._entity_loop())]
+            self.orchestrations.loop(), self._flush_loop(), self._timer_loop(),
+            self.entities.loop())]
         self.loops += [asyncio.create_task(self._activity_worker())
                        for _ in range(self.config.max_activities)]
-        self.wake_orchestrations.set()
-        self.wake_entities.set()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking work, let running jobs finish for `grace` seconds, flush results."""
@@ -118,11 +149,9 @@ class Engine:
 
     def notify(self, instances: Any = (), entities: Any = ()) -> None:
         for iid in instances:
-            self.ready.add(iid)
-            self.wake_orchestrations.set()
+            self.orchestrations.add(iid)
         for eid in entities:
-            self.entity_ready.add(eid)
-            self.wake_entities.set()
+            self.entities.add(eid)
 
     # ------------------------------------------------------------------ client operations
     def create_instance(self, db: Any, iid: str, name: str, input_text: Optional[str],
@@ -179,28 +208,6 @@ class Engine:
         return len(ids)
 
     # ------------------------------------------------------------------ orchestrations
-    async def _orchestration_loop(self) -> None:
-        while True:
-            await self.wake_orchestrations.wait()
-            self.wake_orchestrations.clear()
-            for iid in list(self.ready):
-                if len(self.busy) >= self.config.max_orchestrations:
-                    break
-                if iid in self.busy:
-                    continue
-                self.ready.discard(iid)
-                self.busy.add(iid)
-                self._spawn(self._episode_guarded(iid))
-
-    async def _episode_guarded(self, iid: str) -> None:
-        try:
-            await self._episode(iid)
-        except Exception:
-            log.exception("episode of orchestration %s failed inside the devhost", iid)
-        finally:
-            self.busy.discard(iid)
-            self.wake_orchestrations.set()
-
     def _history(self, iid: str) -> List[str]:
         if iid not in self.history_cache:
             self.history_cache[iid] = self.store.history(iid)
@@ -235,7 +242,7 @@ class Engine:
                 status = "Running"
                 new_events.append(event(EXECUTION_RESUMED, Reason=payload.get("reason")))
                 consumed.append(row["id"])
-                self.ready.add(iid)  # messages held while suspended come next, in order
+                self.orchestrations.add(iid)  # messages held while suspended come next, in order
                 break
             elif kind in ("suspend", "resume"):
                 pass
@@ -506,24 +513,6 @@ class Engine:
             self.wake_timers.set()
 
     # ------------------------------------------------------------------ entities
-    async def _entity_loop(self) -> None:
-        while True:
-            await self.wake_entities.wait()
-            self.wake_entities.clear()
-            for eid in list(self.entity_ready - self.entity_busy):
-                self.entity_ready.discard(eid)
-                self.entity_busy.add(eid)
-                self._spawn(self._entity_batch_guarded(eid))
-
-    async def _entity_batch_guarded(self, eid: str) -> None:
-        try:
-            await self._entity_batch(eid)
-        except Exception:
-            log.exception("entity %s: batch failed inside the devhost", eid)
-        finally:
-            self.entity_busy.discard(eid)
-            self.wake_entities.set()
-
     async def _entity_batch(self, eid: str, size: int = 100) -> None:
         """Run queued operations of one entity, in arrival order, as one batch."""
         rows = list(self.store.db.execute(
