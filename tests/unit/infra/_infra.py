@@ -19,7 +19,12 @@ from typing import Any
 
 from pycep import BicepParser
 
-_PARSER = BicepParser()
+_PARSER = BicepParser()  # building the grammar takes most of a second: do it once
+
+
+def parse(text: str) -> dict[str, Any]:
+    """The JSON tree of a Bicep text; raises on a syntax error."""
+    return _PARSER.parse(text=text)
 
 
 def unwrap(resource: dict[str, Any]) -> tuple[dict[str, Any], Any, Any]:
@@ -164,7 +169,7 @@ class Infra:
         for path in self.bicep_paths:
             text = path.read_text()
             out[path.relative_to(self.infra_dir).as_posix()] = BicepFile(
-                path, _PARSER.parse(text=text), text
+                path, parse(text), text
             )
         return out
 
