@@ -25,11 +25,37 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from shared.settings import Settings
+
 KEYWORD = "tabby cat"
 FLICKR_KEY = "flickr-test-key"
 GOOGLE_KEY = "google-test-key"
 GOOGLE_CX = "cx-test"
 VQD = "4-311470935316853426127046412298137402683"
+
+#: Results every fake service holds for the test keyword: more than one page everywhere
+#: (Google stops at 100 of them, as the real API does).
+RESULT_COUNT = 130
+
+
+def local_settings(base_url: str, **overrides: object) -> Settings:
+    """Settings with every source at ``base_url``, keys set, and quick backoff."""
+    values: dict[str, object] = {
+        "cosmos_endpoint": "https://127.0.0.1:8081/",
+        "blob_connection_string": "UseDevelopmentStorage=true",
+        "flickr_api_key": FLICKR_KEY,
+        "google_api_key": GOOGLE_KEY,
+        "google_cx": GOOGLE_CX,
+        "source_max_tries": 3,
+        "source_backoff_base": 0.01,
+        "source_backoff_cap": 5.0,
+        "source_timeout": 5.0,
+    }
+    for source in ("wikimedia", "openverse", "flickr", "google", "bing", "duckduckgo", "baidu"):
+        values[f"{source}_base_url"] = base_url
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
 
 _BAIDU_CIPHER = str.maketrans("abcdefghijklmnopqrstuvw1234567890", "wkv1ju2it3hs4g5rq6fp7eo8dn9cmb0la")
 

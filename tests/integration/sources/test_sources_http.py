@@ -9,8 +9,7 @@ import time
 
 import aiohttp
 import pytest
-from conftest import RESULT_COUNT, local_settings
-from source_services import KEYWORD, Result, Services
+from source_services import KEYWORD, RESULT_COUNT, Result, Services, local_settings
 
 from shared.errors import ConfigurationError, SourceError, SourceRateLimited
 from shared.models import Candidate, SourceSpec
@@ -136,32 +135,32 @@ async def test_unknown_keyword_finds_nothing(
 @pytest.mark.parametrize("name", PATHS)
 @pytest.mark.parametrize("status", [429, 403])
 async def test_being_told_to_slow_down_twice_then_served_succeeds(
-    name: str, status: int, services: Services, settings: Settings,
+    name: str, status: int, search_services: Services, settings: Settings,
     session: aiohttp.ClientSession,
 ) -> None:
-    services.throttle(PATHS[name], times=2, status=status, retry_after="0")
+    search_services.throttle(PATHS[name], times=2, status=status, retry_after="0")
     page = await source(name, settings, session).search(KEYWORD, 0, 5)
     assert [c.url for c in page.candidates] == expected_urls(name)[:5]
-    assert len(services.calls(PATHS[name])) == 3
+    assert len(search_services.calls(PATHS[name])) == 3
 
 
 @pytest.mark.parametrize("name", PATHS)
 async def test_always_429_gives_up_after_the_tries_with_rate_limited(
-    name: str, services: Services, settings: Settings, session: aiohttp.ClientSession
+    name: str, search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
-    services.throttle(PATHS[name], times=None, status=429, retry_after="0")
+    search_services.throttle(PATHS[name], times=None, status=429, retry_after="0")
     with pytest.raises(SourceRateLimited) as caught:
         await source(name, settings, session).search(KEYWORD, 0, 5)
     assert caught.value.retry_after == 0
-    assert len(services.calls(PATHS[name])) == settings.source_max_tries
+    assert len(search_services.calls(PATHS[name])) == settings.source_max_tries
     assert name in caught.value.message and "429" in caught.value.message
 
 
 async def test_backoff_without_retry_after_waits_longer_each_time(
-    services: Services, session: aiohttp.ClientSession
+    search_services: Services, session: aiohttp.ClientSession
 ) -> None:
-    settings = local_settings(services.base_url, source_backoff_base=0.2, source_max_tries=3)
-    services.throttle("/v1/images/", times=None, status=429, retry_after=None)
+    settings = local_settings(search_services.base_url, source_backoff_base=0.2, source_max_tries=3)
+    search_services.throttle("/v1/images/", times=None, status=429, retry_after=None)
     started = time.perf_counter()
     with pytest.raises(SourceRateLimited) as caught:
         await source("openverse", settings, session).search(KEYWORD, 0, 5)
@@ -172,59 +171,59 @@ async def test_backoff_without_retry_after_waits_longer_each_time(
 
 
 async def test_a_retry_after_longer_than_the_cap_is_reported_at_once(
-    services: Services, settings: Settings, session: aiohttp.ClientSession
+    search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
-    services.throttle("/services/rest/", times=None, status=429, retry_after="3600")
+    search_services.throttle("/services/rest/", times=None, status=429, retry_after="3600")
     started = time.perf_counter()
     with pytest.raises(SourceRateLimited) as caught:
         await source("flickr", settings, session).search(KEYWORD, 0, 5)
     assert time.perf_counter() - started < 1.0
     assert caught.value.retry_after == 3600
-    assert len(services.calls("/services/rest/")) == 1
+    assert len(search_services.calls("/services/rest/")) == 1
 
 
 async def test_server_errors_are_retried_then_reported(
-    services: Services, settings: Settings, session: aiohttp.ClientSession
+    search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
-    services.throttle("/customsearch/v1", times=None, status=503, retry_after=None)
+    search_services.throttle("/customsearch/v1", times=None, status=503, retry_after=None)
     with pytest.raises(SourceError) as caught:
         await source("google", settings, session).search(KEYWORD, 0, 5)
     assert not isinstance(caught.value, SourceRateLimited)
     assert "HTTP 503" in caught.value.message
-    assert len(services.calls("/customsearch/v1")) == settings.source_max_tries
+    assert len(search_services.calls("/customsearch/v1")) == settings.source_max_tries
 
 
 async def test_one_server_error_then_success_is_invisible(
-    services: Services, settings: Settings, session: aiohttp.ClientSession
+    search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
-    services.throttle("/search/acjson", times=1, status=502, retry_after=None)
+    search_services.throttle("/search/acjson", times=1, status=502, retry_after=None)
     page = await source("baidu", settings, session).search(KEYWORD, 0, 3)
     assert len(page.candidates) == 3
 
 
 @pytest.mark.parametrize("name", JSON_SOURCES)
 async def test_a_body_that_is_not_json_is_a_clear_source_error(
-    name: str, services: Services, settings: Settings, session: aiohttp.ClientSession
+    name: str, search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
-    services.malformed[PATHS[name]] = "<html><body>Service temporarily moved</body></html>"
+    search_services.malformed[PATHS[name]] = "<html><body>Service temporarily moved</body></html>"
     with pytest.raises(SourceError, match=rf"^{name} answered something that is not JSON"):
         await source(name, settings, session).search(KEYWORD, 0, 5)
 
 
 @pytest.mark.parametrize("name", JSON_SOURCES)
 async def test_json_of_the_wrong_shape_is_a_clear_source_error(
-    name: str, services: Services, settings: Settings, session: aiohttp.ClientSession
+    name: str, search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
-    services.malformed[PATHS[name]] = '["not", "an", "object"]'
+    search_services.malformed[PATHS[name]] = '["not", "an", "object"]'
     with pytest.raises(SourceError, match=rf"^{name} answered JSON of an unexpected shape"):
         await source(name, settings, session).search(KEYWORD, 0, 5)
 
 
 @pytest.mark.parametrize("name", JSON_SOURCES)
 async def test_results_missing_every_field_are_skipped_not_a_crash(
-    name: str, services: Services, settings: Settings, session: aiohttp.ClientSession
+    name: str, search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
-    services.malformed[PATHS[name]] = (
+    search_services.malformed[PATHS[name]] = (
         '{"stat": "ok", "photos": {"photo": [{}, null, 3]}, "results": [{}, null, 3],'
         ' "items": [{}, null, 3], "data": [{"objURL": 5}, null, 3], "query": {"pages": [{}, 3]}}'
     )
@@ -233,53 +232,53 @@ async def test_results_missing_every_field_are_skipped_not_a_crash(
 
 
 async def test_bing_without_results_markup_is_the_end_not_an_error(
-    services: Services, settings: Settings, session: aiohttp.ClientSession
+    search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
-    services.malformed["/images/async"] = "<html><body><div>Captcha</div></body></html>"
+    search_services.malformed["/images/async"] = "<html><body><div>Captcha</div></body></html>"
     page = await source("bing", settings, session).search(KEYWORD, 0, 5)
     assert page.candidates == [] and page.next_offset is None
 
 
 async def test_duckduckgo_without_a_search_token_says_so(
-    services: Services, settings: Settings, session: aiohttp.ClientSession
+    search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
-    services.malformed["/"] = "<html><body>Please try again</body></html>"
+    search_services.malformed["/"] = "<html><body>Please try again</body></html>"
     with pytest.raises(SourceError, match="no search token"):
         await source("duckduckgo", settings, session).search(KEYWORD, 0, 5)
 
 
 async def test_duckduckgo_fetches_its_token_once_per_keyword(
-    services: Services, settings: Settings, session: aiohttp.ClientSession
+    search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
     await walk(source("duckduckgo", settings, session), 60)
-    assert len(services.calls("/")) == 1
-    assert [q["s"] for q in services.calls("/i.js")] == ["0", "0", "100"]
+    assert len(search_services.calls("/")) == 1
+    assert [q["s"] for q in search_services.calls("/i.js")] == ["0", "0", "100"]
 
 
 async def test_a_wrong_flickr_key_names_the_setting(
-    services: Services, session: aiohttp.ClientSession
+    search_services: Services, session: aiohttp.ClientSession
 ) -> None:
-    settings = local_settings(services.base_url, flickr_api_key="wrong")
+    settings = local_settings(search_services.base_url, flickr_api_key="wrong")
     with pytest.raises(SourceError, match="Invalid API Key.*PIXCRAWLER_FLICKR_API_KEY"):
         await source("flickr", settings, session).search(KEYWORD, 0, 5)
 
 
 async def test_a_wrong_google_key_quotes_google(
-    services: Services, session: aiohttp.ClientSession
+    search_services: Services, session: aiohttp.ClientSession
 ) -> None:
-    settings = local_settings(services.base_url, google_api_key="wrong")
+    settings = local_settings(search_services.base_url, google_api_key="wrong")
     with pytest.raises(SourceError, match=r"HTTP 400.*API key not valid"):
         await source("google", settings, session).search(KEYWORD, 0, 5)
-    assert len(services.calls("/customsearch/v1")) == 1
+    assert len(search_services.calls("/customsearch/v1")) == 1
 
 
 async def test_google_never_asks_past_result_100(
-    services: Services, settings: Settings, session: aiohttp.ClientSession
+    search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
     page = await source("google", settings, session).search(KEYWORD, 95, 10)
     assert [c.url for c in page.candidates] == [Result(i).url for i in range(95, 100)]
     assert page.next_offset is None
-    assert services.calls("/customsearch/v1")[-1]["num"] == "5"
+    assert search_services.calls("/customsearch/v1")[-1]["num"] == "5"
 
 
 async def test_an_unreachable_source_is_a_source_error(session: aiohttp.ClientSession) -> None:
@@ -305,17 +304,17 @@ async def test_an_unreachable_source_is_a_source_error(session: aiohttp.ClientSe
     ],
 )
 async def test_missing_settings_names_the_environment_variables(
-    name: str, overrides: dict[str, object], missing: list[str], services: Services,
+    name: str, overrides: dict[str, object], missing: list[str], search_services: Services,
     session: aiohttp.ClientSession,
 ) -> None:
-    settings = local_settings(services.base_url, **overrides)
+    settings = local_settings(search_services.base_url, **overrides)
     spec = SourceSpec(type=name)  # type: ignore[arg-type]
     assert missing_settings(spec, settings) == missing
     if missing:
         with pytest.raises(ConfigurationError) as caught:
             make_source(spec, settings, session)
         assert all(variable in caught.value.message for variable in missing)
-        assert services.requests == []
+        assert search_services.requests == []
     else:
         assert make_source(spec, settings, session).name == name
 
@@ -331,19 +330,19 @@ async def test_a_url_list_is_sliced_by_offset_and_count(
 
 
 async def test_nonsense_paging_arguments_are_refused_before_any_request(
-    services: Services, settings: Settings, session: aiohttp.ClientSession
+    search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
     with pytest.raises(ValueError, match="count >= 1"):
         await source("openverse", settings, session).search(KEYWORD, 0, 0)
     with pytest.raises(ValueError, match="offset must be >= 0"):
         await source("openverse", settings, session).search(KEYWORD, -1, 5)
-    assert services.requests == []
+    assert search_services.requests == []
 
 
 @pytest.mark.parametrize("name", PATHS)
 async def test_every_request_identifies_pixcrawler(
-    name: str, services: Services, settings: Settings, session: aiohttp.ClientSession
+    name: str, search_services: Services, settings: Settings, session: aiohttp.ClientSession
 ) -> None:
     await source(name, settings, session).search(KEYWORD, 0, 5)
-    assert services.user_agents
-    assert all(ua == f"PixCrawler/0.1 (+{settings.contact_url})" for ua in services.user_agents)
+    assert search_services.user_agents
+    assert all(ua == f"PixCrawler/0.1 (+{settings.contact_url})" for ua in search_services.user_agents)
