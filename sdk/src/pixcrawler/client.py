@@ -69,8 +69,8 @@ class Client:
         self._retry = RetryPolicy(max_retries=max_retries, backoff=backoff)
         self._sleep = sleep
         self._transport = Transport(self.settings, timeout=timeout, retry=self._retry, sleep=sleep)
-        # Signed Blob URLs must not receive our credentials: a separate, bare client.
-        self._blob_http = httpx.Client(timeout=httpx.Timeout(timeout, read=max(timeout, 60.0)))
+        self._timeout = timeout
+        self._blob_client: httpx.Client | None = None
         self._cache_dir = Path(cache_dir).expanduser() if cache_dir else None
 
     # -- plumbing --------------------------------------------------------------------------
@@ -79,10 +79,20 @@ class Client:
     def base_url(self) -> str:
         return self.settings.base_url
 
+    @property
+    def _blob_http(self) -> httpx.Client:
+        """A bare client for signed Blob URLs (they must not receive our credentials), made
+        on first use."""
+        if self._blob_client is None:
+            timeout = httpx.Timeout(self._timeout, read=max(self._timeout, 60.0))
+            self._blob_client = httpx.Client(timeout=timeout)
+        return self._blob_client
+
     def close(self) -> None:
         """Close the connection pools."""
         self._transport.close()
-        self._blob_http.close()
+        if self._blob_client is not None:
+            self._blob_client.close()
 
     def __enter__(self) -> Client:
         return self

@@ -65,7 +65,6 @@ class _Transfer:
         self.bar = tqdm(
             total=info.size_bytes, initial=self.have, unit="B", unit_scale=True,
             unit_divisor=1024, desc=part.name.removesuffix(".part"), disable=not progress,
-            leave=False,
         )
 
     def restart(self) -> None:
@@ -78,7 +77,7 @@ class _Transfer:
         if response.status_code == 200 and self.have:
             self.restart()  # the server ignored Range: start over
         with self.part.open("ab" if self.have else "wb") as f:
-            for block in response.iter_bytes(_CHUNK):
+            for block in response.iter_bytes():  # as received: a cut keeps what arrived
                 f.write(block)
                 self.digest.update(block)
                 self.have += len(block)

@@ -1,0 +1,107 @@
+"""download_dataset: streamed from the signed URL, resumed by Range, verified by sha256."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+import pixcrawler
+from pixcrawler import Client
+from sdk_contract_server import ContractServer, ContractState, Fault
+
+#: About 1.2 MB of incompressible PNGs: many chunks on the wire.
+LABELS = {"cat": 6, "dog": 6}
+
+
+@pytest.fixture
+def dataset(api: ContractState, contract_server: ContractServer) -> pixcrawler.DatasetInfo:
+    seeded = contract_server.seed_dataset(LABELS, image_size=180)
+    return pixcrawler.DatasetInfo.model_validate(seeded.model_dump(mode="json"))
+
+
+def blob_requests(api: ContractState, dataset: pixcrawler.DatasetInfo) -> list[dict[str, str]]:
+    return [s.headers for s in api.seen if s.path == f"/blob/datasets/{dataset.id}.zip"]
+
+
+def test_download_writes_the_verified_archive(client: Client, api: ContractState,
+                                              dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
+    path = client.download_dataset(dataset.id, tmp_path, progress=False)
+    assert path == tmp_path / f"{dataset.id}.zip"
+    assert path.read_bytes() == api.archives[f"datasets/{dataset.id}.zip"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == dataset.sha256
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_a_cut_connection_is_resumed_with_range(client: Client, api: ContractState,
+                                                dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
+    assert dataset.size_bytes and dataset.size_bytes > 1_000_000
+    api.cut_after[f"datasets/{dataset.id}.zip"] = 300_000
+    path = client.download_dataset(dataset.id, tmp_path / "pets.zip", progress=False)
+
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == dataset.sha256
+    first, second = blob_requests(api, dataset)
+    assert "Range" not in first
+    resumed_at = int(second["Range"].removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_at <= 300_000
+
+
+def test_a_partial_file_from_an_earlier_run_is_continued(client: Client, api: ContractState,
+                                                         dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
+    archive = api.archives[f"datasets/{dataset.id}.zip"]
+    (tmp_path / "pets.zip.part").write_bytes(archive[:500_000])
+    path = client.download_dataset(dataset.id, tmp_path / "pets.zip", progress=False)
+    assert path.read_bytes() == archive
+    [only] = blob_requests(api, dataset)
+    assert only["Range"] == "bytes=500000-"
+
+
+def test_a_corrupt_download_is_refused_and_removed(client: Client, api: ContractState,
+                                                   dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
+    name = f"datasets/{dataset.id}.zip"
+    tampered = bytearray(api.archives[name])
+    tampered[1000] ^= 0xFF
+    api.archives[name] = bytes(tampered)
+    with pytest.raises(pixcrawler.IntegrityError, match="sha256") as caught:
+        client.download_dataset(dataset.id, tmp_path / "pets.zip", progress=False)
+    assert "Download again" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_download_of_the_wrong_size_is_refused(client: Client, api: ContractState,
+                                                 dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
+    name = f"datasets/{dataset.id}.zip"
+    api.archives[name] = api.archives[name] + b"trailing garbage"
+    with pytest.raises(pixcrawler.IntegrityError, match="bytes but the dataset has"):
+        client.download_dataset(dataset.id, tmp_path / "pets.zip", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_expired_link_is_renewed_once(client: Client, api: ContractState,
+                                         dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
+    api.faults.append(Fault("GET", f"/blob/datasets/{dataset.id}.zip", 403))
+    path = client.download_dataset(dataset.id, tmp_path, progress=False)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == dataset.sha256
+    assert len(api.requests_to(f"/api/v1/datasets/{dataset.id}/download")) == 2
+
+
+def test_credentials_never_reach_blob_storage(client: Client, api: ContractState,
+                                              dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
+    client.download_dataset(dataset.id, tmp_path, progress=False)
+    [headers] = blob_requests(api, dataset)
+    assert "X-API-Key" not in headers and "Authorization" not in headers
+
+
+def test_a_finished_download_is_not_fetched_again(client: Client, api: ContractState,
+                                                  dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
+    client.download_dataset(dataset.id, tmp_path, progress=False)
+    client.download_dataset(dataset.id, tmp_path, progress=False)
+    assert len(blob_requests(api, dataset)) == 1
+
+
+def test_the_progress_bar_reports_the_bytes(client: Client, dataset: pixcrawler.DatasetInfo,
+                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    client.download_dataset(dataset.id, tmp_path, progress=True)
+    err = capsys.readouterr().err
+    assert f"{dataset.id}.zip" in err and "100%" in err
