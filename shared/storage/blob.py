@@ -1,0 +1,217 @@
+"""Blob Storage for image bytes, dataset archives and archived checkpoints.
+
+Writes are content-addressed: ``put`` never rewrites an existing blob unless asked, so a
+replayed activity stores nothing twice. Errors are ``shared.errors`` (see
+``shared.storage.errors``): a missing blob is NotFound, an archived one Conflict
+(``blob_archived``), an unreachable account ServiceUnavailable.
+
+Example::
+
+    store = BlobStore(blob_service_client(settings))
+    created = await store.put("images", "images/j1/ab12.jpg", data, "image/jpeg")
+    await store.set_tier("images", "images/j1/ab12.jpg", StandardBlobTier.COOL)
+    url = await store.sas_url("images", "images/j1/ab12.jpg", timedelta(hours=1))
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import (
+    BlobBlock,
+    BlobSasPermissions,
+    BlobType,
+    ContentSettings,
+    StandardBlobTier,
+    UserDelegationKey,
+    generate_blob_sas,
+)
+from azure.storage.blob.aio import BlobClient, BlobServiceClient
+
+from shared.storage.errors import azure_errors
+
+#: Clock skew allowed for a SAS's start time.
+_SAS_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What a listing tells about one blob."""
+
+    name: str
+    size: int
+    content_type: str | None
+    tier: StandardBlobTier | None
+    last_modified: datetime
+
+
+def _tier(value: object) -> StandardBlobTier | None:
+    return StandardBlobTier(str(value)) if value else None
+
+
+def _attachment(filename: str) -> str:
+    safe = "".join(ch for ch in filename if ch.isprintable() and ch not in '"\\')
+    return f'attachment; filename="{safe}"'
+
+
+class StagedBlob:
+    """A block blob written in staged blocks and made visible by one commit.
+
+    Until ``commit_block_list`` the blob keeps its previous content: an archive whose build
+    fails half-way never replaces a good one. Block ids must all have the same length (use
+    :meth:`block_id`).
+
+    Example::
+
+        staged = store.staged("datasets", "datasets/d1.zip", "application/zip")
+        await staged.stage_block(StagedBlob.block_id(0), part)
+        await staged.commit_block_list([StagedBlob.block_id(0)])
+    """
+
+    def __init__(self, client: BlobClient, content_type: str) -> None:
+        self.client = client
+        self.content_type = content_type
+        self._what = f"blob {client.container_name}/{client.blob_name}"
+
+    @staticmethod
+    def block_id(index: int) -> str:
+        """A fixed-length block id for block number ``index`` (base64 of ``%06d``)."""
+        return base64.b64encode(f"{index:06d}".encode()).decode()
+
+    async def stage_block(self, block_id: str, data: bytes) -> None:
+        """Upload one block (invisible until committed)."""
+        with azure_errors(self._what, "blob"):
+            await self.client.stage_block(block_id, data)
+
+    async def commit_block_list(self, block_list: list[str]) -> None:
+        """Make the blob the listed blocks, in order, with this writer's content type."""
+        with azure_errors(self._what, "blob"):
+            await self.client.commit_block_list(
+                [BlobBlock(block_id) for block_id in block_list],
+                content_settings=ContentSettings(content_type=self.content_type),
+            )
+
+
+class BlobStore:
+    """Typed, error-mapped operations on the account's blob containers."""
+
+    def __init__(self, client: BlobServiceClient) -> None:
+        self.client = client
+
+    def _blob(self, container: str, name: str) -> BlobClient:
+        return self.client.get_blob_client(container, name)
+
+    async def put(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        content_type: str,
+        overwrite: bool = False,
+    ) -> bool:
+        """Write a blob; True when written, False when it existed and ``overwrite`` is off
+        (then the existing bytes stay, as content addressing wants)."""
+        settings = ContentSettings(content_type=content_type)
+        with azure_errors(f"blob {container}/{name}", "blob"):
+            try:
+                await self._blob(container, name).upload_blob(
+                    data, blob_type=BlobType.BLOCKBLOB, overwrite=overwrite,
+                    content_settings=settings,
+                )  # fmt: skip
+            except ResourceExistsError:
+                return False
+        return True
+
+    async def get(self, container: str, name: str) -> bytes:
+        """The blob's bytes (NotFound; Conflict ``blob_archived`` in the Archive tier)."""
+        with azure_errors(f"blob {container}/{name}", "blob"):
+            stream = await self._blob(container, name).download_blob()
+            return await stream.readall()
+
+    async def content_type(self, container: str, name: str) -> str | None:
+        """The blob's stored content type."""
+        with azure_errors(f"blob {container}/{name}", "blob"):
+            props = await self._blob(container, name).get_blob_properties()
+        return props.content_settings.content_type
+
+    async def exists(self, container: str, name: str) -> bool:
+        """True when the blob exists (in any tier)."""
+        with azure_errors(f"blob {container}/{name}", "blob"):
+            return await self._blob(container, name).exists()
+
+    async def delete(self, container: str, name: str) -> bool:
+        """Delete the blob; False when it was already gone."""
+        with azure_errors(f"blob {container}/{name}", "blob"):
+            try:
+                await self._blob(container, name).delete_blob()
+            except ResourceNotFoundError:
+                return False
+        return True
+
+    async def list(self, container: str, prefix: str = "") -> AsyncIterator[BlobInfo]:
+        """The container's blobs whose names start with ``prefix``, in name order."""
+        client = self.client.get_container_client(container)
+        with azure_errors(f"container {container}", "container"):
+            async for blob in client.list_blobs(name_starts_with=prefix or None):
+                yield BlobInfo(
+                    name=blob.name,
+                    size=blob.size,
+                    content_type=blob.content_settings.content_type,
+                    tier=_tier(blob.blob_tier),
+                    last_modified=blob.last_modified,
+                )
+
+    async def set_tier(self, container: str, name: str, tier: StandardBlobTier | str) -> None:
+        """Move the blob to Hot, Cool, Cold or Archive (the enum: the SDK sends the string
+        ``"Cold"`` wrongly)."""
+        with azure_errors(f"blob {container}/{name}", "blob"):
+            await self._blob(container, name).set_standard_blob_tier(StandardBlobTier(tier))
+
+    async def get_tier(self, container: str, name: str) -> StandardBlobTier | None:
+        """The blob's access tier."""
+        with azure_errors(f"blob {container}/{name}", "blob"):
+            props = await self._blob(container, name).get_blob_properties()
+        return _tier(props.blob_tier)
+
+    def staged(self, container: str, name: str, content_type: str) -> StagedBlob:
+        """A writer that stages blocks and commits them at once (large archives)."""
+        return StagedBlob(self._blob(container, name), content_type)
+
+    async def sas_url(
+        self,
+        container: str,
+        name: str,
+        expires_in: timedelta,
+        *,
+        filename: str | None = None,
+    ) -> str:
+        """A read-only URL for one blob, valid for ``expires_in``.
+
+        Signed with the account key when the client was built from a connection string
+        (Azurite), else with a user-delegation key from the managed identity (Azure).
+        ``filename`` makes browsers save the download under that name.
+        """
+        blob = self._blob(container, name)
+        start = datetime.now(UTC) - _SAS_SKEW
+        expiry = start + _SAS_SKEW + expires_in
+        account_key: str | None = getattr(self.client.credential, "account_key", None)
+        delegation: UserDelegationKey | None = None
+        if account_key is None:
+            with azure_errors("user delegation key", "sas"):
+                delegation = await self.client.get_user_delegation_key(start, expiry)
+        sas = generate_blob_sas(
+            account_name=blob.account_name or "",
+            container_name=container,
+            blob_name=name,
+            account_key=account_key,
+            user_delegation_key=delegation,
+            permission=BlobSasPermissions(read=True),
+            start=start,
+            expiry=expiry,
+            content_disposition=_attachment(filename) if filename else None,
+        )
+        return f"{blob.url}?{sas}"
