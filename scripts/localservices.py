@@ -74,15 +74,18 @@ def ensure_node_packages() -> None:
         )
 
 
-def free_port_block(count: int, attempts: int = 50) -> int:
-    """First port of ``count`` consecutive ports that are free on 127.0.0.1 right now."""
+def free_port_block(count: int, avoid: set[int] | frozenset[int] = frozenset(),
+                    attempts: int = 50) -> int:  # fmt: skip
+    """First port of ``count`` consecutive ports that are free on 127.0.0.1 right now and not
+    in ``avoid`` (ports promised to a service that has not bound them yet)."""
     for _ in range(attempts):
         with socket.socket() as probe:
             probe.bind((HOST, 0))
-            first = probe.getsockname()[1]
-        if first + count > 65535:
+            first = int(probe.getsockname()[1])
+        block = range(first, first + count)
+        if block.stop > 65536 or avoid.intersection(block):
             continue
-        if all(_port_free(first + offset) for offset in range(count)):
+        if all(_port_free(port) for port in block):
             return first
     raise LocalServicesError(f"found no {count} consecutive free ports on {HOST}")
 
@@ -190,6 +193,7 @@ class LocalServices:
         }
         self._requested = {AZURITE.name: azurite_port, COSMOS.name: cosmos_port}
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._exit_codes: dict[str, int] = {}
 
     # ---------------------------------------------------------------------------- files
     def _file(self, name: str) -> Path:
@@ -214,59 +218,78 @@ class LocalServices:
         ensure_node_packages()
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
-            for service in SERVICES:
-                self._start_one(service)
+            pending = [service for service in SERVICES if not self._already_running(service)]
+            for attempt in range(3):
+                for service in pending:  # launch all, then wait: they start side by side
+                    self._launch(service, attempt)
+                failed = [service for service in pending if not self._wait_ready(service)]
+                for service in failed:
+                    self._stop_one(service, timeout=5.0)
+                if not failed:
+                    return self.env
+                if any(self._requested[service.name] is not None for service in failed):
+                    break  # a port the caller chose: trying others would surprise them
+                pending = failed
+            raise self._failure(failed[0])
         except BaseException:
             self.stop()
             raise
-        return self.env
 
-    def _start_one(self, service: _Service) -> None:
+    def _already_running(self, service: _Service) -> bool:
         pid, port = self._pid(service), self.ports[service.name]
-        if pid is not None and port is not None and self._wait_ready(service, port, pid):
-            return
-        if pid is not None:
-            self._stop_one(service, timeout=10.0)
-        log = self._file(f"{service.name}.log")
-        for attempt in range(3):
-            port = self._requested[service.name]
-            if port is None:  # keep an earlier run's port first, then look for free ones
-                earlier = self.ports[service.name] if attempt == 0 else None
-                port = earlier or free_port_block(service.port_count)
-            self.ports[service.name] = port
-            with log.open("ab") as out:
-                child = subprocess.Popen(
-                    service.command(port, self.directory),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.directory,
-                    start_new_session=True,  # outlives `up`; its group is stopped as one
-                )
-            self._children[service.name] = child
-            self._file(f"{service.name}.pid").write_text(f"{child.pid}\n")
-            self._file("ports.json").write_text(json.dumps(self.ports))
-            if self._wait_ready(service, port, child.pid):
-                return
-            self._stop_one(service, timeout=5.0)
-            if self._requested[service.name] is not None:
-                break  # a port the caller chose: trying others would surprise them
-        tail = log.read_text(errors="replace")[-1500:]
-        raise LocalServicesError(
-            f"{service.name} did not answer on {HOST}:{self.ports[service.name]} within "
-            f"{self.start_timeout:.0f}s (is the port taken?). Log {log}:\n{tail}"
-        )
+        if pid is None:
+            return False
+        requested = self._requested[service.name]
+        if port is not None and requested in (None, port) and service.ready(port):
+            return True
+        self._stop_one(service, timeout=10.0)  # stale, or asked to move to another port
+        return False
 
-    def _wait_ready(self, service: _Service, port: int, pid: int) -> bool:
+    def _launch(self, service: _Service, attempt: int) -> None:
+        port = self._requested[service.name]
+        if port is None:  # an earlier run's port first, then free ones no other service took
+            taken = {p + i for p in self.ports.values() if p is not None for i in range(3)}
+            earlier = self.ports[service.name] if attempt == 0 else None
+            port = earlier or free_port_block(service.port_count, avoid=taken)
+        self.ports[service.name] = port
+        with self._file(f"{service.name}.log").open("ab") as log:
+            child = subprocess.Popen(
+                service.command(port, self.directory),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.directory,
+                start_new_session=True,  # outlives `up`; its group is stopped as one
+            )
+        self._children[service.name] = child
+        self._exit_codes.pop(service.name, None)
+        self._file(f"{service.name}.pid").write_text(f"{child.pid}\n")
+        self._file("ports.json").write_text(json.dumps(self.ports))
+
+    def _wait_ready(self, service: _Service) -> bool:
+        child, port = self._children[service.name], self.ports[service.name]
+        assert port is not None
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if service.ready(port):
                 return True
-            child = self._children.get(service.name)
-            if (child is not None and child.poll() is not None) or not _alive(pid, service.marker):
+            if child.poll() is not None:
+                self._exit_codes[service.name] = child.returncode
                 return False
             time.sleep(0.1)
         return False
+
+    def _failure(self, service: _Service) -> LocalServicesError:
+        log = self._file(f"{service.name}.log")
+        code = self._exit_codes.get(service.name)
+        outcome = (
+            f"exited with code {code}" if code is not None
+            else f"did not answer within {self.start_timeout:.0f}s"
+        )  # fmt: skip
+        return LocalServicesError(
+            f"{service.name} on {HOST}:{self.ports[service.name]} {outcome} (is a port taken?). "
+            f"Log {log}:\n{log.read_text(errors='replace')[-1500:]}"
+        )
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop both services: SIGTERM to each process group, SIGKILL after ``timeout``."""
@@ -274,14 +297,15 @@ class LocalServices:
             self._stop_one(service, timeout)
 
     def _stop_one(self, service: _Service, timeout: float) -> None:
-        pid = self._pid(service)
+        child = self._children.pop(service.name, None)
+        running = child is not None and child.poll() is None
+        pid = child.pid if child is not None and running else self._pid(service)
         if pid is not None:
             self._signal(pid, signal.SIGTERM)
-            if not self._wait_gone(service, pid, timeout):
+            if not self._wait_gone(service, pid, child, timeout):
                 self._signal(pid, signal.SIGKILL)
-                if not self._wait_gone(service, pid, 5.0):
+                if not self._wait_gone(service, pid, child, 5.0):
                     raise LocalServicesError(f"{service.name} (pid {pid}) survived SIGKILL")
-        self._children.pop(service.name, None)
         self._file(f"{service.name}.pid").unlink(missing_ok=True)
 
     @staticmethod
@@ -293,13 +317,15 @@ class LocalServices:
         except PermissionError:
             os.kill(pid, sig)
 
-    def _wait_gone(self, service: _Service, pid: int, timeout: float) -> bool:
-        child = self._children.get(service.name)
+    @staticmethod
+    def _wait_gone(
+        service: _Service, pid: int, child: subprocess.Popen[bytes] | None, timeout: float
+    ) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if child is not None:
-                child.poll()  # reap our own child so that it does not linger as a zombie
-            if not _alive(pid, service.marker):
+            # our own child is reaped by poll(); another process's is checked through /proc
+            gone = child.poll() is not None if child else not _alive(pid, service.marker)
+            if gone:
                 return True
             time.sleep(0.05)
         return False
@@ -317,7 +343,7 @@ class LocalServices:
             raise LocalServicesError("ports are not known yet: call start() first")
         return environment(azurite, cosmos)
 
-    def __enter__(self) -> "LocalServices":
+    def __enter__(self) -> LocalServices:
         self.start()
         return self
 
@@ -365,8 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("command", choices=["up", "down", "env", "status"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="state, logs and data")
-    parser.add_argument("--azurite-port", type=int, default=None,
-                        help="blob port; queue and table use the next two (default 10000)")
+    parser.add_argument(
+        "--azurite-port",
+        type=int,
+        default=None,
+        help="blob port; queue and table use the next two (default 10000)",
+    )
     parser.add_argument("--cosmos-port", type=int, default=None, help="default 8081")
     parser.add_argument("--export", action="store_true", help="print `export K='V'` lines")
     args = parser.parse_args(argv)

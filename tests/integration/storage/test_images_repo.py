@@ -1,0 +1,70 @@
+"""Image records: content-addressed creation, per-job listing and counts, validation writes."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.models import Level, ValidationSummary
+from shared.storage import ImageValidation, StorageContext
+
+from .factories import make_image, new_id
+
+pytestmark = pytest.mark.integration
+
+
+async def test_create_if_absent_keeps_the_first_writer(storage: StorageContext) -> None:
+    job_id = new_id("job")
+    first = make_image(job_id, 1, batch_id="batch-1")
+    replay = make_image(job_id, 1, batch_id="batch-2")  # same bytes found again
+
+    stored, created = await storage.images.create_if_absent(first)
+    again, created_again = await storage.images.create_if_absent(replay)
+
+    assert (created, created_again) == (True, False)
+    assert again.origin.batch_id == "batch-1"
+    assert again == stored
+    assert await storage.images.count_by_job(job_id) == 1
+
+
+async def test_counts_and_lists_only_valid_images_when_asked(storage: StorageContext) -> None:
+    job_id = new_id("job")
+    for n in range(5):
+        await storage.images.create(make_image(job_id, n, is_valid=n != 0, is_duplicate=n == 1))
+    await storage.images.create(make_image(new_id("job"), 9))  # another job
+
+    page, token = await storage.images.list_by_job(job_id, limit=10, valid_only=True)
+
+    assert await storage.images.count_by_job(job_id) == 5
+    assert await storage.images.count_by_job(job_id, valid_only=True) == 3
+    assert sorted(image.bytes for image in page) == [1002, 1003, 1004]
+    assert token is None
+
+
+async def test_record_validations_updates_fields_and_skips_missing(
+    storage: StorageContext,
+) -> None:
+    job_id = new_id("job")
+    images = [await storage.images.create(make_image(job_id, n)) for n in range(3)]
+    slow = ValidationSummary(level=Level.slow, checks={"blur": False}, scores={"blur": 3.5})
+
+    updated = await storage.images.record_validations(
+        job_id,
+        [
+            ImageValidation(images[0].id, slow, is_valid=False),
+            ImageValidation(images[1].id, slow, is_valid=True, duplicate_of=images[2].id),
+            ImageValidation("deleted-meanwhile", slow, is_valid=True),
+        ],
+    )
+
+    assert updated == 2
+    first = await storage.images.get(images[0].id, job_id)
+    second = await storage.images.get(images[1].id, job_id)
+    untouched = await storage.images.get(images[2].id, job_id)
+    assert (first.is_valid, first.validation.scores, first.url) == (
+        False,
+        {"blur": 3.5},
+        images[0].url,
+    )
+    assert (second.is_duplicate, second.duplicate_of) == (True, images[2].id)
+    assert untouched.validation.level is Level.fast
+    assert await storage.images.count_by_job(job_id, valid_only=True) == 1
