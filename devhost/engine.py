@@ -13,6 +13,7 @@ Only after the commit is any of that work started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import json
 import logging
@@ -235,17 +236,17 @@ class Engine:
             kind = row["kind"]
             if kind == "terminate":
                 terminate, status = payload.get("reason", ""), "Terminated"
-            elif kind == "suspend" and status in ("Running", "Pending"):
-                status = "Suspended"
-                new_events.append(event(EXECUTION_SUSPENDED, Reason=payload.get("reason")))
-            elif kind == "resume" and status == "Suspended":
-                status = "Running"
-                new_events.append(event(EXECUTION_RESUMED, Reason=payload.get("reason")))
-                consumed.append(row["id"])
-                self.orchestrations.add(iid)  # messages held while suspended come next, in order
-                break
-            elif kind in ("suspend", "resume"):
-                pass
+            elif kind == "suspend":
+                if status in ("Running", "Pending"):
+                    status = "Suspended"
+                    new_events.append(event(EXECUTION_SUSPENDED, Reason=payload.get("reason")))
+            elif kind == "resume":
+                if status == "Suspended":
+                    status = "Running"
+                    new_events.append(event(EXECUTION_RESUMED, Reason=payload.get("reason")))
+                    consumed.append(row["id"])
+                    self.orchestrations.add(iid)  # messages held while suspended come next
+                    break
             elif status == "Suspended":
                 continue
             else:
@@ -482,10 +483,8 @@ class Engine:
                 delay = (parse_stamp(self.timer_heap[0][0]) - utcnow()).total_seconds()
             if delay is None or delay > 0:
                 self.wake_timers.clear()
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self.wake_timers.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
                 continue
             due = []
             now = stamp()

@@ -80,13 +80,7 @@ def body_to_input(raw: bytes) -> Optional[str]:
     if not raw.strip():
         return None
     value = json.loads(raw)
-    if isinstance(value, str):
-        try:
-            json.loads(value)
-            return value
-        except ValueError:
-            pass
-    return json.dumps(value)
+    return value if isinstance(value, str) and _is_json(value) else json.dumps(value)
 
 
 class ManagementApi:
