@@ -82,7 +82,13 @@ HTML_BODY = (
 )
 #: Entry kinds. ``ok`` and ``slow`` are valid, distinct images.
 KINDS = (
-    "ok", "duplicate_of", "near_duplicate_of", "truncated", "html", "404", "slow",
+    "ok",
+    "duplicate_of",
+    "near_duplicate_of",
+    "truncated",
+    "html",
+    "404",
+    "slow",
     "redirect_blocked",
 )
 #: The Commons API's page limit for clients without the bot right.
@@ -116,7 +122,7 @@ class Faults:
     redirect_blocked: float = 0.0
     slow_delay: float = 2.0
     search_429_rate: float = 0.0
-    search_retry_after: float = 0.0
+    search_retry_after: int = 0
     fail_search_after: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -197,7 +203,9 @@ def _key(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
-def plan_label(label: str, per_label: int, seed: int, faults: Faults) -> list[tuple[str, int | None]]:
+def plan_label(
+    label: str, per_label: int, seed: int, faults: Faults
+) -> list[tuple[str, int | None]]:
     """Kind of each of a label's entries and, for (near-)duplicates, the index of the original.
 
     >>> [k for k, _ in plan_label("cat", 4, 0, Faults())]
@@ -255,7 +263,9 @@ def render_image(label: str, index: int, seed: int, force_jpeg: bool = False) ->
     width, height = (256 + (longest - 256) * rng.random(2) ** 1.7).astype(int).tolist()
     rows, cols = rng.integers(3, 7, 2).tolist()
     hsv = np.empty((rows, cols, 3), np.uint8)
-    hsv[..., 0] = (((key % 256) / 256 + rng.normal(0, 0.05, (rows, cols))) % 1 * 255).astype(np.uint8)
+    hsv[..., 0] = (((key % 256) / 256 + rng.normal(0, 0.05, (rows, cols))) % 1 * 255).astype(
+        np.uint8
+    )
     hsv[..., 1] = (100 + 155 * rng.random((rows, cols))).astype(np.uint8)
     hsv[..., 2] = (30 + 225 * rng.random((rows, cols))).astype(np.uint8)
     # A smooth low-frequency layout (what the phash sees). JPEGs get it at quarter size,
@@ -380,10 +390,14 @@ def build_catalogue(
         for index, (kind, of) in enumerate(plan):
             if kind in ("ok", "slow", "truncated"):
                 jpeg = kind == "truncated"
-                renders.append(("render", label, index, seed, jpeg, str(base_path(label, index, jpeg)), ""))
+                renders.append(
+                    ("render", label, index, seed, jpeg, str(base_path(label, index, jpeg)), "")
+                )
             elif kind == "near_duplicate_of" and of is not None:
                 source = str(base_path(label, of, False))
-                nears.append(("near", label, index, seed, False, str(near_path(label, index, of)), source))
+                nears.append(
+                    ("near", label, index, seed, False, str(near_path(label, index, of)), source)
+                )
     _run(renders, workers)
     _run(nears, workers)
 
@@ -399,8 +413,15 @@ def build_catalogue(
     return entries
 
 
-def _entry(label: str, index: int, kind: str, of: int | None, bodies: dict[int, bytes],
-           dims_rng: random.Random, near_path: Callable[[str, int, int], Path]) -> CatalogueEntry:
+def _entry(
+    label: str,
+    index: int,
+    kind: str,
+    of: int | None,
+    bodies: dict[int, bytes],
+    dims_rng: random.Random,
+    near_path: Callable[[str, int, int], Path],
+) -> CatalogueEntry:
     original = bodies.get(of) if of is not None else None
     if kind == "duplicate_of" and original is not None:
         body = original
@@ -507,7 +528,11 @@ class DemoSource:
         self.catalogue = await asyncio.get_running_loop().run_in_executor(
             None,
             lambda: build_catalogue(
-                self.catalogue_dir, self.labels, self.per_label, self.seed, self.faults,
+                self.catalogue_dir,
+                self.labels,
+                self.per_label,
+                self.seed,
+                self.faults,
                 self.workers,
             ),
         )
@@ -531,7 +556,9 @@ class DemoSource:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
@@ -559,9 +586,7 @@ class DemoSource:
     def search_offsets(self, label_or_query: str) -> list[int]:
         """Offsets of the search requests for a label (or an exact query), in arrival order."""
         return [
-            r["offset"]
-            for r in self.search_requests
-            if label_or_query in (r["label"], r["query"])
+            r["offset"] for r in self.search_requests if label_or_query in (r["label"], r["query"])
         ]
 
     def fail_search_after(self, label: str, offset: int | None) -> None:
@@ -591,19 +616,23 @@ class DemoSource:
         self.search_requests.append(record)
         if self.search_429_rate and self._rng.random() < self.search_429_rate:
             record["status"] = 429
-            retry = self.faults.search_retry_after
             return web.Response(
-                status=429, text="Too many requests",
-                headers={"Retry-After": str(int(retry)) if retry == int(retry) else str(retry)},
+                status=429,
+                text="Too many requests",
+                headers={"Retry-After": str(self.faults.search_retry_after)},
             )
         if label is not None and offset >= self.search_failures.get(label, sys.maxsize):
             record["status"] = 500
-            return web.Response(status=500, text="<html><body>Internal Server Error</body></html>",
-                                content_type="text/html")
+            return web.Response(
+                status=500,
+                text="<html><body>Internal Server Error</body></html>",
+                content_type="text/html",
+            )
         return web.json_response(self._search_body(label, offset, limit, q.get("formatversion")))
 
-    def _search_body(self, label: str | None, offset: int, limit: int,
-                     formatversion: str | None) -> dict[str, Any]:
+    def _search_body(
+        self, label: str | None, offset: int, limit: int, formatversion: str | None
+    ) -> dict[str, Any]:
         entries = self._by_label.get(label, []) if label else []
         window = entries[offset : offset + limit]
         v2 = formatversion == "2"
@@ -620,7 +649,7 @@ class DemoSource:
 
     def _page(self, entry: CatalogueEntry, rank: int) -> dict[str, Any]:
         title = entry.title
-        description = f"{self.base_url}/wiki/{quote(title.replace(' ', '_'))}"
+        description = f"{self.base_url}/wiki/{quote(title.replace(' ', '_'), safe=':')}"
         page_id = 1_000_000 + self.labels.index(entry.label) * 100_000 + entry.index
         artist = f'<a href="{self.base_url}/wiki/User:Demo">Demo {entry.label} photographer</a>'
         return {
@@ -629,22 +658,30 @@ class DemoSource:
             "title": title,
             "index": rank,
             "imagerepository": "local",
-            "imageinfo": [{
-                "size": len(entry.body) or 1,
-                "width": entry.width,
-                "height": entry.height,
-                "url": self.base_url + entry.path,
-                "descriptionurl": description,
-                "descriptionshorturl": f"{self.base_url}/w/index.php?curid={page_id}",
-                "mime": entry.content_type,
-                "extmetadata": {
-                    "ObjectName": {"value": f"{entry.label} {entry.index:04d}",
-                                   "source": "original", "hidden": ""},
-                    "Artist": {"value": artist, "source": "commons-desc-page"},
-                    "LicenseShortName": {"value": "CC BY-SA 4.0", "source": "commons-desc-page",
-                                         "hidden": ""},
-                },
-            }],
+            "imageinfo": [
+                {
+                    "size": len(entry.body) or 1,
+                    "width": entry.width,
+                    "height": entry.height,
+                    "url": self.base_url + entry.path,
+                    "descriptionurl": description,
+                    "descriptionshorturl": f"{self.base_url}/w/index.php?curid={page_id}",
+                    "mime": entry.content_type,
+                    "extmetadata": {
+                        "ObjectName": {
+                            "value": f"{entry.label} {entry.index:04d}",
+                            "source": "original",
+                            "hidden": "",
+                        },
+                        "Artist": {"value": artist, "source": "commons-desc-page"},
+                        "LicenseShortName": {
+                            "value": "CC BY-SA 4.0",
+                            "source": "commons-desc-page",
+                            "hidden": "",
+                        },
+                    },
+                }
+            ],
         }
 
     async def _image(self, request: web.Request) -> web.StreamResponse:
@@ -657,25 +694,30 @@ class DemoSource:
             raise web.HTTPFound(BLOCKED_REDIRECT)
         if entry.kind == "slow":
             await asyncio.sleep(self.faults.slow_delay)
-        return web.Response(body=entry.body, content_type=entry.content_type,
-                            headers={"Cache-Control": "public, max-age=86400"})
+        return web.Response(
+            body=entry.body,
+            content_type=entry.content_type,
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     async def _wiki(self, request: web.Request) -> web.Response:
         title = request.match_info["title"].replace("_", " ")
         return web.Response(
             text=f"<!DOCTYPE html><html><head><title>{title}</title></head>"
-                 f"<body><h1>{title}</h1><p>Demo file description page.</p></body></html>",
+            f"<body><h1>{title}</h1><p>Demo file description page.</p></body></html>",
             content_type="text/html",
         )
 
     async def _catalogue(self, request: web.Request) -> web.Response:
-        return web.json_response({
-            "base_url": self.base_url,
-            "labels": self.labels,
-            "per_label": self.per_label,
-            "seed": self.seed,
-            "items": self.ground_truth(),
-        })
+        return web.json_response(
+            {
+                "base_url": self.base_url,
+                "labels": self.labels,
+                "per_label": self.per_label,
+                "seed": self.seed,
+                "items": self.ground_truth(),
+            }
+        )
 
     async def _requests(self, request: web.Request) -> web.Response:
         by_label: dict[str, list[int]] = {}
@@ -684,12 +726,14 @@ class DemoSource:
             by_query.setdefault(record["query"], []).append(record["offset"])
             if record["label"] is not None:
                 by_label.setdefault(record["label"], []).append(record["offset"])
-        return web.json_response({
-            "searches": self.search_requests,
-            "by_label": by_label,
-            "by_query": by_query,
-            "images": dict(self.image_requests),
-        })
+        return web.json_response(
+            {
+                "searches": self.search_requests,
+                "by_label": by_label,
+                "by_query": by_query,
+                "images": dict(self.image_requests),
+            }
+        )
 
     async def _set_failures(self, request: web.Request) -> web.Response:
         try:
@@ -717,7 +761,9 @@ def _parse_failures(values: list[str]) -> dict[str, int]:
     for value in values:
         label, _, offset = value.rpartition("=")
         if not label or not offset.isdigit():
-            raise argparse.ArgumentTypeError(f"--fail-search-after wants LABEL=OFFSET, not {value!r}")
+            raise argparse.ArgumentTypeError(
+                f"--fail-search-after wants LABEL=OFFSET, not {value!r}"
+            )
         failures[label] = int(offset)
     return failures
 
@@ -731,14 +777,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dir", default=".local/catalogue", help="image cache directory")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None, help="render processes")
-    for name in ("duplicate", "near-duplicate", "truncated", "html", "not-found", "slow",
-                 "redirect-blocked"):
+    for name in (
+        "duplicate",
+        "near-duplicate",
+        "truncated",
+        "html",
+        "not-found",
+        "slow",
+        "redirect-blocked",
+    ):
         parser.add_argument(f"--{name}", type=float, default=0.0, help="rate per label, 0-1")
     parser.add_argument("--slow-delay", type=float, default=2.0, help="seconds")
     parser.add_argument("--search-429-rate", type=float, default=0.0)
-    parser.add_argument("--search-retry-after", type=float, default=0.0)
-    parser.add_argument("--fail-search-after", action="append", default=[],
-                        metavar="LABEL=OFFSET", help="500 on that label's searches from OFFSET")
+    parser.add_argument("--search-retry-after", type=int, default=0, help="seconds")
+    parser.add_argument(
+        "--fail-search-after",
+        action="append",
+        default=[],
+        metavar="LABEL=OFFSET",
+        help="500 on that label's searches from OFFSET",
+    )
     return parser.parse_args(argv)
 
 
@@ -760,15 +818,26 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
 
 async def serve(args: argparse.Namespace) -> None:
     labels = [label.strip() for label in args.labels.split(",") if label.strip()]
-    demo = DemoSource(args.dir, labels, args.per_label, args.seed, faults_from_args(args),
-                      host=args.host, port=args.port, workers=args.workers)
+    demo = DemoSource(
+        args.dir,
+        labels,
+        args.per_label,
+        args.seed,
+        faults_from_args(args),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with demo:
-        print(f"catalogue: {len(demo.catalogue)} entries in {demo.build_seconds:.1f} s",
-              file=sys.stderr, flush=True)
+        print(
+            f"catalogue: {len(demo.catalogue)} entries in {demo.build_seconds:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
         print(f"demo source listening on {demo.base_url}", flush=True)
         await stop.wait()
 

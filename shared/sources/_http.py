@@ -24,13 +24,12 @@ import asyncio
 import json
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, Mapping
 
 import aiohttp
 
 from shared.errors import SourceError, SourceRateLimited
+from shared.fetch.headers import retry_after_seconds
 from shared.settings import Settings
 
 #: Statuses that mean "you are asking too often" (DuckDuckGo and Bing answer 403 for it).
@@ -78,32 +77,6 @@ class SourceHTTPError(SourceError):
         self.status = status
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds (it is either a number or an HTTP date); None if absent
-    or unreadable.
-
-    >>> parse_retry_after("7")
-    7.0
-    >>> parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT",
-    ...                   now=datetime(2015, 10, 21, 7, 27, 30, tzinfo=timezone.utc))
-    30.0
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
-
-
 def quote_body(body: str) -> str:
     """A short, single-line excerpt of a response body for error messages."""
     flat = " ".join(body.split())
@@ -145,7 +118,7 @@ class SourceClient:
                 ) as resp:
                     status = resp.status
                     body = (await resp.read()).decode("utf-8", errors="replace")
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                    retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 reason = str(exc) or type(exc).__name__
                 last_error = SourceError(f"{self.name}: cannot reach {url}: {reason}")
@@ -191,3 +164,20 @@ def parse_json(name: str, body: str) -> Any:
         raise SourceError(
             f"{name} answered something that is not JSON ({exc}): {quote_body(body)}"
         ) from None
+
+
+class HttpSource:
+    """Base of the sources that search one HTTP endpoint: ``path`` below the base URL.
+
+    >>> class Example(HttpSource):
+    ...     name, path = "example", "/api/search"
+    >>> Example(client=None, base_url="http://127.0.0.1:8080/").url  # doctest: +SKIP
+    'http://127.0.0.1:8080/api/search'
+    """
+
+    name: str = ""
+    path: str = ""
+
+    def __init__(self, client: SourceClient, base_url: str) -> None:
+        self.client = client
+        self.url = base_url.rstrip("/") + self.path

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from shared.errors import SourceError
+from shared.models import Candidate, SearchPage
 
 T = TypeVar("T")
 
@@ -130,3 +131,25 @@ def slice_page(
     if next_start is None or next_start <= offset:
         return chosen, None
     return chosen, next_start
+
+
+def build_page(
+    items: Sequence[T], to_candidate: Callable[[T], Candidate | None], next_offset: int | None
+) -> SearchPage:
+    """A SearchPage of the items that make a candidate (the others are skipped)."""
+    found = (to_candidate(item) for item in items)
+    return SearchPage(candidates=[c for c in found if c is not None], next_offset=next_offset)
+
+
+def numbered_page(
+    items: Sequence[T], offset: int, count: int, page_size: int, page_count: int | None
+) -> tuple[list[T], int | None]:
+    """:func:`slice_page` for services paged by number (``page`` of ``page_count``, fixed
+    ``page_size``): ``items`` are the page holding ``offset``.
+
+    >>> numbered_page(["u", "v"], offset=21, count=5, page_size=20, page_count=2)
+    (['v'], None)
+    """
+    page, page_start = page_window(offset, page_size)
+    more = bool(items) and (page_count is None or page < page_count)
+    return slice_page(items, offset, page_start, count, page * page_size if more else None)

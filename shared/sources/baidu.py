@@ -26,9 +26,17 @@ from typing import Any
 
 from shared.errors import SourceRateLimited
 from shared.models import Candidate, SearchPage
-from shared.sources._http import SourceClient, parse_json
+from shared.sources._http import HttpSource, parse_json
 from shared.sources._parse import (
-    as_dict, as_int, as_list, as_str, http_url, require_object, slice_page, strip_html,
+    build_page,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    http_url,
+    require_object,
+    slice_page,
+    strip_html,
 )
 
 NAME = "baidu"
@@ -104,19 +112,13 @@ def parse_page(body_text: str, offset: int, count: int) -> SearchPage:
     end = offset + len(entries)
     next_start = end if entries and (total is None or end < total) else None
     items, next_offset = slice_page(entries, offset, offset, count, next_start)
-    return SearchPage(
-        candidates=[c for c in map(_candidate, items) if c is not None], next_offset=next_offset
-    )
+    return build_page(items, _candidate, next_offset)
 
 
-class BaiduSource:
+class BaiduSource(HttpSource):
     """Baidu image search (see the module docstring)."""
 
-    name = NAME
-
-    def __init__(self, client: SourceClient, base_url: str) -> None:
-        self.client = client
-        self.url = base_url.rstrip("/") + API_PATH
+    name, path = NAME, API_PATH
 
     async def search(self, keyword: str, offset: int, count: int) -> SearchPage:
         params = {

@@ -24,8 +24,8 @@ import re
 from html.parser import HTMLParser
 
 from shared.models import Candidate, SearchPage
-from shared.sources._http import SourceClient
-from shared.sources._parse import as_dict, as_str, http_url, slice_page, strip_html
+from shared.sources._http import HttpSource
+from shared.sources._parse import as_dict, as_str, build_page, http_url, slice_page, strip_html
 
 NAME = "bing"
 API_PATH = "/images/async"
@@ -94,19 +94,13 @@ def parse_page(html_text: str, offset: int, count: int) -> SearchPage:
     chosen, next_offset = slice_page(
         results, offset, offset, count, offset + len(results) if results else None
     )
-    return SearchPage(
-        candidates=[c for c in map(_candidate, chosen) if c is not None], next_offset=next_offset
-    )
+    return build_page(chosen, _candidate, next_offset)
 
 
-class BingSource:
+class BingSource(HttpSource):
     """Bing image search (see the module docstring)."""
 
-    name = NAME
-
-    def __init__(self, client: SourceClient, base_url: str) -> None:
-        self.client = client
-        self.url = base_url.rstrip("/") + API_PATH
+    name, path = NAME, API_PATH
 
     async def search(self, keyword: str, offset: int, count: int) -> SearchPage:
         params = {

@@ -24,9 +24,17 @@ from urllib.parse import parse_qs, urlsplit
 
 from shared.errors import SourceError
 from shared.models import Candidate, SearchPage
-from shared.sources._http import SourceClient
+from shared.sources._http import HttpSource, SourceClient
 from shared.sources._parse import (
-    as_dict, as_int, as_list, as_str, http_url, page_window, require_object, slice_page,
+    build_page,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    http_url,
+    page_window,
+    require_object,
+    slice_page,
     strip_html,
 )
 
@@ -82,24 +90,21 @@ def parse_page(payload: Any, offset: int, count: int) -> SearchPage:
     if results and "next" in body:
         next_start = _next_start(body.get("next")) or page_start + len(results)
     items, next_offset = slice_page(results, offset, page_start, count, next_start)
-    return SearchPage(
-        candidates=[c for c in map(_candidate, items) if c is not None], next_offset=next_offset
-    )
+    return build_page(items, _candidate, next_offset)
 
 
-class DuckDuckGoSource:
+class DuckDuckGoSource(HttpSource):
     """DuckDuckGo image search (see the module docstring)."""
 
     name = NAME
 
     def __init__(self, client: SourceClient, base_url: str) -> None:
-        self.client = client
-        self.base_url = base_url.rstrip("/")
+        super().__init__(client, base_url)
         self._tokens: dict[str, str] = {}
 
     async def _token(self, keyword: str) -> str:
         if keyword not in self._tokens:
-            page = await self.client.get_text(self.base_url + "/", {"q": keyword})
+            page = await self.client.get_text(self.url + "/", {"q": keyword})
             self._tokens[keyword] = extract_vqd(page)
         return self._tokens[keyword]
 
@@ -115,6 +120,6 @@ class DuckDuckGoSource:
             "s": str(page_start),
         }
         payload = await self.client.get_json(
-            self.base_url + "/i.js", params, headers={"Referer": self.base_url + "/"}
+            self.url + "/i.js", params, headers={"Referer": self.url + "/"}
         )
         return parse_page(payload, offset, count)

@@ -19,9 +19,17 @@ from typing import Any
 
 from shared.errors import SourceError
 from shared.models import Candidate, SearchPage
-from shared.sources._http import SourceClient
+from shared.sources._http import HttpSource, SourceClient
 from shared.sources._parse import (
-    as_dict, as_int, as_list, as_str, http_url, page_window, require_object, slice_page,
+    build_page,
+    numbered_page,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    http_url,
+    page_window,
+    require_object,
 )
 
 NAME = "flickr"
@@ -55,7 +63,9 @@ def _candidate(photo: dict[str, Any]) -> Candidate | None:
     license_id = as_str(photo.get("license"))
     return Candidate(
         url=url,
-        page_url=f"https://www.flickr.com/photos/{owner}/{photo_id}" if owner and photo_id else None,
+        page_url=f"https://www.flickr.com/photos/{owner}/{photo_id}"
+        if owner and photo_id
+        else None,
         title=as_str(photo.get("title")),
         width=as_int(photo.get(f"width_{size}")),
         height=as_int(photo.get(f"height_{size}")),
@@ -75,26 +85,19 @@ def parse_page(payload: Any, offset: int, count: int) -> SearchPage:
             + (" (check PIXCRAWLER_FLICKR_API_KEY)" if as_str(body.get("code")) == "100" else "")
         )
     photos = as_dict(body.get("photos"))
-    page, page_start = page_window(offset, PAGE_SIZE)
     listed = [as_dict(p) for p in as_list(photos.get("photo"))]
     pages = as_int(photos.get("pages"))
-    more = listed and (pages is None or page < pages)
-    items, next_offset = slice_page(
-        listed, offset, page_start, count, page * PAGE_SIZE if more else None
-    )
-    return SearchPage(
-        candidates=[c for c in map(_candidate, items) if c is not None], next_offset=next_offset
-    )
+    items, next_offset = numbered_page(listed, offset, count, PAGE_SIZE, pages)
+    return build_page(items, _candidate, next_offset)
 
 
-class FlickrSource:
+class FlickrSource(HttpSource):
     """Flickr photo search (see the module docstring)."""
 
-    name = NAME
+    name, path = NAME, API_PATH
 
     def __init__(self, client: SourceClient, base_url: str, api_key: str) -> None:
-        self.client = client
-        self.url = base_url.rstrip("/") + API_PATH
+        super().__init__(client, base_url)
         self.api_key = api_key
 
     async def search(self, keyword: str, offset: int, count: int) -> SearchPage:

@@ -17,9 +17,16 @@ from __future__ import annotations
 from typing import Any
 
 from shared.models import Candidate, SearchPage
-from shared.sources._http import SourceClient
+from shared.sources._http import HttpSource, SourceClient
 from shared.sources._parse import (
-    as_dict, as_int, as_list, as_str, http_url, require_object, slice_page,
+    build_page,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    http_url,
+    require_object,
+    slice_page,
 )
 
 NAME = "google"
@@ -52,19 +59,16 @@ def parse_page(payload: Any, offset: int, count: int) -> SearchPage:
     start_index = as_int(next_page.get("startIndex"))
     next_start = start_index - 1 if items and start_index and start_index <= MAX_RESULTS else None
     chosen, next_offset = slice_page(items, offset, offset, count, next_start)
-    return SearchPage(
-        candidates=[c for c in map(_candidate, chosen) if c is not None], next_offset=next_offset
-    )
+    return build_page(chosen, _candidate, next_offset)
 
 
-class GoogleSource:
+class GoogleSource(HttpSource):
     """Google Custom Search, images (see the module docstring)."""
 
-    name = NAME
+    name, path = NAME, API_PATH
 
     def __init__(self, client: SourceClient, base_url: str, api_key: str, cx: str) -> None:
-        self.client = client
-        self.url = base_url.rstrip("/") + API_PATH
+        super().__init__(client, base_url)
         self.api_key = api_key
         self.cx = cx
 

@@ -18,9 +18,17 @@ from __future__ import annotations
 from typing import Any
 
 from shared.models import Candidate, SearchPage
-from shared.sources._http import SourceClient, SourceHTTPError
+from shared.sources._http import HttpSource, SourceHTTPError
 from shared.sources._parse import (
-    as_dict, as_int, as_list, as_str, http_url, page_window, require_object, slice_page,
+    build_page,
+    numbered_page,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    http_url,
+    page_window,
+    require_object,
     strip_html,
 )
 
@@ -63,25 +71,16 @@ def _candidate(item: dict[str, Any]) -> Candidate | None:
 def parse_page(payload: Any, offset: int, count: int) -> SearchPage:
     """An ``/v1/images/`` answer for the page holding ``offset`` as a SearchPage."""
     body = require_object(NAME, payload)
-    page, page_start = page_window(offset, PAGE_SIZE)
     results = [as_dict(r) for r in as_list(body.get("results"))]
     page_count = as_int(body.get("page_count"))
-    more = results and (page_count is None or page < page_count)
-    next_start = page * PAGE_SIZE if more else None
-    items, next_offset = slice_page(results, offset, page_start, count, next_start)
-    return SearchPage(
-        candidates=[c for c in map(_candidate, items) if c is not None], next_offset=next_offset
-    )
+    items, next_offset = numbered_page(results, offset, count, PAGE_SIZE, page_count)
+    return build_page(items, _candidate, next_offset)
 
 
-class OpenverseSource:
+class OpenverseSource(HttpSource):
     """Openverse image search (see the module docstring)."""
 
-    name = NAME
-
-    def __init__(self, client: SourceClient, base_url: str) -> None:
-        self.client = client
-        self.url = base_url.rstrip("/") + API_PATH
+    name, path = NAME, API_PATH
 
     async def search(self, keyword: str, offset: int, count: int) -> SearchPage:
         page, _ = page_window(offset, PAGE_SIZE)

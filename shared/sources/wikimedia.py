@@ -19,9 +19,16 @@ from typing import Any
 
 from shared.errors import SourceError
 from shared.models import Candidate, SearchPage
-from shared.sources._http import SourceClient
+from shared.sources._http import HttpSource
 from shared.sources._parse import (
-    as_dict, as_int, as_list, as_str, http_url, require_object, slice_page, strip_html,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    http_url,
+    require_object,
+    slice_page,
+    strip_html,
 )
 
 NAME = "wikimedia"
@@ -86,9 +93,7 @@ def parse_page(payload: Any, offset: int, count: int) -> SearchPage:
         )
     pages = as_dict(body.get("query")).get("pages")
     listed = list(pages.values()) if isinstance(pages, dict) else as_list(pages)
-    ordered = sorted(
-        (as_dict(p) for p in listed), key=lambda p: as_int(p.get("index")) or 0
-    )
+    ordered = sorted((as_dict(p) for p in listed), key=lambda p: as_int(p.get("index")) or 0)
     candidates = [c for c in map(_candidate, ordered) if c is not None]
     cont = as_dict(body.get("continue"))
     next_start = as_int(cont.get("gsroffset"))
@@ -100,14 +105,10 @@ def parse_page(payload: Any, offset: int, count: int) -> SearchPage:
     return SearchPage(candidates=chosen, next_offset=next_offset)
 
 
-class WikimediaSource:
+class WikimediaSource(HttpSource):
     """Wikimedia Commons file search (see the module docstring)."""
 
-    name = NAME
-
-    def __init__(self, client: SourceClient, base_url: str) -> None:
-        self.client = client
-        self.url = base_url.rstrip("/") + API_PATH
+    name, path = NAME, API_PATH
 
     async def search(self, keyword: str, offset: int, count: int) -> SearchPage:
         payload = await self.client.get_json(self.url, search_params(keyword, offset, count))

@@ -11,6 +11,7 @@ from source_services import RESULT_COUNT, Services, local_settings, start_servic
 
 from shared.settings import Settings
 
+
 @pytest.fixture
 async def search_services() -> AsyncIterator[Services]:
     running, runner = await start_services(RESULT_COUNT)

@@ -57,7 +57,9 @@ def local_settings(base_url: str, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-_BAIDU_CIPHER = str.maketrans("abcdefghijklmnopqrstuvw1234567890", "wkv1ju2it3hs4g5rq6fp7eo8dn9cmb0la")
+_BAIDU_CIPHER = str.maketrans(
+    "abcdefghijklmnopqrstuvw1234567890", "wkv1ju2it3hs4g5rq6fp7eo8dn9cmb0la"
+)
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,9 @@ class Services:
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     user_agents: list[str] = field(default_factory=list)
 
-    def throttle(self, path: str, times: int | None, status: int = 429,
-                 retry_after: str | None = "0") -> None:
+    def throttle(
+        self, path: str, times: int | None, status: int = 429, retry_after: str | None = "0"
+    ) -> None:
         """Answer ``status`` on ``path`` the next ``times`` requests (None: always)."""
         self.throttles[path] = Throttle(status, times, retry_after)
 
@@ -146,47 +149,53 @@ def openverse(services: Services, q: dict[str, str]) -> web.Response:
     if page > max(pages, 1):
         return web.json_response({"detail": "Invalid page."}, status=400)
     chunk = matched[(page - 1) * size : page * size]
-    return _json({
-        "result_count": len(matched),
-        "page_count": pages,
-        "page_size": size,
-        "page": page,
-        "results": [
-            {
-                "id": f"0c8e{r.index:04d}-aaaa-4bbb-8ccc-000000000000",
-                "title": r.title,
-                "indexed_on": "2024-05-01T00:00:00Z",
-                "foreign_landing_url": r.page_url,
-                "url": r.url,
-                "creator": f"photographer{r.index}",
-                "creator_url": None,
-                "license": "by-sa" if r.index % 2 else "cc0",
-                "license_version": "4.0" if r.index % 2 else "1.0",
-                "license_url": "https://creativecommons.org/licenses/by-sa/4.0/",
-                "provider": "flickr",
-                "source": "flickr",
-                "category": None,
-                "filesize": None,
-                "filetype": "jpg",
-                "tags": [{"name": "cat", "accuracy": None}],
-                "attribution": f'"{r.title}" by photographer{r.index} is licensed under CC BY-SA 4.0.',
-                "fields_matched": ["title"],
-                "mature": False,
-                "height": r.height,
-                "width": r.width,
-                "thumbnail": f"https://api.openverse.org/v1/images/{r.index}/thumb/",
-                "detail_url": f"https://api.openverse.org/v1/images/{r.index}/",
-                "related_url": f"https://api.openverse.org/v1/images/{r.index}/related/",
-                "unstable__sensitivity": [],
-            }
-            for r in chunk
-        ],
-    })
+    return _json(
+        {
+            "result_count": len(matched),
+            "page_count": pages,
+            "page_size": size,
+            "page": page,
+            "results": [
+                {
+                    "id": f"0c8e{r.index:04d}-aaaa-4bbb-8ccc-000000000000",
+                    "title": r.title,
+                    "indexed_on": "2024-05-01T00:00:00Z",
+                    "foreign_landing_url": r.page_url,
+                    "url": r.url,
+                    "creator": f"photographer{r.index}",
+                    "creator_url": None,
+                    "license": "by-sa" if r.index % 2 else "cc0",
+                    "license_version": "4.0" if r.index % 2 else "1.0",
+                    "license_url": "https://creativecommons.org/licenses/by-sa/4.0/",
+                    "provider": "flickr",
+                    "source": "flickr",
+                    "category": None,
+                    "filesize": None,
+                    "filetype": "jpg",
+                    "tags": [{"name": "cat", "accuracy": None}],
+                    "attribution": (
+                        f'"{r.title}" by photographer{r.index} is licensed under CC BY-SA 4.0.'
+                    ),
+                    "fields_matched": ["title"],
+                    "mature": False,
+                    "height": r.height,
+                    "width": r.width,
+                    "thumbnail": f"https://api.openverse.org/v1/images/{r.index}/thumb/",
+                    "detail_url": f"https://api.openverse.org/v1/images/{r.index}/",
+                    "related_url": f"https://api.openverse.org/v1/images/{r.index}/related/",
+                    "unstable__sensitivity": [],
+                }
+                for r in chunk
+            ],
+        }
+    )
 
 
 def flickr(services: Services, q: dict[str, str]) -> web.Response:
     if q.get("api_key") != FLICKR_KEY:
-        return _json({"stat": "fail", "code": 100, "message": "Invalid API Key (Key has invalid format)"})
+        return _json(
+            {"stat": "fail", "code": 100, "message": "Invalid API Key (Key has invalid format)"}
+        )
     if q.get("method") != "flickr.photos.search" or q.get("nojsoncallback") != "1":
         return _json({"stat": "fail", "code": 112, "message": "Method not found"})
     per_page, page = min(_int(q, "per_page", 100), 500), _int(q, "page", 1)
@@ -196,38 +205,68 @@ def flickr(services: Services, q: dict[str, str]) -> web.Response:
     photos = []
     for r in chunk:
         photo: dict[str, object] = {
-            "id": str(52_000_000 + r.index), "owner": f"1234{r.index}@N05", "secret": "a1b2c3",
-            "server": "65535", "farm": 66, "title": r.title, "ispublic": 1, "isfriend": 0,
-            "isfamily": 0, "license": str(r.index % 11), "ownername": f"owner {r.index}",
+            "id": str(52_000_000 + r.index),
+            "owner": f"1234{r.index}@N05",
+            "secret": "a1b2c3",
+            "server": "65535",
+            "farm": 66,
+            "title": r.title,
+            "ispublic": 1,
+            "isfriend": 0,
+            "isfamily": 0,
+            "license": str(r.index % 11),
+            "ownername": f"owner {r.index}",
         }
         # Owners may hide originals: then only the large size is there.
         size = "l" if r.index % 4 == 0 else "o"
         photo |= {f"url_{size}": r.url, f"width_{size}": str(r.width), f"height_{size}": r.height}
         photos.append(photo)
-    return _json({
-        "photos": {"page": page, "pages": pages, "perpage": per_page, "total": len(matched),
-                   "photo": photos},
-        "stat": "ok",
-    })
+    return _json(
+        {
+            "photos": {
+                "page": page,
+                "pages": pages,
+                "perpage": per_page,
+                "total": len(matched),
+                "photo": photos,
+            },
+            "stat": "ok",
+        }
+    )
+
+
+def _google_error(message: str) -> web.Response:
+    error = {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}
+    return web.json_response({"error": error}, status=400)
 
 
 def google(services: Services, q: dict[str, str]) -> web.Response:
     if q.get("key") != GOOGLE_KEY or q.get("cx") != GOOGLE_CX:
-        return web.json_response(
-            {"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
-                       "status": "INVALID_ARGUMENT"}}, status=400)
+        return _google_error("API key not valid. Please pass a valid API key.")
     start, num = _int(q, "start", 1), _int(q, "num", 10)
     if num > 10 or start < 1 or start + num - 1 > 100 or q.get("searchType") != "image":
-        return web.json_response(
-            {"error": {"code": 400, "message": "Request contains an invalid argument.",
-                       "status": "INVALID_ARGUMENT"}}, status=400)
+        return _google_error("Request contains an invalid argument.")
     matched = services.matching(q.get("q", ""))
     chunk = matched[start - 1 : start - 1 + num]
-    queries: dict[str, object] = {"request": [{"title": "Google Custom Search", "count": num,
-                                               "startIndex": start, "searchType": "image"}]}
+    queries: dict[str, object] = {
+        "request": [
+            {
+                "title": "Google Custom Search",
+                "count": num,
+                "startIndex": start,
+                "searchType": "image",
+            }
+        ]
+    }
     if start - 1 + num < min(len(matched), 100):
-        queries["nextPage"] = [{"title": "Google Custom Search", "count": num,
-                                "startIndex": start + num, "searchType": "image"}]
+        queries["nextPage"] = [
+            {
+                "title": "Google Custom Search",
+                "count": num,
+                "startIndex": start + num,
+                "searchType": "image",
+            }
+        ]
     body: dict[str, object] = {
         "kind": "customsearch#search",
         "queries": queries,
@@ -235,12 +274,25 @@ def google(services: Services, q: dict[str, str]) -> web.Response:
     }
     if chunk:
         body["items"] = [
-            {"kind": "customsearch#result", "title": r.title, "htmlTitle": f"<b>{r.title}</b>",
-             "link": r.url, "displayLink": "photos.example.org", "snippet": r.title,
-             "mime": "image/jpeg", "fileFormat": "image/jpeg",
-             "image": {"contextLink": r.page_url, "height": r.height, "width": r.width,
-                       "byteSize": 51234, "thumbnailLink": "https://encrypted-tbn0.example/x",
-                       "thumbnailHeight": 120, "thumbnailWidth": 160}}
+            {
+                "kind": "customsearch#result",
+                "title": r.title,
+                "htmlTitle": f"<b>{r.title}</b>",
+                "link": r.url,
+                "displayLink": "photos.example.org",
+                "snippet": r.title,
+                "mime": "image/jpeg",
+                "fileFormat": "image/jpeg",
+                "image": {
+                    "contextLink": r.page_url,
+                    "height": r.height,
+                    "width": r.width,
+                    "byteSize": 51234,
+                    "thumbnailLink": "https://encrypted-tbn0.example/x",
+                    "thumbnailHeight": 120,
+                    "thumbnailWidth": 160,
+                },
+            }
             for r in chunk
         ]
     return _json(body)
@@ -256,15 +308,32 @@ def wikimedia(services: Services, q: dict[str, str]) -> web.Response:
     if offset + limit < len(matched):
         body["continue"] = {"gsroffset": offset + limit, "continue": "gsroffset||"}
     if chunk:
-        body["query"] = {"pages": [
-            {"pageid": 90_000 - r.index, "ns": 6, "title": f"File:{r.title}.jpg",
-             "index": offset + i + 1, "imagerepository": "local",
-             "imageinfo": [{"size": 51234, "width": r.width, "height": r.height, "url": r.url,
-                            "descriptionurl": r.page_url, "mime": "image/jpeg",
-                            "extmetadata": {"LicenseShortName": {"value": "CC BY 4.0"},
-                                            "Artist": {"value": f"<a href='//x'>Artist {r.index}</a>"}}}]}
-            for i, r in sorted(enumerate(chunk), key=lambda p: p[1].index % 7)
-        ]}
+        body["query"] = {
+            "pages": [
+                {
+                    "pageid": 90_000 - r.index,
+                    "ns": 6,
+                    "title": f"File:{r.title}.jpg",
+                    "index": offset + i + 1,
+                    "imagerepository": "local",
+                    "imageinfo": [
+                        {
+                            "size": 51234,
+                            "width": r.width,
+                            "height": r.height,
+                            "url": r.url,
+                            "descriptionurl": r.page_url,
+                            "mime": "image/jpeg",
+                            "extmetadata": {
+                                "LicenseShortName": {"value": "CC BY 4.0"},
+                                "Artist": {"value": f"<a href='//x'>Artist {r.index}</a>"},
+                            },
+                        }
+                    ],
+                }
+                for i, r in sorted(enumerate(chunk), key=lambda p: p[1].index % 7)
+            ]
+        }
     return _json(body)
 
 
@@ -276,22 +345,34 @@ def bing(services: Services, q: dict[str, str]) -> web.Response:
     chunk = services.matching(q.get("q", ""))[first - 1 : first - 1 + BING_PAGE]
     items = []
     for r in chunk:
-        meta = {"sid": "", "cturl": "", "cid": f"c{r.index}", "purl": r.page_url, "murl": r.url,
-                "turl": f"https://tse1.mm.bing.net/th?id=OIP.{r.index}", "md5": "0" * 32,
-                "shkey": "", "t": f"{r.title} &amp; friends" if r.index % 5 == 0 else r.title,
-                "mid": "", "desc": ""}
+        meta = {
+            "sid": "",
+            "cturl": "",
+            "cid": f"c{r.index}",
+            "purl": r.page_url,
+            "murl": r.url,
+            "turl": f"https://tse1.mm.bing.net/th?id=OIP.{r.index}",
+            "md5": "0" * 32,
+            "shkey": "",
+            "t": f"{r.title} &amp; friends" if r.index % 5 == 0 else r.title,
+            "mid": "",
+            "desc": "",
+        }
         items.append(
             f'<li data-idx="{r.index + 1}"><div class="iuscp isv"><div class="imgpt">'
             f'<a class="iusc" style="height:180px;width:240px" m="{html.escape(json.dumps(meta))}" '
             f'mad="{{}}" href="/images/search?view=detailV2&amp;id={r.index}">'
             f'<div class="img_cont hoff"><img class="mimg" alt="{html.escape(r.title)}" '
             f'src="https://tse1.mm.bing.net/th?id=OIP.{r.index}"/></div></a>'
-            f'<div class="img_info hon"><span class="nowrap">{r.width} \u00d7 {r.height} \u00b7 jpeg'
-            f'</span><div class="lnkw"><a target="_blank" href="{r.page_url}">photos.example.org'
-            f"</a></div></div></div><div class=\"infopt\"></div></div></li>"
+            f'<div class="img_info hon"><span class="nowrap">'
+            f"{r.width} \u00d7 {r.height} \u00b7 jpeg</span>"
+            f'<div class="lnkw"><a target="_blank" href="{r.page_url}">photos.example.org'
+            f'</a></div></div></div><div class="infopt"></div></div></li>'
         )
-    body = '<ul class="dgControl_list">' + "".join(items) + "</ul>" if items else (
-        '<div id="mmComponent_images_1"><div class="dg_b">No more results</div></div>'
+    body = (
+        '<ul class="dgControl_list">' + "".join(items) + "</ul>"
+        if items
+        else ('<div id="mmComponent_images_1"><div class="dg_b">No more results</div></div>')
     )
     return web.Response(text=body, content_type="text/html")
 
@@ -301,10 +382,10 @@ DDG_PAGE = 100
 
 def duckduckgo_page(services: Services, q: dict[str, str]) -> web.Response:
     return web.Response(
-        text=f'<!DOCTYPE html><html><head><title>{html.escape(q.get("q", ""))} at DuckDuckGo'
-             f'</title></head><body><script>DDG.ready(function(){{DDG.duckbar.load("images", '
-             f'{{}});}});DDG.deep.initialize("/d.js?q=cat&l=us-en&s=0&dl=en&ct=US&vqd={VQD}'
-             f'&p_ent=&ex=-1");</script><script>vqd="{VQD}";</script></body></html>',
+        text=f"<!DOCTYPE html><html><head><title>{html.escape(q.get('q', ''))} at DuckDuckGo"
+        f'</title></head><body><script>DDG.ready(function(){{DDG.duckbar.load("images", '
+        f'{{}});}});DDG.deep.initialize("/d.js?q=cat&l=us-en&s=0&dl=en&ct=US&vqd={VQD}'
+        f'&p_ent=&ex=-1");</script><script>vqd="{VQD}";</script></body></html>',
         content_type="text/html",
     )
 
@@ -321,16 +402,25 @@ def duckduckgo_images(services: Services, q: dict[str, str]) -> web.Response:
         "queryEncoded": q.get("q", "").replace(" ", "%20"),
         "response_type": "places",
         "results": [
-            {"height": r.height, "image": r.url, "image_token": f"tok{r.index}",
-             "source": "Bing", "thumbnail": f"https://tse2.mm.bing.net/th?id=OIP.{r.index}",
-             "thumbnail_token": f"t{r.index}", "title": r.title, "url": r.page_url,
-             "width": r.width}
+            {
+                "height": r.height,
+                "image": r.url,
+                "image_token": f"tok{r.index}",
+                "source": "Bing",
+                "thumbnail": f"https://tse2.mm.bing.net/th?id=OIP.{r.index}",
+                "thumbnail_token": f"t{r.index}",
+                "title": r.title,
+                "url": r.page_url,
+                "width": r.width,
+            }
             for r in chunk
         ],
         "vqd": {q.get("q", ""): VQD},
     }
     if start + DDG_PAGE < len(matched):
-        body["next"] = f"i.js?q=tabby%20cat&o=json&p=1&s={start + DDG_PAGE}&u=bing&f=,,,,,&l=us-en&vqd={VQD}"
+        body["next"] = (
+            f"i.js?q=tabby%20cat&o=json&p=1&s={start + DDG_PAGE}&u=bing&f=,,,,,&l=us-en&vqd={VQD}"
+        )
     return _json(body)
 
 
@@ -355,10 +445,14 @@ def baidu(services: Services, q: dict[str, str]) -> web.Response:
         )
     data.append("{}")
     body = (
-        '{"queryEnc":"tabby%20cat","queryExt":"tabby cat","listNum":' + str(len(matched))
-        + ',"displayNum":' + str(len(matched) * 40) + ',"gsm":"1e","bdFmtDispNum":"about",'
+        '{"queryEnc":"tabby%20cat","queryExt":"tabby cat","listNum":'
+        + str(len(matched))
+        + ',"displayNum":'
+        + str(len(matched) * 40)
+        + ',"gsm":"1e","bdFmtDispNum":"about",'
         '"bdSearchTime":"","isNeedAsyncRequest":0,"bdIsClustered":"1","data":['
-        + ",".join(data) + "]}"
+        + ",".join(data)
+        + "]}"
     )
     return web.Response(text=body, content_type="text/html")
 

@@ -31,8 +31,16 @@ from shared.sources import Source, make_source
 
 LABELS = ["cat", "dog", "bird"]
 PER_LABEL = 40
-FAULTS = Faults(duplicate=0.1, near_duplicate=0.1, truncated=0.05, html=0.05, not_found=0.05,
-                slow=0.05, redirect_blocked=0.05, slow_delay=0.3)
+FAULTS = Faults(
+    duplicate=0.1,
+    near_duplicate=0.1,
+    truncated=0.05,
+    html=0.05,
+    not_found=0.05,
+    slow=0.05,
+    redirect_blocked=0.05,
+    slow_delay=0.3,
+)
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -88,7 +96,9 @@ async def test_candidates_carry_the_sizes_and_pages_the_catalogue_serves(
     truth = {e["url"]: e for e in demo.ground_truth()}
     for candidate in page.candidates:
         assert (candidate.width, candidate.height) == (
-            truth[candidate.url]["width"], truth[candidate.url]["height"])
+            truth[candidate.url]["width"],
+            truth[candidate.url]["height"],
+        )
         assert candidate.page_url is not None and candidate.page_url.startswith(demo.base_url)
     status, headers, body = await fetch(session, page.candidates[0].page_url or "")
     assert status == 200 and b"Demo file description page" in body
@@ -106,8 +116,14 @@ async def test_the_fault_mix_is_exact_per_label(
 ) -> None:
     for label in LABELS:
         assert demo.kinds(label) == {
-            "ok": 22, "duplicate_of": 4, "near_duplicate_of": 4, "truncated": 2, "html": 2,
-            "404": 2, "slow": 2, "redirect_blocked": 2,
+            "ok": 22,
+            "duplicate_of": 4,
+            "near_duplicate_of": 4,
+            "truncated": 2,
+            "html": 2,
+            "404": 2,
+            "slow": 2,
+            "redirect_blocked": 2,
         }
     async with session.get(demo.base_url + "/_demo/catalogue") as resp:
         published = await resp.json()
@@ -233,18 +249,33 @@ async def test_the_catalogue_is_cached_deterministic_and_seeded(
     async with DemoSource(catalogue_dir, LABELS, PER_LABEL, seed=3, faults=FAULTS) as again:
         assert time.perf_counter() - started < 3
         assert [e["sha256"] for e in again.ground_truth()] == [
-            e["sha256"] for e in demo.ground_truth()]
+            e["sha256"] for e in demo.ground_truth()
+        ]
     async with DemoSource(catalogue_dir, ["cat"], 3, seed=4) as other:
         assert {e["sha256"] for e in other.ground_truth()}.isdisjoint(
-            e["sha256"] for e in demo.ground_truth())
+            e["sha256"] for e in demo.ground_truth()
+        )
 
 
 async def test_the_cli_prints_its_address_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "scripts" / "demo_source.py"), "--port", "0",
-        "--labels", "cat,dog", "--per-label", "6", "--dir", str(tmp_path), "--not-found", "0.2",
-        "--fail-search-after", "dog=2",
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+        sys.executable,
+        str(ROOT / "scripts" / "demo_source.py"),
+        "--port",
+        "0",
+        "--labels",
+        "cat,dog",
+        "--per-label",
+        "6",
+        "--dir",
+        str(tmp_path),
+        "--not-found",
+        "0.2",
+        "--fail-search-after",
+        "dog=2",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
@@ -255,9 +286,16 @@ async def test_the_cli_prints_its_address_serves_and_stops_on_sigterm(tmp_path: 
         async with aiohttp.ClientSession() as session:
             async with session.get(match.group(1) + "/_demo/catalogue") as resp:
                 catalogue: dict[str, Any] = await resp.json()
-            async with session.get(match.group(1) + "/w/api.php", params={
-                "action": "query", "generator": "search", "gsrsearch": "dog",
-                "gsroffset": "2", "format": "json"}) as resp:
+            async with session.get(
+                match.group(1) + "/w/api.php",
+                params={
+                    "action": "query",
+                    "generator": "search",
+                    "gsrsearch": "dog",
+                    "gsroffset": "2",
+                    "format": "json",
+                },
+            ) as resp:
                 assert resp.status == 500
         kinds = [e["kind"] for e in catalogue["items"]]
         assert len(kinds) == 12 and kinds.count("404") == 2

@@ -4,7 +4,6 @@ arithmetic every source relies on to resume without losing or repeating results.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given
@@ -12,23 +11,34 @@ from hypothesis import strategies as st
 
 from shared.errors import SourceError, SourceRateLimited
 from shared.sources import baidu, bing, duckduckgo, flickr, google, openverse, wikimedia
-from shared.sources._http import RetryPolicy, parse_retry_after
+from shared.sources._http import RetryPolicy
 from shared.sources._parse import as_int, slice_page, strip_html
 
 
 def commons_page(index: int, mime: str = "image/jpeg", **info: object) -> dict[str, object]:
     return {
-        "pageid": 500 + index, "ns": 6, "title": f"File:Owl {index}.jpg", "index": index,
-        "imageinfo": [{"url": f"https://upload.example.org/owl{index}.jpg", "mime": mime,
-                       "width": 800, "height": 600,
-                       "descriptionurl": f"https://commons.example.org/wiki/File:Owl_{index}.jpg",
-                       **info}],
+        "pageid": 500 + index,
+        "ns": 6,
+        "title": f"File:Owl {index}.jpg",
+        "index": index,
+        "imageinfo": [
+            {
+                "url": f"https://upload.example.org/owl{index}.jpg",
+                "mime": mime,
+                "width": 800,
+                "height": 600,
+                "descriptionurl": f"https://commons.example.org/wiki/File:Owl_{index}.jpg",
+                **info,
+            }
+        ],
     }
 
 
 def test_commons_results_follow_the_search_rank_not_the_page_order() -> None:
-    payload = {"continue": {"gsroffset": 13}, "query": {"pages": [
-        commons_page(3), commons_page(1), commons_page(2)]}}
+    payload = {
+        "continue": {"gsroffset": 13},
+        "query": {"pages": [commons_page(3), commons_page(1), commons_page(2)]},
+    }
     page = wikimedia.parse_page(payload, offset=10, count=3)
     assert [c.title for c in page.candidates] == ["Owl 1.jpg", "Owl 2.jpg", "Owl 3.jpg"]
     assert page.next_offset == 13
@@ -38,23 +48,36 @@ def test_commons_formatversion_1_pages_keyed_by_id_read_the_same() -> None:
     pages = {"501": commons_page(1), "502": commons_page(2)}
     page = wikimedia.parse_page({"batchcomplete": "", "query": {"pages": pages}}, 0, 10)
     assert [c.url for c in page.candidates] == [
-        "https://upload.example.org/owl1.jpg", "https://upload.example.org/owl2.jpg"]
+        "https://upload.example.org/owl1.jpg",
+        "https://upload.example.org/owl2.jpg",
+    ]
     assert page.next_offset is None
 
 
 def test_commons_skips_files_that_are_not_images_and_reads_licence_metadata() -> None:
-    ext = {"ObjectName": {"value": "Barn <i>owl</i>"}, "LicenseShortName": {"value": "CC0"},
-           "Artist": {"value": '<a href="//commons.example.org/wiki/User:Ann">Ann</a> &amp; Bo'}}
-    payload = {"query": {"pages": [
-        commons_page(1, mime="application/pdf"), commons_page(2, extmetadata=ext),
-        commons_page(3, mime="video/webm")]}}
+    ext = {
+        "ObjectName": {"value": "Barn <i>owl</i>"},
+        "LicenseShortName": {"value": "CC0"},
+        "Artist": {"value": '<a href="//commons.example.org/wiki/User:Ann">Ann</a> &amp; Bo'},
+    }
+    payload = {
+        "query": {
+            "pages": [
+                commons_page(1, mime="application/pdf"),
+                commons_page(2, extmetadata=ext),
+                commons_page(3, mime="video/webm"),
+            ]
+        }
+    }
     (owl,) = wikimedia.parse_page(payload, 0, 10).candidates
     assert (owl.title, owl.license, owl.attribution) == ("Barn owl", "CC0", "Ann & Bo")
 
 
 def test_commons_asking_only_imageinfo_to_continue_still_moves_the_search_on() -> None:
-    payload = {"continue": {"iistart": "2024", "continue": "gsroffset||"},
-               "query": {"pages": [commons_page(1), commons_page(2)]}}
+    payload = {
+        "continue": {"iistart": "2024", "continue": "gsroffset||"},
+        "query": {"pages": [commons_page(1), commons_page(2)]},
+    }
     assert wikimedia.parse_page(payload, offset=40, count=50).next_offset == 42
 
 
@@ -65,8 +88,13 @@ def test_commons_api_errors_are_reported_with_their_code() -> None:
 
 @pytest.mark.parametrize(
     ("code", "version", "expected"),
-    [("by", "2.0", "CC BY 2.0"), ("by-nc-nd", "4.0", "CC BY-NC-ND 4.0"), ("cc0", "1.0", "CC0 1.0"),
-     ("pdm", None, "PDM"), (None, "1.0", None)],
+    [
+        ("by", "2.0", "CC BY 2.0"),
+        ("by-nc-nd", "4.0", "CC BY-NC-ND 4.0"),
+        ("cc0", "1.0", "CC0 1.0"),
+        ("pdm", None, "PDM"),
+        (None, "1.0", None),
+    ],
 )
 def test_openverse_licences_read_as_people_write_them(
     code: str | None, version: str | None, expected: str | None
@@ -82,18 +110,40 @@ def test_openverse_an_offset_inside_a_page_skips_into_it_and_ends_on_the_last_pa
 
 
 def test_flickr_prefers_the_original_and_falls_back_to_large() -> None:
-    photos = [{"id": "1", "owner": "o@N1", "url_l": "https://live.example/1_b.jpg",
-               "width_l": "1024", "height_l": 683, "license": "9"},
-              {"id": "2", "owner": "o@N1", "url_o": "https://live.example/2_o.jpg",
-               "url_l": "https://live.example/2_b.jpg", "width_o": 4000, "height_o": "3000",
-               "license": "42"},
-              {"id": "3", "title": "no url at all"}]
+    photos = [
+        {
+            "id": "1",
+            "owner": "o@N1",
+            "url_l": "https://live.example/1_b.jpg",
+            "width_l": "1024",
+            "height_l": 683,
+            "license": "9",
+        },
+        {
+            "id": "2",
+            "owner": "o@N1",
+            "url_o": "https://live.example/2_o.jpg",
+            "url_l": "https://live.example/2_b.jpg",
+            "width_o": 4000,
+            "height_o": "3000",
+            "license": "42",
+        },
+        {"id": "3", "title": "no url at all"},
+    ]
     page = flickr.parse_page({"stat": "ok", "photos": {"pages": 1, "photo": photos}}, 0, 100)
     first, second = page.candidates
     assert (first.url, first.width, first.height, first.license) == (
-        "https://live.example/1_b.jpg", 1024, 683, "CC0 1.0")
+        "https://live.example/1_b.jpg",
+        1024,
+        683,
+        "CC0 1.0",
+    )
     assert (second.url, second.width, second.height, second.license) == (
-        "https://live.example/2_o.jpg", 4000, 3000, "42")
+        "https://live.example/2_o.jpg",
+        4000,
+        3000,
+        "42",
+    )
     assert first.page_url == "https://www.flickr.com/photos/o@N1/1"
 
 
@@ -104,8 +154,9 @@ def test_google_without_a_next_page_is_exhausted() -> None:
 
 
 def test_bing_metadata_is_html_escaped_json_and_sizes_are_read_from_the_caption() -> None:
-    meta = json.dumps({"murl": "https://i.example/a.jpg", "purl": "https://p.example/a",
-                       "t": "Snow &amp; ice"})
+    meta = json.dumps(
+        {"murl": "https://i.example/a.jpg", "purl": "https://p.example/a", "t": "Snow &amp; ice"}
+    )
     fragment = (
         f'<div class="imgpt"><a class="iusc" m="{meta.replace(chr(34), "&quot;")}" href="#">'
         '<img/></a><div class="img_info hon"><span class="nowrap">1600 x 900 · jpeg</span>'
@@ -114,14 +165,23 @@ def test_bing_metadata_is_html_escaped_json_and_sizes_are_read_from_the_caption(
     page = bing.parse_page(fragment, offset=70, count=35)
     (first,) = page.candidates
     assert (first.url, first.page_url, first.title, first.width, first.height) == (
-        "https://i.example/a.jpg", "https://p.example/a", "Snow & ice", 1600, 900)
+        "https://i.example/a.jpg",
+        "https://p.example/a",
+        "Snow & ice",
+        1600,
+        900,
+    )
     assert page.next_offset == 72  # the broken result still counts as a position
 
 
 @pytest.mark.parametrize(
     "html_text",
-    ['<script>vqd="4-2156";</script>', "<script>vqd='4-2156'</script>",
-     '<a href="/d.js?q=x&vqd=4-2156&p=1">', '{"vqd":"4-2156"}'],
+    [
+        '<script>vqd="4-2156";</script>',
+        "<script>vqd='4-2156'</script>",
+        '<a href="/d.js?q=x&vqd=4-2156&p=1">',
+        '{"vqd":"4-2156"}',
+    ],
 )
 def test_duckduckgo_token_is_found_in_each_of_its_spellings(html_text: str) -> None:
     assert duckduckgo.extract_vqd(html_text) == "4-2156"
@@ -192,15 +252,14 @@ def test_backoff_stays_within_its_bounds(attempt: int, base: float) -> None:
     assert policy.delay(attempt, 4.5) == 4.5
 
 
-def test_retry_after_reads_seconds_and_dates() -> None:
-    now = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
-    assert parse_retry_after("120", now) == 120
-    assert parse_retry_after("Fri, 01 Mar 2024 12:00:45 GMT", now) == 45
-    assert parse_retry_after("Fri, 01 Mar 2024 11:00:00 GMT", now) == 0
-    assert parse_retry_after("soon", now) is None and parse_retry_after(None) is None
-
-
 def test_loose_fields_become_none_instead_of_raising() -> None:
     assert [as_int(v) for v in ("12", 12.0, True, None, "1e3", "nan", [])] == [
-        12, 12, None, None, 1000, None, None]
+        12,
+        12,
+        None,
+        None,
+        1000,
+        None,
+        None,
+    ]
     assert strip_html({"value": 1}) is None and strip_html(" <b> </b> ") is None
