@@ -1,0 +1,126 @@
+"""Every route, four callers: nobody (401), another user (403), the owner, an admin; and 404
+for ids that do not exist. One table, checked to cover every route in ROUTES."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from _apitest import Api, assert_error_shape, job_body, new_user
+
+import http_triggers  # noqa: F401  (registers every route)
+from http_triggers._api import ROUTES
+from shared.models import Notification, NotificationKind
+from shared.notifications import notify
+from shared.settings import Settings
+from shared.storage import Repo, StorageContext
+
+Setup = Callable[[Api, str], dict[str, str]]
+
+
+def _job(api: Api, owner: str) -> dict[str, str]:
+    response = api.as_user(owner).post("/jobs", json=job_body(["http://127.0.0.1:9/x.png"]))
+    assert response.status_code == 201, response.text
+    return {"job_id": response.json()["id"]}
+
+
+def _key(api: Api, owner: str) -> dict[str, str]:
+    response = api.as_user(owner).post("/api-keys", json={"name": "matrix"})
+    assert response.status_code == 201, response.text
+    return {"key_id": response.json()["id"]}
+
+
+def _notification(settings: Settings) -> Setup:
+    def setup(api: Api, owner: str) -> dict[str, str]:
+        async def create() -> Notification:
+            async with StorageContext(settings) as storage:
+                repo = Repo(storage.database, "notifications", Notification)
+                return await notify(repo, owner, NotificationKind.job_completed, "job-1", "done")
+
+        return {"notification_id": asyncio.run(create()).id}
+
+    return setup
+
+
+@dataclass(frozen=True)
+class Case:
+    """Expected statuses for (anonymous, another user, owner, admin); ``setup`` makes the
+    owner's resource and returns the path parameters naming it."""
+
+    anonymous: int
+    other: int
+    owner: int
+    admin: int
+    setup: str | None = None
+    body: dict[str, Any] | None = None
+
+
+CASES: dict[tuple[str, str], Case] = {
+    ("GET", "v1/health"): Case(200, 200, 200, 200),
+    ("GET", "v1/health/detailed"): Case(401, 403, 403, 200),
+    ("POST", "v1/api-keys"): Case(401, 201, 201, 201, body={"name": "k"}),
+    ("GET", "v1/api-keys"): Case(401, 200, 200, 200),
+    ("DELETE", "v1/api-keys/{key_id}"): Case(401, 403, 204, 204, setup="key"),
+    ("GET", "v1/notifications"): Case(401, 200, 200, 200),
+    ("POST", "v1/notifications/{notification_id}/read"): Case(401, 403, 200, 200, setup="notification"),
+    ("POST", "v1/jobs"): Case(401, 201, 201, 201, body=job_body(["http://127.0.0.1:9/x.png"])),
+    ("GET", "v1/jobs/{job_id}"): Case(401, 403, 200, 200, setup="job"),
+    ("POST", "v1/jobs/{job_id}/start"): Case(401, 403, 200, 403, setup="job"),
+    ("POST", "v1/jobs/{job_id}/cancel"): Case(401, 403, 200, 403, setup="job"),
+    ("POST", "v1/jobs/{job_id}/retry"): Case(401, 403, 400, 403, setup="job"),
+    ("POST", "v1/jobs/{job_id}/resume"): Case(401, 403, 400, 403, setup="job"),
+    ("GET", "v1/jobs/{job_id}/progress"): Case(401, 403, 200, 403, setup="job"),
+    ("GET", "v1/jobs"): Case(401, 200, 200, 200),
+    ("DELETE", "v1/jobs/{job_id}"): Case(401, 403, 204, 403, setup="job"),
+    ("GET", "v1/jobs/{job_id}/logs"): Case(401, 403, 200, 403, setup="job"),
+    ("GET", "v1/jobs/{job_id}/stats"): Case(401, 403, 200, 403, setup="job"),
+}
+
+DOCUMENTED = sorted({(m, r.route) for r in ROUTES if not r.hidden for m in r.methods})
+
+
+def test_every_route_has_a_case() -> None:
+    missing = [f"{m} {route}" for m, route in DOCUMENTED if (m, route) not in CASES]
+    assert not missing, f"add the expected statuses of {missing} to CASES"
+
+
+@pytest.fixture(scope="module")
+def setups(stack_settings: Settings) -> dict[str, Setup]:
+    return {"job": _job, "key": _key, "notification": _notification(stack_settings)}
+
+
+def _call(client: httpx.Client, method: str, route: str, params: dict[str, str], body: Any) -> httpx.Response:
+    path = "/" + route.removeprefix("v1/").format(**params)
+    return client.request(method, path, json=body)
+
+
+@pytest.mark.parametrize("method, route", [key for key in CASES if key in DOCUMENTED])
+def test_route_access(api: Api, setups: dict[str, Setup], method: str, route: str) -> None:
+    case = CASES[(method, route)]
+    owner = new_user()
+    callers = {
+        "anonymous": (api.anonymous, case.anonymous),
+        "other": (api.as_user(new_user()), case.other),
+        "owner": (api.as_user(owner), case.owner),
+        "admin": (api.as_user(new_user("admin"), admin=True), case.admin),
+    }
+    for who, (client, expected) in callers.items():
+        params = setups[case.setup](api, owner) if case.setup else {}  # a fresh resource each
+        response = _call(client, method, route, params, case.body)
+        assert response.status_code == expected, f"{who}: {method} {route} -> {response.text}"
+        if expected >= 400:
+            assert_error_shape(response)
+
+
+@pytest.mark.parametrize("method, route", [key for key in CASES if "{" in key[1] and key in DOCUMENTED])
+def test_unknown_ids_are_404(api: Api, method: str, route: str) -> None:
+    owner = api.as_user(new_user())
+    names = [part.strip("{}") for part in route.split("/") if part.startswith("{")]
+    response = _call(owner, method, route, {name: uuid.uuid4().hex for name in names}, None)
+    assert response.status_code == 404, response.text
+    assert assert_error_shape(response)["details"][0]["error_code"].endswith("not_found")
