@@ -50,10 +50,10 @@ LEVELS = ("fast", "medium", "slow")
 class Output:
     """Prints results for people, or as one JSON document for scripts."""
 
-    def __init__(self, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+    def __init__(self, as_json: bool, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.as_json = as_json
-        self.out = out
-        self.err = err
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
 
     def result(self, data: Any, human: Callable[[], str]) -> None:
         if self.as_json:

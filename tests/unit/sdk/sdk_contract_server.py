@@ -103,6 +103,7 @@ class ContractState:
         self.seen: list[Seen] = []
         self.cut_after: dict[str, int] = {}
         self.hold_jobs = False
+        self.fail_jobs = False
         self.images_per_chunk = 2
 
     def requests_to(self, path: str, method: str = "GET") -> list[Seen]:
@@ -414,6 +415,8 @@ class ContractServer:
         """One poll = one more chunk done; the last one completes the job with its images."""
         if self.state.hold_jobs or job.status is not JobStatus.running:
             return job
+        if self.state.fail_jobs:
+            return self._save(job, status=JobStatus.failed, error="every source failed")
         chunks = self.state.chunks[job.id]
         for chunk in chunks:
             if chunk["status"] != "completed":
