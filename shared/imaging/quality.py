@@ -1,7 +1,7 @@
 """Quality checks of the slow validation level: blur, exposure, information, shape, colour, size.
 
-Every measure is taken on the image reduced (integer box filter) to at most
-``QualityThresholds.analysis_side`` pixels on its long side, so the cost per image is small and
+Every measure is taken on the image reduced by a power of two (box filter, or a JPEG draft
+decode) to a long side of at most ``QualityThresholds.analysis_side`` pixels, so the cost per image is small and
 nearly independent of its resolution:
 
 - ``blur``: variance of the 4-neighbour Laplacian of the grayscale, after stretching its 1st-99th
@@ -15,7 +15,7 @@ nearly independent of its resolution:
 
 Example::
 
-    from PIL import Image
+    from PIL import Image, ImageChops
     from shared.imaging.quality import assess_quality
     from shared.models.validation import QualityThresholds
     with Image.open("cat.jpg") as image:
@@ -26,10 +26,9 @@ Example::
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 from shared.models.validation import QualityCheck, QualityReport, QualityThresholds
 
@@ -39,21 +38,30 @@ __all__ = ["assess_quality", "assess_quality_bytes"]
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 #: Smallest percentile range the blur measure stretches from (avoids amplifying flat noise).
 _MIN_STRETCH_RANGE = 16
+_LEVELS = np.arange(256, dtype=np.float64)
+
+
+def _reduction(size: tuple[int, int], side: int) -> int:
+    """Smallest power of two that brings the long side to at most ``side`` (a JPEG draft
+    decodes at exactly these scales, so both routes analyse the same pixels)."""
+    factor = 1
+    while max(size) > side * factor:
+        factor *= 2
+    return factor
 
 
 def _analysis_image(image: Image.Image, side: int) -> Image.Image:
-    """``image`` as L or RGB, box-reduced by an integer factor to at most ``side`` pixels."""
+    """``image`` as L or RGB, box-reduced by a power of two to at most ``side`` pixels."""
     if image.mode not in ("L", "RGB"):
         image = image.convert("L" if image.mode in _GRAY_MODES else "RGB")
-    factor = math.ceil(max(image.size) / side)
+    factor = _reduction(image.size, side)
     return image.reduce(factor) if factor > 1 else image
 
 
 def _histogram_stats(histogram: np.ndarray) -> tuple[float, float, float]:
     """Mean, entropy in bits, and 1st-99th percentile range of a 256-bin histogram."""
     total = float(histogram.sum())
-    levels = np.arange(256, dtype=np.float64)
-    mean = float((histogram * levels).sum() / total)
+    mean = float(np.dot(histogram, _LEVELS) / total)
     p = histogram[histogram > 0] / total
     entropy = float(-(p * np.log2(p)).sum())
     cumulative = np.cumsum(histogram)
@@ -63,17 +71,27 @@ def _histogram_stats(histogram: np.ndarray) -> tuple[float, float, float]:
 
 
 def _laplacian_variance(gray: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian of an int16 grayscale array."""
     if gray.shape[0] < 3 or gray.shape[1] < 3:
         return 0.0
-    centre = gray[1:-1, 1:-1]
-    laplacian = gray[:-2, 1:-1] + gray[2:, 1:-1] + gray[1:-1, :-2] + gray[1:-1, 2:] - 4 * centre
-    return float(laplacian.var())
+    laplacian = gray[:-2, 1:-1] + gray[2:, 1:-1]  # int16 holds -1020..1020 exactly
+    laplacian += gray[1:-1, :-2]
+    laplacian += gray[1:-1, 2:]
+    laplacian -= 4 * gray[1:-1, 1:-1]
+    flat = laplacian.ravel().astype(np.float32)
+    mean = float(flat.sum(dtype=np.float64)) / flat.size
+    return max(float(np.dot(flat, flat)) / flat.size - mean * mean, 0.0)
 
 
-def _channel_difference(rgb: np.ndarray) -> float:
-    """Mean absolute difference between the R, G and B channels (the largest of the three)."""
-    r, g, b = (rgb[..., i].astype(np.int16) for i in range(3))
-    return float(max(np.abs(r - g).mean(), np.abs(g - b).mean(), np.abs(r - b).mean()))
+def _channel_difference(rgb: Image.Image) -> float:
+    """Mean absolute difference between the R, G and B channels (the largest of the three),
+    on the analysis image reduced 4 times more: averaging keeps equal channels equal."""
+    r, g, b = rgb.reduce(4).split()
+    pixels = r.width * r.height
+    return max(
+        float(np.dot(_LEVELS, ImageChops.difference(x, y).histogram())) / pixels
+        for x, y in ((r, g), (g, b), (r, b))
+    )
 
 
 def assess_quality(
@@ -81,7 +99,7 @@ def assess_quality(
 ) -> QualityReport:
     """Run every quality check on a decoded image; ``checks[name]`` is True when it passed.
 
-    >>> from PIL import Image
+    >>> from PIL import Image, ImageChops
     >>> report = assess_quality(Image.new("RGB", (900, 200), (10, 10, 10)), file_bytes=700)
     >>> sorted(report.failed)
     ['aspect_ratio', 'blur', 'dark', 'file_size', 'grayscale', 'low_information']
@@ -92,9 +110,9 @@ def assess_quality(
     gray_image = small if small.mode == "L" else small.convert("L")
     mean, entropy, spread = _histogram_stats(np.asarray(gray_image.histogram(), np.float64))
     stretch = 255.0 / max(spread, _MIN_STRETCH_RANGE)
-    sharpness = _laplacian_variance(np.asarray(gray_image, np.float32)) * stretch**2
+    sharpness = _laplacian_variance(np.asarray(gray_image, np.int16)) * stretch**2
     colour_mode = image.mode not in _GRAY_MODES
-    channel_difference = _channel_difference(np.asarray(small)) if colour_mode else 0.0
+    channel_difference = _channel_difference(small) if colour_mode else 0.0
     aspect = max(width, height) / max(min(width, height), 1)
 
     checks = {
@@ -124,8 +142,8 @@ def assess_quality(
 def assess_quality_bytes(data: bytes, thresholds: QualityThresholds | None = None) -> QualityReport:
     """Decode image bytes just large enough for the analysis, then :func:`assess_quality`.
 
-    A JPEG is decoded with ``draft`` at the smallest DCT scale (1/2, 1/4, 1/8) that still
-    covers ``analysis_side``, several times cheaper than a full decode of a large photo.
+    A JPEG is decoded with ``draft`` at the DCT scale (1/2, 1/4, 1/8) closest to the reduction
+    that :func:`assess_quality` would apply, several times cheaper than a full decode.
 
     Example::
 
@@ -134,7 +152,7 @@ def assess_quality_bytes(data: bytes, thresholds: QualityThresholds | None = Non
     limits = thresholds or QualityThresholds()
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
-        scale = limits.analysis_side / max(width, height)
-        if scale < 1:
-            image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
+        factor = _reduction(image.size, limits.analysis_side)
+        if factor > 1:
+            image.draft(image.mode, (max(1, width // factor), max(1, height // factor)))
         return assess_quality(image, len(data), limits)
