@@ -31,11 +31,11 @@ from pixcrawler._version import __version__
 from pixcrawler.client import Client
 from pixcrawler.config import save_config
 from pixcrawler.exceptions import APIError, AuthenticationError, NotFoundError, PixCrawlerError
-from pixcrawler.jobs import watch
+from pixcrawler.jobs import wait
 from pixcrawler.models import DatasetInfo, Job, JobProgress
 
 __all__ = ["EXIT_API", "EXIT_AUTH", "EXIT_INTERRUPTED", "EXIT_NOT_FOUND", "EXIT_OK",
-           "EXIT_USAGE", "build_parser", "main"]
+           "EXIT_USAGE", "build_parser", "exit_code_for", "main"]
 
 EXIT_OK = 0
 EXIT_API = 1
@@ -177,8 +177,8 @@ def cmd_crawl(args: argparse.Namespace, client: Client, out: Output) -> int:
         out.result(result, lambda: f"Job {job.id} is running; `pixcrawler jobs show {job.id}`")
         return EXIT_OK
     try:
-        final = watch(client, job.id, progress=not args.quiet, chunks=True,
-                      poll_interval=args.poll_interval, timeout=args.timeout)
+        final = wait(job.id, not args.quiet, chunks=True, poll_interval=args.poll_interval,
+                     timeout=args.timeout, client=client)
     except KeyboardInterrupt:
         out.note(f"The job keeps running; stop it with `pixcrawler jobs cancel {job.id}`.")
         raise
@@ -252,8 +252,8 @@ def cmd_jobs_resume(args: argparse.Namespace, client: Client, out: Output) -> in
 
 
 def cmd_jobs_wait(args: argparse.Namespace, client: Client, out: Output) -> int:
-    final = watch(client, args.job_id, progress=not args.quiet, chunks=True,
-                  poll_interval=args.poll_interval, timeout=args.timeout)
+    final = wait(args.job_id, not args.quiet, chunks=True, poll_interval=args.poll_interval,
+                 timeout=args.timeout, client=client)
     out.result(final, lambda: f"Job {final.job_id}\n" + _describe_progress(final))
     return EXIT_OK if final.status == "completed" else EXIT_API
 
@@ -342,6 +342,25 @@ def _waiting(parser: argparse.ArgumentParser) -> None:
                         help="give up waiting after this long")
 
 
+Handler = Callable[[argparse.Namespace, Client, Output], int]
+
+
+def _id_actions(
+    group: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    id_name: str,
+    entries: list[tuple[str, Handler, str]],
+) -> dict[str, argparse.ArgumentParser]:
+    """Actions that take one id (``jobs show JOB_ID``), by name."""
+    parsers = {}
+    for name, handler, text in entries:
+        action = group.add_parser(name, parents=[common], help=text)
+        action.add_argument(id_name, metavar=id_name.upper())
+        action.set_defaults(handler=handler)
+        parsers[name] = action
+    return parsers
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pixcrawler`` command."""
     parser = argparse.ArgumentParser(
@@ -382,18 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
                                               "cancelled"])
     listing.add_argument("--limit", type=int, default=20)
     listing.set_defaults(handler=cmd_jobs_list)
-    for name, handler, text in [
+    by_id = _id_actions(jobs, common, "job_id", [
         ("show", cmd_jobs_show, "a job and its progress"),
         ("logs", cmd_jobs_logs, "a job's chunks and their errors"),
         ("cancel", cmd_jobs_cancel, "stop a job"),
         ("resume", cmd_jobs_resume, "continue a job from its checkpoints"),
         ("wait", cmd_jobs_wait, "show live progress until a job ends"),
-    ]:
-        action = jobs.add_parser(name, parents=[common], help=text)
-        action.add_argument("job_id", metavar="JOB_ID")
-        if name == "wait":
-            _waiting(action)
-        action.set_defaults(handler=handler)
+    ])
+    _waiting(by_id["wait"])
 
     datasets = commands.add_parser("datasets", help="list, build and download datasets")
     actions = datasets.add_subparsers(dest="datasets_command", required=True, metavar="ACTION")
@@ -401,17 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--page", type=int, default=1)
     listing.add_argument("--size", type=int, default=20)
     listing.set_defaults(handler=cmd_datasets_list)
-    for name, handler, text in [
+    by_id = _id_actions(actions, common, "dataset_id", [
         ("info", cmd_datasets_info, "a dataset's status and counts"),
         ("delete", cmd_datasets_delete, "delete a dataset"),
         ("download", cmd_datasets_download, "download a dataset's zip (resumable, verified)"),
-    ]:
-        action = actions.add_parser(name, parents=[common], help=text)
-        action.add_argument("dataset_id", metavar="DATASET_ID")
-        if name == "download":
-            action.add_argument("--out", default=".", metavar="PATH",
-                                help="file or folder (default: ./DATASET_ID.zip)")
-        action.set_defaults(handler=handler)
+    ])
+    by_id["download"].add_argument("--out", default=".", metavar="PATH",
+                                   help="file or folder (default: ./DATASET_ID.zip)")
     create = actions.add_parser("create", parents=[common], help="build a dataset from a job")
     create.add_argument("job_id", metavar="JOB_ID")
     create.add_argument("--name", required=True)
@@ -449,15 +460,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         out.note("Interrupted.")
         return EXIT_INTERRUPTED
-    except AuthenticationError as exc:
+    except (PixCrawlerError, ValueError) as exc:
         out.error(exc)
+        return exit_code_for(exc)
+
+
+def exit_code_for(error: Exception) -> int:
+    """The exit code for an error: 3 authentication, 4 not found, 2 bad input, else 1.
+
+    >>> exit_code_for(ValueError("not a valid id"))
+    2
+    """
+    if isinstance(error, AuthenticationError):
         return EXIT_AUTH
-    except NotFoundError as exc:
-        out.error(exc)
+    if isinstance(error, NotFoundError):
         return EXIT_NOT_FOUND
-    except PixCrawlerError as exc:
-        out.error(exc)
-        return EXIT_API
-    except ValueError as exc:
-        out.error(exc)
+    if isinstance(error, ValueError):
         return EXIT_USAGE
+    return EXIT_API

@@ -85,17 +85,26 @@ def logs(job_id: str) -> list[ChunkLog]:
     return get_client().job_logs(job_id)
 
 
-def watch(
-    client: Client,
+def wait(
     job_id: str,
-    *,
     progress: bool = True,
+    *,
     chunks: bool = False,
     poll_interval: float = 2.0,
     timeout: float | None = None,
+    client: Client | None = None,
 ) -> JobProgress:
-    """Wait for a job with ``client``, drawing live bars (overall, and per chunk if
-    ``chunks``) while ``progress`` is on."""
+    """Block until the job is completed, failed or cancelled; return its last progress.
+
+    Shows a progress bar (chunks finished, images found) unless ``progress=False``, and one
+    bar per chunk with ``chunks=True``; ``timeout`` (seconds) raises
+    :class:`~pixcrawler.WaitTimeoutError` when reached. ``client`` defaults to the shared one.
+
+    Example::
+
+        final = jobs.wait(job.id, chunks=True, timeout=3600)
+    """
+    client = client or get_client()
     display = JobDisplay(job_id, enabled=progress)
 
     def draw(current: JobProgress) -> None:
@@ -107,22 +116,3 @@ def watch(
         )
     finally:
         display.close()
-
-
-def wait(
-    job_id: str,
-    progress: bool = True,
-    *,
-    chunks: bool = False,
-    poll_interval: float = 2.0,
-    timeout: float | None = None,
-) -> JobProgress:
-    """Block until the job is completed, failed or cancelled; return its last progress.
-
-    Shows a progress bar (chunks finished, images found) unless ``progress=False``;
-    ``timeout`` (seconds) raises :class:`~pixcrawler.WaitTimeoutError` when reached.
-    """
-    return watch(
-        get_client(), job_id, progress=progress, chunks=chunks, poll_interval=poll_interval,
-        timeout=timeout,
-    )
