@@ -27,8 +27,8 @@ Routes:
   original of a duplicate), sha256 and size of the bytes served.
 * ``GET /_demo/requests`` -- every search request (query, label, offset, limit, status) and
   how often each image was fetched.
-* ``POST /_demo/search-failures`` -- JSON ``{"label": offset}``: searches of that label fail
-  with HTTP 500 from that offset on; ``{}`` heals them.
+* ``POST /_demo/search-failures`` -- JSON ``{"label or query": offset}``: those searches
+  fail with HTTP 500 from that offset on; ``{}`` heals them.
 
 Python::
 
@@ -95,6 +95,7 @@ KINDS = (
 MAX_LIMIT = 50
 #: Catalogues at least this large are rendered in worker processes.
 PARALLEL_THRESHOLD = 300
+PNG_MAGIC = b"\x89PNG"
 _TEXTURE_SIDE = 1280
 _MIN_BYTES, _MAX_BYTES = 20_000, 300_000
 
@@ -413,6 +414,10 @@ def build_catalogue(
     return entries
 
 
+def _image_path(label: str, index: int, body: bytes) -> str:
+    return f"/images/{slug(label)}/{index:04d}.{'png' if body.startswith(PNG_MAGIC) else 'jpg'}"
+
+
 def _entry(
     label: str,
     index: int,
@@ -435,23 +440,19 @@ def _entry(
         body = HTML_BODY
     else:
         body = b""
-    is_png = body[:4] == b"\x89PNG"
+    is_png = body.startswith(PNG_MAGIC)
     if kind in ("ok", "slow", "duplicate_of", "near_duplicate_of"):
         width, height = _size(body)
     elif kind == "truncated":
         width, height = _size(bodies[index])
     else:
         width, height = dims_rng.randint(256, 1024), dims_rng.randint(256, 1024)
-    of_path = f"/images/{slug(label)}/{of:04d}" if of is not None else None
-    ext = "png" if is_png else "jpg"
-    if of_path is not None:
-        of_path += ".png" if bodies.get(of, b"")[:4] == b"\x89PNG" else ".jpg"
     return CatalogueEntry(
         label=label,
         index=index,
         kind=kind,
-        path=f"/images/{slug(label)}/{index:04d}.{ext}",
-        of=of_path,
+        path=_image_path(label, index, body),
+        of=_image_path(label, of, bodies[of]) if of is not None else None,
         content_type="image/png" if is_png else "image/jpeg",
         width=width,
         height=height,
@@ -589,12 +590,13 @@ class DemoSource:
             r["offset"] for r in self.search_requests if label_or_query in (r["label"], r["query"])
         ]
 
-    def fail_search_after(self, label: str, offset: int | None) -> None:
-        """Searches of ``label`` answer 500 from ``offset`` on (None heals them)."""
+    def fail_search_after(self, label_or_query: str, offset: int | None) -> None:
+        """Searches of a label (or of one exact query) answer 500 from ``offset`` on; None
+        heals them."""
         if offset is None:
-            self.search_failures.pop(label, None)
+            self.search_failures.pop(label_or_query, None)
         else:
-            self.search_failures[label] = offset
+            self.search_failures[label_or_query] = offset
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -621,7 +623,11 @@ class DemoSource:
                 text="Too many requests",
                 headers={"Retry-After": str(self.faults.search_retry_after)},
             )
-        if label is not None and offset >= self.search_failures.get(label, sys.maxsize):
+        failing_from = min(
+            self.search_failures.get(query, sys.maxsize),
+            self.search_failures.get(label or "", sys.maxsize),
+        )
+        if offset >= failing_from:
             record["status"] = 500
             return web.Response(
                 status=500,

@@ -116,8 +116,8 @@ def slice_page(
 
     ``items`` are the page's results, the first of which is item ``page_start`` of the
     source; ``next_start`` is where the source's next page starts (None when there is no
-    next page). Returns the items and the next offset, which always moves forward (a
-    ``next_start`` that would not is taken as the end of the results).
+    next page). Returns the items and the next offset, which always moves past what was
+    returned (a ``next_start`` that would not move at all is taken as the end).
 
     >>> slice_page(["a", "b", "c"], offset=11, page_start=10, count=1, next_start=13)
     (['b'], 12)
@@ -128,9 +128,11 @@ def slice_page(
     chosen = list(items[skip : skip + count])
     if skip + count < len(items):
         return chosen, offset + len(chosen)
-    if next_start is None or next_start <= offset:
+    if next_start is None:
         return chosen, None
-    return chosen, next_start
+    # Never hand out a position twice, even if the service's "next" points back.
+    next_offset = max(next_start, offset + len(chosen))
+    return chosen, next_offset if next_offset > offset else None
 
 
 def build_page(

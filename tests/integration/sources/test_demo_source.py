@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import io
 import itertools
-import os
 import re
 import signal
 import subprocess
@@ -26,7 +25,7 @@ from source_services import local_settings
 from scripts.demo_source import BLOCKED_REDIRECT, DemoSource, Faults
 from shared.errors import SourceError, SourceRateLimited
 from shared.imaging.hashes import hamming, phash_hex
-from shared.models import SourceSpec
+from shared.models import SourceSpec, SourceType
 from shared.sources import Source, make_source
 
 LABELS = ["cat", "dog", "bird"]
@@ -57,7 +56,7 @@ async def demo(catalogue_dir: Path) -> AsyncIterator[DemoSource]:
 
 def commons(demo: DemoSource, session: aiohttp.ClientSession, **overrides: object) -> Source:
     settings = local_settings(demo.base_url, **overrides)
-    return make_source(SourceSpec(type="wikimedia"), settings, session)  # type: ignore[arg-type]
+    return make_source(SourceSpec(type=SourceType.wikimedia), settings, session)
 
 
 async def fetch(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, str], bytes]:
@@ -241,6 +240,11 @@ async def test_a_failing_query_can_be_resumed_once_it_heals(
     assert urls == [e["url"] for e in demo.ground_truth() if e["label"] == "cat"]
     assert demo.search_offsets("cat") == [0, 10, 20, 20, 20]
 
+    demo.fail_search_after("cat kitten", 10)
+    with pytest.raises(SourceError, match="HTTP 500"):
+        await source.search("cat kitten", 10, 10)
+    assert (await source.search("cat", 10, 10)).candidates, "only that exact query fails"
+
 
 async def test_the_catalogue_is_cached_deterministic_and_seeded(
     catalogue_dir: Path, demo: DemoSource
@@ -276,7 +280,6 @@ async def test_the_cli_prints_its_address_serves_and_stops_on_sigterm(tmp_path: 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     try:
         assert process.stdout is not None

@@ -12,7 +12,7 @@ import pytest
 from source_services import KEYWORD, RESULT_COUNT, Result, Services, local_settings
 
 from shared.errors import ConfigurationError, SourceError, SourceRateLimited
-from shared.models import Candidate, SourceSpec
+from shared.models import Candidate, SourceSpec, SourceType
 from shared.settings import Settings
 from shared.sources import Source, make_source, missing_settings
 
@@ -30,7 +30,7 @@ JSON_SOURCES = [name for name in PATHS if name != "bing"]
 
 
 def source(name: str, settings: Settings, session: aiohttp.ClientSession) -> Source:
-    return make_source(SourceSpec(type=name), settings, session)  # type: ignore[arg-type]
+    return make_source(SourceSpec(type=SourceType(name)), settings, session)
 
 
 def expected_urls(name: str) -> list[str]:
@@ -329,7 +329,7 @@ async def test_missing_settings_names_the_environment_variables(
     session: aiohttp.ClientSession,
 ) -> None:
     settings = local_settings(search_services.base_url, **overrides)
-    spec = SourceSpec(type=name)  # type: ignore[arg-type]
+    spec = SourceSpec(type=SourceType(name))
     assert missing_settings(spec, settings) == missing
     if missing:
         with pytest.raises(ConfigurationError) as caught:
@@ -344,7 +344,7 @@ async def test_a_url_list_is_sliced_by_offset_and_count(
     settings: Settings, session: aiohttp.ClientSession
 ) -> None:
     urls = [f"https://example.org/{i}.jpg" for i in range(5)]
-    src = make_source(SourceSpec(type="urls", label="mine", urls=urls), settings, session)
+    src = make_source(SourceSpec(type=SourceType.urls, label="mine", urls=urls), settings, session)
     found, offsets = await walk(src, 2)
     assert [c.url for c in found] == urls and offsets == [0, 2, 4]
     assert {c.source for c in found} == {"urls"}

@@ -253,7 +253,8 @@ def test_backoff_stays_within_its_bounds(attempt: int, base: float) -> None:
 
 
 def test_loose_fields_become_none_instead_of_raising() -> None:
-    assert [as_int(v) for v in ("12", 12.0, True, None, "1e3", "nan", [])] == [
+    values: list[object] = ["12", 12.0, True, None, "1e3", "nan", []]
+    assert [as_int(v) for v in values] == [
         12,
         12,
         None,
