@@ -4,8 +4,9 @@ Every measure is taken on the image reduced by a power of two (box filter, or a 
 decode) to a long side of at most ``QualityThresholds.analysis_side`` pixels, so the cost per image is small and
 nearly independent of its resolution:
 
-- ``blur``: variance of the 4-neighbour Laplacian of the grayscale, after stretching its 1st-99th
-  percentile range to 0-255, so that a dark or hazy but sharp photo is not called blurred.
+- ``blur``: variance of the 4-neighbour Laplacian of the grayscale, less the part 8-bit rounding
+  explains, scaled as if the 1st-99th percentile range were stretched to 0-255 (at most 16x),
+  so that a dark or hazy but sharp photo is not called blurred.
 - ``dark`` / ``bright``: mean luma (ITU-R 601, 0-255).
 - ``low_information``: Shannon entropy (bits) of the 256-bin grayscale histogram.
 - ``aspect_ratio``: long side / short side of the full image.
@@ -39,6 +40,9 @@ _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I
 #: Smallest percentile range the blur measure stretches from (avoids amplifying flat noise).
 _MIN_STRETCH_RANGE = 16
 _LEVELS = np.arange(256, dtype=np.float64)
+#: Variance of the Laplacian that rounding to 8 bits alone gives ((4 + 16) / 12): removed before
+#: stretching, or a flat, very blurred image would have its rounding noise amplified into detail.
+_ROUNDING_NOISE = 20 / 12
 
 
 def _reduction(size: tuple[int, int], side: int) -> int:
@@ -110,7 +114,8 @@ def assess_quality(
     gray_image = small if small.mode == "L" else small.convert("L")
     mean, entropy, spread = _histogram_stats(np.asarray(gray_image.histogram(), np.float64))
     stretch = 255.0 / max(spread, _MIN_STRETCH_RANGE)
-    sharpness = _laplacian_variance(np.asarray(gray_image, np.int16)) * stretch**2
+    detail = _laplacian_variance(np.asarray(gray_image, np.int16)) - _ROUNDING_NOISE
+    sharpness = max(detail, 0.0) * stretch**2
     colour_mode = image.mode not in _GRAY_MODES
     channel_difference = _channel_difference(small) if colour_mode else 0.0
     aspect = max(width, height) / max(min(width, height), 1)
