@@ -3,6 +3,7 @@ function_app.py) configured with a fake OIDC issuer, started once for the sessio
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from _apitest import AUDIENCE, Api, FakeIssuer, SlowImages
 from scripts.stack import Stack
 from shared.settings import ENV_PREFIX, Settings
 from shared.storage import StorageContext
+from shared.storage.bootstrap import ensure_storage
 
 pytestmark = pytest.mark.integration
 
@@ -52,9 +54,12 @@ def origin(api_stack: Stack) -> str:
 
 @pytest.fixture(scope="session")
 def stack_settings(api_stack: Stack) -> Settings:
-    """The settings the devhost runs with, for tests that reach the same storage directly."""
+    """The settings the devhost runs with, for tests that reach the same storage directly
+    (the database and containers made, as the app makes them on its first request)."""
     values = {k[len(ENV_PREFIX):].lower(): v for k, v in api_stack.env.items() if k.startswith(ENV_PREFIX)}
-    return Settings(**values)
+    settings = Settings(**values)
+    asyncio.run(ensure_storage(settings))
+    return settings
 
 
 @pytest_asyncio.fixture(loop_scope="session")
