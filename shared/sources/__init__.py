@@ -36,6 +36,7 @@ from typing import Protocol, runtime_checkable
 import aiohttp
 
 from shared.errors import ConfigurationError
+from shared.fetch.downloader import user_agent
 from shared.models import SearchPage, SourceSpec, SourceType
 from shared.settings import ENV_PREFIX, Settings
 from shared.sources._http import RetryPolicy, SourceClient
@@ -114,7 +115,7 @@ def make_source(spec: SourceSpec, settings: Settings, session: aiohttp.ClientSes
         session,
         spec.name,
         RetryPolicy.from_settings(settings),
-        headers={"User-Agent": f"PixCrawler/0.1 (+{settings.contact_url})"},
+        headers={"User-Agent": user_agent(settings.contact_url)},
     )
     s = settings
     match spec.type:
