@@ -201,8 +201,9 @@ class LocalServices:
 
     def _saved_ports(self) -> dict[str, int]:
         try:
-            return {k: int(v) for k, v in json.loads(self._file("ports.json").read_text()).items()}
-        except (OSError, ValueError, AttributeError):
+            saved = json.loads(self._file("ports.json").read_text())
+            return {name: int(port) for name, port in saved.items() if port is not None}
+        except (OSError, ValueError, TypeError, AttributeError):
             return {}
 
     def _pid(self, service: _Service) -> int | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -53,6 +54,11 @@ def _tier(value: object) -> StandardBlobTier | None:
     return StandardBlobTier(str(value)) if value else None
 
 
+def _blob_errors(container: str, name: str) -> AbstractContextManager[None]:
+    """Map SDK errors about one blob (``blob_not_found``, ``blob_archived`` ...)."""
+    return azure_errors(f"blob {container}/{name}", "blob")
+
+
 def _attachment(filename: str) -> str:
     safe = "".join(ch for ch in filename if ch.isprintable() and ch not in '"\\')
     return f'attachment; filename="{safe}"'
@@ -75,7 +81,7 @@ class StagedBlob:
     def __init__(self, client: BlobClient, content_type: str) -> None:
         self.client = client
         self.content_type = content_type
-        self._what = f"blob {client.container_name}/{client.blob_name}"
+        self._container, self._name = client.container_name, client.blob_name
 
     @staticmethod
     def block_id(index: int) -> str:
@@ -84,12 +90,12 @@ class StagedBlob:
 
     async def stage_block(self, block_id: str, data: bytes) -> None:
         """Upload one block (invisible until committed)."""
-        with azure_errors(self._what, "blob"):
+        with _blob_errors(self._container, self._name):
             await self.client.stage_block(block_id, data)
 
     async def commit_block_list(self, block_list: list[str]) -> None:
         """Make the blob the listed blocks, in order, with this writer's content type."""
-        with azure_errors(self._what, "blob"):
+        with _blob_errors(self._container, self._name):
             await self.client.commit_block_list(
                 [BlobBlock(block_id) for block_id in block_list],
                 content_settings=ContentSettings(content_type=self.content_type),
@@ -116,7 +122,7 @@ class BlobStore:
         """Write a blob; True when written, False when it existed and ``overwrite`` is off
         (then the existing bytes stay, as content addressing wants)."""
         settings = ContentSettings(content_type=content_type)
-        with azure_errors(f"blob {container}/{name}", "blob"):
+        with _blob_errors(container, name):
             try:
                 await self._blob(container, name).upload_blob(
                     data, blob_type=BlobType.BLOCKBLOB, overwrite=overwrite,
@@ -128,24 +134,24 @@ class BlobStore:
 
     async def get(self, container: str, name: str) -> bytes:
         """The blob's bytes (NotFound; Conflict ``blob_archived`` in the Archive tier)."""
-        with azure_errors(f"blob {container}/{name}", "blob"):
+        with _blob_errors(container, name):
             stream = await self._blob(container, name).download_blob()
             return await stream.readall()
 
     async def content_type(self, container: str, name: str) -> str | None:
         """The blob's stored content type."""
-        with azure_errors(f"blob {container}/{name}", "blob"):
+        with _blob_errors(container, name):
             props = await self._blob(container, name).get_blob_properties()
         return props.content_settings.content_type
 
     async def exists(self, container: str, name: str) -> bool:
         """True when the blob exists (in any tier)."""
-        with azure_errors(f"blob {container}/{name}", "blob"):
+        with _blob_errors(container, name):
             return await self._blob(container, name).exists()
 
     async def delete(self, container: str, name: str) -> bool:
         """Delete the blob; False when it was already gone."""
-        with azure_errors(f"blob {container}/{name}", "blob"):
+        with _blob_errors(container, name):
             try:
                 await self._blob(container, name).delete_blob()
             except ResourceNotFoundError:
@@ -168,12 +174,12 @@ class BlobStore:
     async def set_tier(self, container: str, name: str, tier: StandardBlobTier | str) -> None:
         """Move the blob to Hot, Cool, Cold or Archive (the enum: the SDK sends the string
         ``"Cold"`` wrongly)."""
-        with azure_errors(f"blob {container}/{name}", "blob"):
+        with _blob_errors(container, name):
             await self._blob(container, name).set_standard_blob_tier(StandardBlobTier(tier))
 
     async def get_tier(self, container: str, name: str) -> StandardBlobTier | None:
         """The blob's access tier."""
-        with azure_errors(f"blob {container}/{name}", "blob"):
+        with _blob_errors(container, name):
             props = await self._blob(container, name).get_blob_properties()
         return _tier(props.blob_tier)
 
