@@ -6,7 +6,8 @@ is and which quality checks it must fail. Base images are synthetic but natural-
 background, multi-octave noise texture, filled shapes, fine grain) so that distinct bases are
 far apart in perceptual hash while staying cheap to make.
 
-Roles of a base image (chosen from the seed):
+Roles of a base image (each block of 20 bases holds every role and kind once or more, in an
+order shuffled by the seed):
 
 - ``variants``: the original plus one to four of: exact copy, resize, JPEG re-encode at another
   quality, crop of at most 10 %, small brightness change. All are one duplicate group.

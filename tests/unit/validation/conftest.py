@@ -12,7 +12,7 @@ from shared.models import ValidationRules
 from shared.models.validation import HashedImage
 
 #: Small enough to generate in a few seconds; every 20 bases hold every variant and defect kind.
-CORPUS_BASES = 60
+CORPUS_BASES = 40
 CORPUS_SEED = 4
 
 
