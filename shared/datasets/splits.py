@@ -21,7 +21,7 @@ from shared.models.datasets import check_splits
 __all__ = ["split_for", "split_position"]
 
 _PREFIX = 8
-_SCALE = 16**_PREFIX
+_SCALE = float(16**_PREFIX)
 
 
 def split_position(sha256: str) -> float:

@@ -52,6 +52,9 @@ class _ForwardWriter:
     def flush(self) -> None:
         """Nothing to flush: parts leave through :meth:`take`."""
 
+    def close(self) -> None:
+        """Nothing to close: the sink is closed by the archive writer."""
+
     def take(self) -> bytes:
         part = bytes(self.pending)
         self.pending.clear()
@@ -74,7 +77,7 @@ class ZipStream:
         self.part_size = part_size
         self.names: set[str] = set()
         self._out = _ForwardWriter()
-        self._zip = zipfile.ZipFile(self._out, mode="w", allowZip64=True)  # type: ignore[arg-type]
+        self._zip = zipfile.ZipFile(self._out, mode="w", allowZip64=True)
 
     @property
     def size(self) -> int:

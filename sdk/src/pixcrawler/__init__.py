@@ -37,7 +37,8 @@ __all__ = [
     "DatasetCounts", "DatasetInfo", "DatasetItem", "DatasetTooLargeError", "DownloadInfo",
     "IntegrityError", "NotFoundError", "PixCrawlerError", "RateLimitError", "ValidationError",
     "WaitTimeoutError",
-    "auth", "download_dataset", "get_dataset_info", "jobs", "list_datasets", "load_dataset",
+    "auth", "download_dataset", "get_client", "get_dataset_info", "jobs", "list_datasets",
+    "load_dataset", "set_client",
 ]
 
 

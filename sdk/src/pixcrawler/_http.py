@@ -93,7 +93,7 @@ class RetryPolicy:
         """Seconds to wait before retry number ``attempt + 1``."""
         if retry_after is not None:
             return min(retry_after, self.max_wait)
-        return min(self.backoff * 2**attempt + random.uniform(0, self.backoff), self.max_wait)
+        return min(self.backoff * 2.0**attempt + random.uniform(0, self.backoff), self.max_wait)
 
 
 class Transport:

@@ -38,7 +38,7 @@ def test_dangerous_labels_lose_their_danger_and_gain_a_hash() -> None:
 
 
 @given(labels)
-@settings(max_examples=400)
+@settings(max_examples=200)
 def test_every_label_makes_a_safe_folder(label: str) -> None:
     folder = safe_label(label)
     assert folder
@@ -53,7 +53,7 @@ def test_every_label_makes_a_safe_folder(label: str) -> None:
 
 
 @given(st.lists(labels, unique=True, min_size=2, max_size=12))
-@settings(max_examples=300)
+@settings(max_examples=150)
 def test_distinct_labels_never_share_a_folder_even_ignoring_case(batch: list[str]) -> None:
     folders = [safe_label(label).casefold() for label in batch]
     assert len(set(folders)) == len(batch)

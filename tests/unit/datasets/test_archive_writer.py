@@ -31,7 +31,9 @@ from shared.models.images import ImageRecord
 from shared.models.jobs import JobCreate
 
 CREATED = datetime(2025, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
-JOB = JobCreate(name="pets", keywords=["cat", "dog"], sources=["wikimedia", "openverse"])
+JOB = JobCreate.model_validate(
+    {"name": "pets", "keywords": ["cat", "dog"], "sources": ["wikimedia", "openverse"]}
+)
 
 
 def meta(**overrides: object) -> DatasetMeta:
@@ -61,7 +63,7 @@ label_text = st.one_of(
         st.tuples(label_text, st.binary(min_size=1, max_size=300)), min_size=0, max_size=25
     )
 )
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_manifest_members_and_records_agree(labelled: list[tuple[str, bytes]]) -> None:
     store = BlobLikeStore()
     records: list[ImageRecord] = []
