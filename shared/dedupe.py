@@ -193,7 +193,7 @@ def find_duplicate_groups(
     same_sha = [first_with_sha.setdefault(image.sha256, i) for i, image in enumerate(images)]
     rows = np.concatenate([first_of_value[near_left], first_of_value[value_of], same_sha])
     cols = np.concatenate([first_of_value[near_right], np.arange(count), np.arange(count)])
-    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(count, count))
+    graph = coo_matrix((np.ones(len(rows), np.int32), (rows, cols)), shape=(count, count))
     _, labels = connected_components(graph, directed=False)
 
     members: dict[int, list[HashedImage]] = {}

@@ -86,3 +86,8 @@ def test_repeated_ids_are_refused() -> None:
     twin = HashedImage(id="x", phash="0" * 16, width=1, height=1, created_at=_T0, sha256="s")
     with pytest.raises(ValueError, match="appears twice"):
         find_duplicate_groups([twin, twin], threshold=4)
+
+
+def test_an_empty_job_has_no_groups() -> None:
+    result = find_duplicate_groups([], threshold=6)
+    assert result.keeper_of == {} and result.groups == [] and result.duplicate_count == 0
