@@ -344,8 +344,12 @@ def _materialize(task: tuple[str, str, int, int, bool, str, str]) -> None:
 
 
 def _run(tasks: list[tuple[str, str, int, int, bool, str, str]], workers: int | None) -> None:
+    """Make the missing files: in ``workers`` processes if given (1 = here), otherwise in one
+    per CPU once there are enough of them to be worth starting processes."""
     todo = [t for t in tasks if not Path(t[5]).exists()]
-    if len(todo) < PARALLEL_THRESHOLD or (workers or os.cpu_count() or 1) < 2:
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(todo) >= PARALLEL_THRESHOLD else 1
+    if workers < 2 or not todo:
         for task in todo:
             _materialize(task)
         return

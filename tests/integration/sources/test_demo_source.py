@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 from source_services import local_settings
 
-from scripts.demo_source import BLOCKED_REDIRECT, DemoSource, Faults
+from scripts.demo_source import BLOCKED_REDIRECT, DemoSource, Faults, build_catalogue
 from shared.errors import SourceError, SourceRateLimited
 from shared.imaging.hashes import hamming, phash_hex
 from shared.models import SourceSpec, SourceType
@@ -259,6 +259,13 @@ async def test_the_catalogue_is_cached_deterministic_and_seeded(
         assert {e["sha256"] for e in other.ground_truth()}.isdisjoint(
             e["sha256"] for e in demo.ground_truth()
         )
+
+
+def test_worker_processes_render_the_same_catalogue(tmp_path: Path) -> None:
+    alone = build_catalogue(tmp_path / "alone", ["cat", "dog"], 8, seed=5, workers=1)
+    pooled = build_catalogue(tmp_path / "pooled", ["cat", "dog"], 8, seed=5, workers=2)
+    assert [e.sha256 for e in pooled] == [e.sha256 for e in alone]
+    assert len({e.sha256 for e in alone}) == 16
 
 
 async def test_the_cli_prints_its_address_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
