@@ -15,8 +15,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
+from shared.models.api import PageQuery
 from shared.models.base import Document, Level, Model, utcnow
 from shared.models.jobs import JobCreate
 
@@ -28,6 +29,8 @@ __all__ = [
     "DatasetCreate",
     "DatasetDownload",
     "DatasetMeta",
+    "DatasetPage",
+    "DatasetQuery",
     "DatasetStatus",
     "check_splits",
     "dataset_blob_name",
@@ -111,6 +114,9 @@ def dataset_blob_name(dataset_id: str) -> str:
 class Dataset(Document, DatasetCreate):
     """A dataset record (Cosmos container ``datasets``, partition key ``/user_id``)."""
 
+    # DatasetCreate's extra="forbid" would win the config merge; a document ignores _rid etc.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
     id: str
     user_id: str
     status: DatasetStatus = DatasetStatus.pending
@@ -121,6 +127,19 @@ class Dataset(Document, DatasetCreate):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     error: str | None = None
+
+
+class DatasetQuery(PageQuery):
+    """``GET /api/v1/datasets?limit=&continuation=&status=``."""
+
+    status: DatasetStatus | None = Field(default=None, description="only datasets in this status")
+
+
+class DatasetPage(Model):
+    """One page of ``GET /api/v1/datasets``."""
+
+    items: list[Dataset]
+    continuation: str | None = None
 
 
 class DatasetDownload(Model):
