@@ -71,6 +71,10 @@ ERROR_EXAMPLES: dict[int, tuple[str, str, str | None]] = {
     503: ("storage is unreachable; retry later", "service_unavailable", None),
 }
 
+#: Ids in paths: what the service makes (hex, uuids, ``n-<hex>``); Cosmos ids never hold
+#: ``/ \\ ? #``, so nothing outside this can name a resource.
+ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9_:-]{1,128}$"}
+
 REQUEST_ID_HEADER: dict[str, Any] = {
     "description": "The request id (yours, if you sent a valid X-Request-ID; quote it in reports)",
     "schema": {"type": "string"},
@@ -141,7 +145,7 @@ def _non_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _parameters(route: RouteLike, schemas: _Schemas) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        {"name": name, "in": "path", "required": True, "schema": dict(ID_SCHEMA)}
         for name in re.findall(r"\{\*?([A-Za-z_][A-Za-z0-9_]*)[^}]*\}", route.path)
     ]
     if route.query is not None:

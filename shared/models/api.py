@@ -78,9 +78,9 @@ class PageQuery(Model):
     """``?limit=&continuation=``: one page of a list, and the token of the page after it."""
 
     limit: int = Field(default=20, ge=1, le=100, description="items per page")
-    continuation: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = Field(
-        default=None, description="the `continuation` of the previous page"
-    )
+    continuation: Annotated[
+        str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[\x20-\x7e]+$")
+    ] | None = Field(default=None, description="the `continuation` of the previous page (printable ASCII)")
 
 
 # --- API keys ---------------------------------------------------------------------------------

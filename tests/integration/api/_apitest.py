@@ -184,11 +184,14 @@ class SlowImages:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 time.sleep(delay)
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(png)))
-                self.end_headers()
-                self.wfile.write(png)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/png")
+                    self.send_header("Content-Length", str(len(png)))
+                    self.end_headers()
+                    self.wfile.write(png)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the crawler was cancelled while this image was on its way
 
             def log_message(self, *args: Any) -> None:
                 return

@@ -1,0 +1,129 @@
+"""The job lifecycle through HTTP, as a user drives it: start (correct, idempotent), cancel
+(complete, idempotent), retry (counters reset), and any sequence of actions following the
+documented state machine."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from _apitest import Api, SlowImages, error_code, instance_status, job_body, new_user, wait_for
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.models import job_instance_id
+
+ACTIVE = {"Running", "Pending", "ContinuedAsNew", "Suspended"}
+
+
+def _two_chunk_job(client: httpx.Client, slow: SlowImages) -> dict[str, Any]:
+    body = {
+        "name": "two chunks",
+        "sources": [
+            {"type": "urls", "label": "red", "urls": slow.urls(2)},
+            {"type": "urls", "label": "blue", "urls": slow.urls(2)},
+        ],
+    }
+    response = client.post("/jobs", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def test_start_is_correct_and_idempotent(api: Api, origin: str, slow_images: SlowImages) -> None:
+    client = api.as_user(new_user())
+    job = _two_chunk_job(client, slow_images)
+    assert job["status"] == "pending" and job["total_chunks"] == 2
+
+    started = client.post(f"/jobs/{job['id']}/start")
+    assert started.status_code == 200, started.text
+    first = started.json()
+    assert first["status"] == "running" and first["total_chunks"] == 2
+    assert len(set(first["task_ids"])) == 2
+    record = client.get(f"/jobs/{job['id']}").json()
+    assert (record["status"], record["run"], record["task_ids"]) == ("running", 1, first["task_ids"])
+    assert instance_status(origin, job_instance_id(job["id"], 1)) in ACTIVE | {"Completed"}
+
+    for _ in range(2):
+        again = client.post(f"/jobs/{job['id']}/start")
+        assert again.status_code == 200
+        assert again.json()["task_ids"] == first["task_ids"], "starting again starts nothing new"
+    assert client.get(f"/jobs/{job['id']}").json()["run"] == 1
+
+
+def test_cancel_is_complete_and_idempotent(api: Api, origin: str, slow_images: SlowImages) -> None:
+    client = api.as_user(new_user())
+    job = _two_chunk_job(client, slow_images)
+    task_ids = client.post(f"/jobs/{job['id']}/start").json()["task_ids"]
+    wait_for(lambda: all(instance_status(origin, t) in ACTIVE for t in task_ids), timeout=20)
+
+    cancelled = client.post(f"/jobs/{job['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["revoked_tasks"] >= len(task_ids)
+    every = [job_instance_id(job["id"], 1), *task_ids]
+    wait_for(lambda: not any(instance_status(origin, i) in ACTIVE for i in every), timeout=20)
+    assert client.get(f"/jobs/{job['id']}").json()["status"] == "cancelled"
+
+    twice = client.post(f"/jobs/{job['id']}/cancel")
+    assert twice.status_code == 400 and error_code(twice) == "invalid_job_status"
+
+
+def _finished_run(client: httpx.Client, job_id: str, after: datetime) -> dict[str, Any] | None:
+    progress = client.get(f"/jobs/{job_id}/progress").json()
+    touched = progress.get("updated_at") and datetime.fromisoformat(progress["updated_at"]) > after
+    done = progress["completed_chunks"] + progress["failed_chunks"] == progress["total_chunks"]
+    return progress if touched and done else None
+
+
+def test_retry_resets_the_counters(api: Api) -> None:
+    client = api.as_user(new_user())
+    urls = [f"http://127.0.0.1:9/unreachable-{i}.png" for i in range(3)]
+    job = client.post("/jobs", json=job_body(urls)).json()["id"]
+    before = datetime.now(timezone.utc)
+    assert client.post(f"/jobs/{job}/start").status_code == 200
+    first = wait_for(lambda: _finished_run(client, job, before), timeout=30)
+    assert first["failed_downloads"] == 3 and first["downloaded_images"] == 0
+
+    if client.get(f"/jobs/{job}").json()["status"] == "running":
+        assert client.post(f"/jobs/{job}/cancel").status_code == 200
+    before_retry = datetime.now(timezone.utc)
+    retried = client.post(f"/jobs/{job}/retry")
+    assert retried.status_code == 200, retried.text
+    assert client.get(f"/jobs/{job}").json()["run"] == 2
+    second = wait_for(lambda: _finished_run(client, job, before_retry), timeout=30)
+    assert second["failed_downloads"] == 3, "a retry counts from zero, not on top of the last run"
+
+
+#: The documented state machine: (state, action) -> (status code, next state).
+TRANSITIONS = {
+    ("pending", "start"): (200, "running"),
+    ("pending", "cancel"): (200, "cancelled"),
+    ("pending", "retry"): (400, "pending"),
+    ("pending", "resume"): (400, "pending"),
+    ("running", "start"): (200, "running"),
+    ("running", "cancel"): (200, "cancelled"),
+    ("running", "retry"): (400, "running"),
+    ("running", "resume"): (400, "running"),
+    ("cancelled", "start"): (400, "cancelled"),
+    ("cancelled", "cancel"): (400, "cancelled"),
+    ("cancelled", "retry"): (200, "running"),
+    ("cancelled", "resume"): (200, "running"),
+}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(actions=st.lists(st.sampled_from(["start", "cancel", "retry", "resume"]), min_size=1, max_size=4))
+def test_any_sequence_of_actions_follows_the_state_machine(
+    api: Api, slow_images: SlowImages, actions: list[str]
+) -> None:
+    client = api.as_user(new_user())  # a fresh user: the start rate limit is per user
+    job = client.post("/jobs", json=job_body(slow_images.urls(2))).json()["id"]
+    state = "pending"
+    for action in actions:
+        expected, state = TRANSITIONS[(state, action)]
+        response = client.post(f"/jobs/{job}/{action}")
+        assert response.status_code == expected, f"{action}: {response.text}"
+        if expected == 400:
+            assert error_code(response) == "invalid_job_status"
+        assert client.get(f"/jobs/{job}").json()["status"] == state
