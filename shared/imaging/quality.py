@@ -103,7 +103,6 @@ def assess_quality(
 ) -> QualityReport:
     """Run every quality check on a decoded image; ``checks[name]`` is True when it passed.
 
-    >>> from PIL import Image, ImageChops
     >>> report = assess_quality(Image.new("RGB", (900, 200), (10, 10, 10)), file_bytes=700)
     >>> sorted(report.failed)
     ['aspect_ratio', 'blur', 'dark', 'file_size', 'grayscale', 'low_information']

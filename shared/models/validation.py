@@ -33,7 +33,8 @@ PHashHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{16}$")]
 
 
 class HashedImage(Model):
-    """What near-duplicate detection needs to know of one image (a projection of ImageRecord)."""
+    """What near-duplicate detection needs to know of one image: a projection of ImageRecord,
+    ``HashedImage.model_validate(record, from_attributes=True)``."""
 
     id: str
     phash: PHashHex = Field(description="64-bit perceptual hash, 16 hex characters")
