@@ -11,13 +11,22 @@ Example::
         print(result.format, result.width, result.height, result.sha256, result.phash)
 """
 
-from shared.imaging.decode import ImageInfo, Rejection, inspect_image, sniff_format
+from shared.imaging.decode import (
+    ImageInfo,
+    Rejection,
+    decode_pool,
+    inspect_async,
+    inspect_image,
+    sniff_format,
+)
 from shared.imaging.hashes import hamming, phash_hex, sha256_hex
 
 __all__ = [
     "ImageInfo",
     "Rejection",
+    "decode_pool",
     "hamming",
+    "inspect_async",
     "inspect_image",
     "phash_hex",
     "sha256_hex",

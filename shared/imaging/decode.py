@@ -27,7 +27,11 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile
@@ -178,3 +182,35 @@ def inspect_image(data: bytes, rules: ValidationRules) -> ImageInfo | Rejection:
         phash=phash,
         bytes=len(data),
     )
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def decode_pool() -> ThreadPoolExecutor:
+    """The process-wide thread pool of :func:`inspect_async`: one thread per CPU. Pillow's
+    decoders and hashlib release the GIL, so these threads decode in parallel while the event
+    loop keeps downloading."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
+                                       thread_name_prefix="pixcrawler-decode")
+        return _pool
+
+
+async def inspect_async(
+    data: bytes, rules: ValidationRules, executor: Executor | None = None
+) -> ImageInfo | Rejection:
+    """:func:`inspect_image` in a worker thread (``executor``, or :func:`decode_pool`), so that
+    decoding does not stall the event loop's downloads.
+
+    Example::
+
+        result = await downloader.fetch(url)
+        if result.ok:
+            info = await inspect_async(result.body, rules)
+    """
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor or decode_pool(), inspect_image, data, rules)

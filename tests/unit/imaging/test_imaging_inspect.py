@@ -10,7 +10,7 @@ import pytest
 from imaging_samples import encode, jpeg_with_orientation, picture
 from PIL import Image
 
-from shared.imaging import ImageInfo, Rejection, inspect_image, sniff_format
+from shared.imaging import ImageInfo, Rejection, inspect_async, inspect_image, sniff_format
 from shared.models import FailureReason, ImageFormat, ValidationRules
 
 ALL_FORMATS = ValidationRules(formats=list(ImageFormat))
@@ -151,3 +151,14 @@ def test_large_png_decodes_fully() -> None:
     image = Image.effect_noise((700, 500), 40).convert("RGB")
     info = accepted(encode(image, "PNG"))
     assert (info.width, info.height) == (700, 500)
+
+
+async def test_inspect_async_gives_the_same_answers_off_the_event_loop() -> None:
+    import asyncio
+
+    samples = [encode(picture((200 + i, 150)), "JPEG") for i in range(6)] + [b"<html>"]
+    expected = [inspect_image(data, ALL_FORMATS) for data in samples]
+
+    results = await asyncio.gather(*(inspect_async(data, ALL_FORMATS) for data in samples))
+
+    assert results == expected
