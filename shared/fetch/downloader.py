@@ -246,7 +246,7 @@ class Downloader:
         for attempt in range(s.fetch_retries + 1):
             outcome = await self._attempt(url)
             if not isinstance(outcome, _Retryable):
-                return replace(outcome, attempts=attempt + 1)
+                return outcome if attempt == 0 else replace(outcome, attempts=attempt + 1)
             failure = replace(outcome.failure, attempts=attempt + 1)
             if attempt == s.fetch_retries:
                 return failure
@@ -311,25 +311,29 @@ class Downloader:
             return FetchFailure(url, FailureReason.too_large,
                                 f"Content-Length {response.content_length} is over {limit} bytes",
                                 status, final)
-        body = bytearray()
+        chunks: list[bytes] = []
+        size = 0
         fmt: ImageFormat | None = None
         async for chunk in response.content.iter_any():
-            body += chunk
+            chunks.append(chunk)
+            size += len(chunk)
             self.stats.bytes += len(chunk)
-            if len(body) > limit:
+            if size > limit:
                 response.close()
                 return FetchFailure(url, FailureReason.too_large,
                                     f"body grew past {limit} bytes", status, final)
-            if fmt is None and len(body) >= _SNIFF_BYTES:
-                fmt = sniff_format(body)
+            if fmt is None and size >= _SNIFF_BYTES:
+                first = chunks[0]
+                fmt = sniff_format(first if len(first) >= _SNIFF_BYTES else b"".join(chunks))
                 if fmt is None:
                     response.close()
                     return _not_an_image(url, response, status, final)
+        body = b"".join(chunks)
         fmt = fmt or sniff_format(body)
         if fmt is None:
             return _not_an_image(url, response, status, final)
         headers = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
-        return FetchOk(url, final, status, bytes(body), fmt, MappingProxyType(headers))
+        return FetchOk(url, final, status, body, fmt, MappingProxyType(headers))
 
 
 def _not_an_image(url: str, response: aiohttp.ClientResponse, status: int, final: str

@@ -57,10 +57,8 @@ class BlockedAddressError(OSError):
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """IPv4 addresses an IPv6 address carries (mapped, 6to4, Teredo, NAT64)."""
+    """IPv4 addresses an IPv6 address routes to (6to4, Teredo, NAT64)."""
     found: list[ipaddress.IPv4Address] = []
-    if ip.ipv4_mapped is not None:
-        found.append(ip.ipv4_mapped)
     if ip.sixtofour is not None:
         found.append(ip.sixtofour)
     if ip.teredo is not None:
@@ -79,8 +77,8 @@ def _kind_of_refused(ip: IPAddress) -> str | None:
         ("is_loopback", "loopback"),
         ("is_link_local", "link-local"),
         ("is_multicast", "multicast"),
-        ("is_private", "private"),
         ("is_reserved", "reserved"),
+        ("is_private", "private"),
     ):
         if getattr(ip, flag):
             return f"a {kind} address"
@@ -113,6 +111,8 @@ class AddressPolicy:
         """None if ``ip`` may be connected to, else what kind of address it is."""
         if self._allowed_explicitly(ip):
             return None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            return self.refusal(ip.ipv4_mapped)  # the same host, spoken to over IPv6
         kind = _kind_of_refused(ip)
         if kind is None and isinstance(ip, ipaddress.IPv6Address):
             for inner in _embedded_ipv4(ip):
