@@ -6,10 +6,11 @@ from activities import blueprint as activities
 from entities import blueprint as entities
 from http_triggers import blueprint as http
 from orchestrators import blueprint as orchestrators
+from timers import blueprint as timers
 from shared.settings import get_settings
 
 get_settings()  # a missing or wrong setting fails the start, naming the variable
 
 app = df.DFApp()
-for blueprint in (http, orchestrators, activities, entities):
+for blueprint in (http, orchestrators, activities, entities, timers):
     app.register_functions(blueprint)

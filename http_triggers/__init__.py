@@ -7,7 +7,7 @@ needs: the authenticator (bearer JWT or API key) and the rate limiter (Cosmos co
 from http_triggers._api import set_authenticator, set_rate_limiter
 from http_triggers._auth import authenticate, count_call
 from http_triggers._blueprint import blueprint
-from http_triggers import api_keys, docs, health, jobs, notifications  # noqa: F401  (register routes)
+from http_triggers import api_keys, checkpoints, docs, health, jobs, notifications  # noqa: F401  (register routes)
 
 set_authenticator(authenticate)
 set_rate_limiter(count_call)

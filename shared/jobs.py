@@ -280,6 +280,10 @@ async def retry_job(
             error_code="invalid_job_status",
         )
     await _terminate(client, [job_instance_id(job.id, job.run), *job.task_ids], "retried")
+    # From scratch means from offset 0: drop the saved positions (the entity handles this
+    # before the new run's begin), or the new run's saves would count as stale until they
+    # passed the old positions and a later resume would skip pages it never crawled.
+    await client.signal_entity(df.EntityId("checkpoint", job.id), "delete")
     runs = _chunk_runs(job, settings, plan_chunks(job.id, job), job.run + 1)
     job = await _launch(
         store, client, job, runs, [], reset=True, settings=settings, allowed=(JobStatus.failed, JobStatus.cancelled)

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing import Annotated
+from typing import Annotated, Literal
 
 from shared.errors import ConfigurationError
 
@@ -129,6 +129,39 @@ class Settings(BaseSettings):
     )
     rate_limit_start_per_minute: int = Field(
         default=10, ge=1, description="job starts per user per minute (429 beyond)"
+    )
+
+    # --- Checkpoints & timers ----------------------------------------------------------------
+    # Schedules are NCRONTAB (six fields), read when the app is indexed.
+    stale_after_minutes: int = Field(
+        default=30, ge=0, description="a running job whose checkpoint has not moved this long, "
+        "with no orchestration running, is marked failed (resumable)"
+    )
+    stale_job_schedule: str = "0 */5 * * * *"
+    checkpoint_archive_schedule: str = Field(
+        default="0 0 * * * *", description="hourly: snapshot completed jobs' checkpoints to Blob"
+    )
+    checkpoint_archive_after_hours: float = Field(default=1.0, ge=0)
+    checkpoint_failed_archive_schedule: str = "0 0 2 * * *"
+    checkpoint_failed_archive_after_days: float = Field(default=7.0, ge=0)
+    checkpoint_lookback_days: float = Field(
+        default=7.0, gt=0, description="how far past its age limit a job is still looked at "
+        "(bounds the archive timers' queries; covers that long a timer outage)"
+    )
+    checkpoint_tier_schedule: str = "0 0 3 * * *"
+    checkpoint_cool_after_days: int = Field(default=30, ge=0, description="0 = never")
+    checkpoint_cold_after_days: int = Field(default=0, ge=0, description="0 = never")
+    checkpoint_archive_tier_after_days: int = Field(default=0, ge=0, description="0 = never")
+    checkpoint_delete_schedule: str = "0 0 4 * * 0"
+    checkpoint_delete_after_days: int = Field(default=90, ge=1)
+    checkpoint_rehydrate_tier: Literal["Hot", "Cool"] = "Cool"
+    checkpoint_rehydrate_priority: Literal["Standard", "High"] = "Standard"
+    checkpoint_timer_page_size: int = Field(default=100, ge=1, le=1000, description="jobs per query page")
+    checkpoint_timer_max_jobs: int = Field(
+        default=2000, ge=1, description="jobs one timer run looks at; the rest wait for the next run"
+    )
+    checkpoint_stats_sample_jobs: int = Field(
+        default=100, ge=1, le=2000, description="live checkpoints the stats route reads (newest jobs)"
     )
 
     @field_validator("fetch_allow_networks", mode="before")

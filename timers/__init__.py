@@ -1,1 +1,9 @@
-"""timers of PixCrawler."""
+"""Timer triggers: checkpoint archival and cleanup, cold-tier moves, stale-job detection."""
+
+import azure.durable_functions as df
+
+blueprint = df.Blueprint()
+
+from timers import checkpoints  # noqa: E402,F401  (register on the blueprint)
+
+__all__ = ["blueprint"]

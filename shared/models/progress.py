@@ -25,6 +25,8 @@ from shared.models.images import BatchResult, Candidate, ValidationRules
 from shared.models.jobs import ChunkSpec, Job, JobProgress, JobStatus
 
 _OPEN = (ChunkStatus.pending, ChunkStatus.in_progress)
+#: How many checkpoint write latencies the checkpoint entity keeps (the newest ones).
+LATENCY_SAMPLE = 64
 
 
 class StartRun(Model):
@@ -153,36 +155,76 @@ class ChunkCheckpoint(Model):
         return self.status in _OPEN
 
 
+class CheckpointSummary(Model):
+    """A job's checkpoint in numbers: its chunks by status and what they have gathered."""
+
+    total_chunks: int = 0
+    chunks_by_status: dict[ChunkStatus, int] = Field(default_factory=dict)
+    images_so_far: int = Field(default=0, description="valid images the chunks have stored")
+    downloaded: int = 0
+    pages_fetched: int = 0
+    updated_at: datetime | None = None
+
+
 class CheckpointState(Model):
-    """State of the ``checkpoint`` entity (key: job id)."""
+    """State of the ``checkpoint`` entity (key: job id).
+
+    ``write_latency_ms`` is a rolling sample of the newest :data:`LATENCY_SAMPLE` checkpoint
+    writes: for each applied save, the time from the orchestration episode that decided it
+    (``ChunkCheckpoint.updated_at``, the episode's replay clock) to the entity applying it.
+    It covers replay, commit and the entity queue: what a crash could lose.
+    """
 
     job_id: str = ""
     run: int = 0
     chunks: dict[str, ChunkCheckpoint] = Field(default_factory=dict)
     updated_at: datetime | None = None
+    write_latency_ms: list[float] = Field(default_factory=list)
 
-    def save(self, chunk: ChunkCheckpoint) -> "CheckpointState":
-        """Record a chunk's position; a stale write (lower seq) never moves it back."""
+    def save(self, chunk: ChunkCheckpoint, applied_at: datetime | None = None) -> "CheckpointState":
+        """Record a chunk's position; a stale write (lower seq) never moves it back.
+        ``applied_at`` (the entity's clock) adds the write's latency to the sample."""
         current = self.chunks.get(chunk.chunk_id)
         if chunk.run < self.run or (current is not None and current.next_seq > chunk.next_seq):
             return self
         new = self.model_copy(deep=True)
         new.chunks[chunk.chunk_id] = chunk
         new.updated_at = chunk.updated_at or utcnow()
+        if applied_at is not None and chunk.updated_at is not None:
+            latency = max(0.0, (applied_at - chunk.updated_at).total_seconds() * 1000.0)
+            new.write_latency_ms = [*new.write_latency_ms, round(latency, 3)][-LATENCY_SAMPLE:]
         return new
 
     def begin(self, job_id: str, run: int, chunks: list[ChunkCheckpoint]) -> "CheckpointState":
-        """Register a run's chunks, keeping saved positions of chunks already known."""
+        """Register a run's chunks, keeping saved positions of chunks already known; a chunk
+        the run crawls again is open again (pending) until it saves."""
         new = self.model_copy(deep=True)
         new.job_id = job_id
         new.run = run
         for chunk in chunks:
             saved = new.chunks.get(chunk.chunk_id)
             new.chunks[chunk.chunk_id] = (
-                chunk if saved is None else saved.model_copy(update={"run": run})
+                chunk
+                if saved is None
+                else saved.model_copy(update={"run": run, "status": ChunkStatus.pending, "attempts": 0})
             )
         new.updated_at = utcnow()
         return new
+
+    def summary(self) -> CheckpointSummary:
+        """Counts by chunk status and the chunks' totals."""
+        by_status: dict[ChunkStatus, int] = {}
+        for chunk in self.chunks.values():
+            by_status[chunk.status] = by_status.get(chunk.status, 0) + 1
+        points = self.chunks.values()
+        return CheckpointSummary(
+            total_chunks=len(self.chunks),
+            chunks_by_status=by_status,
+            images_so_far=sum(c.valid for c in points),
+            downloaded=sum(c.downloaded for c in points),
+            pages_fetched=sum(c.pages_fetched for c in points),
+            updated_at=self.updated_at,
+        )
 
 
 # --------------------------------------------------------------------------------------------
