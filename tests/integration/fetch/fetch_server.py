@@ -28,6 +28,11 @@ def png_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (2
     return buffer.getvalue()
 
 
+async def serve_png(request: web.Request) -> web.Response:
+    """A handler answering with :func:`png_bytes`."""
+    return web.Response(body=png_bytes(), content_type="image/png")
+
+
 def fetch_settings(**overrides: Any) -> Settings:
     """Settings as tests and the demo use them: only 127.0.0.1 allowed, short timeouts."""
     values: dict[str, Any] = {

@@ -6,7 +6,7 @@ import io
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from fetch_server import LocalServer, fetch_settings, png_bytes
+from fetch_server import LocalServer, fetch_settings, png_bytes, serve_png
 from PIL import Image
 
 from shared.fetch import Downloader
@@ -77,15 +77,12 @@ async def test_user_agent_names_pixcrawler_and_its_contact(server: LocalServer) 
 
 
 async def test_redirects_are_followed_up_to_five_hops(server: LocalServer) -> None:
-    async def png(request: web.Request) -> web.Response:
-        return web.Response(body=png_bytes(), content_type="image/png")
-
     def hop_to(location: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handler(request: web.Request) -> web.Response:
             return web.Response(status=301, headers={"Location": location})
         return handler
 
-    server.route("/img.png", png)
+    server.route("/img.png", serve_png)
     for i in range(1, 7):  # /r1 -> /r2 -> ... -> /r6 -> /img.png (relative Locations)
         server.route(f"/r{i}", hop_to(f"r{i + 1}" if i < 6 else "/img.png"))
 
@@ -99,10 +96,7 @@ async def test_redirects_are_followed_up_to_five_hops(server: LocalServer) -> No
 
 
 async def test_stats_count_outcomes_and_bytes(server: LocalServer) -> None:
-    async def png(request: web.Request) -> web.Response:
-        return web.Response(body=png_bytes(), content_type="image/png")
-
-    url = server.route("/p.png", png)
+    url = server.route("/p.png", serve_png)
     async with Downloader(fetch_settings()) as downloader:
         await downloader.fetch_many([url, url, server.url("/nope"), "not a url at all"])
 

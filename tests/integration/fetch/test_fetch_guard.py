@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
-from fetch_server import FixedDNS, LocalServer, fetch_settings, png_bytes
+from fetch_server import FixedDNS, LocalServer, fetch_settings, serve_png
 
 from shared.fetch import Downloader
 from shared.models import FailureReason
@@ -14,10 +14,6 @@ from shared.models import FailureReason
 
 def redirect_to(location: str) -> web.Response:
     return web.Response(status=302, headers={"Location": location})
-
-
-async def serve_png(request: web.Request) -> web.Response:
-    return web.Response(body=png_bytes(), content_type="image/png")
 
 
 async def test_redirect_to_loopback_outside_allow_list_is_refused_and_never_requested(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from fetch_server import LocalServer, fetch_settings, png_bytes
+from fetch_server import LocalServer, fetch_settings, png_bytes, serve_png
 
 from shared.fetch import Downloader
 from shared.models import FailureReason
@@ -21,7 +21,7 @@ def fails_then_serves(
         if remaining:
             status, headers = remaining.pop(0)
             return web.Response(status=status, headers=headers)
-        return web.Response(body=png_bytes(), content_type="image/png")
+        return await serve_png(request)
 
     return handler
 
@@ -85,7 +85,7 @@ async def test_dropped_connection_is_retried(server: LocalServer) -> None:
             drops -= 1
             assert request.transport is not None
             request.transport.close()  # the connection dies before any response
-        return web.Response(body=png_bytes(), content_type="image/png")
+        return await serve_png(request)
 
     url = server.route("/drop.png", drops_once)
     async with Downloader(fetch_settings(fetch_retries=2)) as downloader:
