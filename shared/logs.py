@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,8 @@ CONTEXT_FIELDS: dict[str, ContextVar[str | None]] = {
 
 #: Loggers of the app (the Application Insights exporter listens to this one and below).
 APP_LOGGER = "pixcrawler"
+#: The app setting Azure Functions uses for Application Insights.
+CONNECTION_STRING_ENV = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -101,7 +104,7 @@ class JsonFormatter(logging.Formatter):
             if value is not None:
                 entry[name] = value
         for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and key not in entry and not key.startswith("_"):
+            if key not in _STANDARD_ATTRS and key not in CONTEXT_FIELDS and key not in entry and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -115,15 +118,17 @@ def configure_logging(
     connection_string: str | None = None, *, level: int = logging.INFO, stream: IO[str] | None = None
 ) -> None:
     """Send the app's records as JSON lines to ``stream`` (stderr) with the context fields, and
-    to Application Insights when ``connection_string`` is given. Safe to call more than once:
-    the first call wins.
+    to Application Insights when there is a connection string (``connection_string``, else
+    ``APPLICATIONINSIGHTS_CONNECTION_STRING``). Safe to call more than once: the first call
+    wins.
 
     Example::
 
-        configure_logging(settings.applicationinsights_connection_string)
+        configure_logging()     # JSON lines on stderr; Application Insights too when configured
     """
     if _configured:
         return
+    connection_string = connection_string or os.environ.get(CONNECTION_STRING_ENV) or None
     logger = logging.getLogger(APP_LOGGER)
     logger.setLevel(level)
     handler = logging.StreamHandler(stream or sys.stderr)
