@@ -63,7 +63,8 @@ class ArchiveTally:
 def labels_csv(tally: ArchiveTally) -> str:
     """``index,label,directory,images,<split>...``: one row per label, in index order."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends: with "\r\n" as terminator, a label holding either character is quoted.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["index", "label", "directory", "images", *tally.splits])
     for index, label in enumerate(tally.labels):
         per_split = [tally.per_label_split[(label, name)] for name in tally.splits]

@@ -273,3 +273,13 @@ def test_blob_block_sink_commits_nothing_when_the_build_fails(
     with pytest.raises(RuntimeError, match="Cosmos"):
         asyncio.run(write_archive(failing(), store.fetch, BlobBlockSink(blob, 256 * 1024), meta()))
     assert blob.committed is None
+
+
+def test_labels_with_line_breaks_keep_one_csv_row_each(tmp_path: Path, store: BlobLikeStore,
+                                                       random_bytes: Callable[[int], bytes]) -> None:
+    labels = ["cr\rlabel", "lf\nlabel", 'quote"label', "comma,label"]
+    build(store, [store.add(random_bytes(50), label) for label in labels], tmp_path / "a.zip")
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        text = archive.read("labels.csv").decode()
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert sorted(row["label"] for row in rows) == sorted(labels)
