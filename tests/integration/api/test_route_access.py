@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from _apitest import Api, assert_error_shape, job_body, new_user
+from _apitest import Api, assert_error_shape, job_body, new_user, wait_for
 
 import http_triggers  # noqa: F401  (registers every route)
-from http_triggers._api import ROUTES
+from http_triggers._api import ROUTES, Auth
 from shared.models import Notification, NotificationKind
 from shared.notifications import notify
 from shared.settings import Settings
@@ -27,6 +27,16 @@ def _job(api: Api, owner: str) -> dict[str, str]:
     response = api.as_user(owner).post("/jobs", json=job_body(["http://127.0.0.1:9/x.png"]))
     assert response.status_code == 201, response.text
     return {"job_id": response.json()["id"]}
+
+
+def _started_job(api: Api, owner: str) -> dict[str, str]:
+    """A job that ran (its one chunk fails at once: nothing listens on port 9), so that it has
+    a checkpoint."""
+    params = _job(api, owner)
+    client = api.as_user(owner)
+    assert client.post(f"/jobs/{params['job_id']}/start").status_code == 200
+    wait_for(lambda: client.get(f"/jobs/{params['job_id']}/checkpoint").status_code == 200, timeout=30)
+    return params
 
 
 def _key(api: Api, owner: str) -> dict[str, str]:
@@ -79,6 +89,11 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", "v1/jobs/{job_id}"): Case(401, 403, 204, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/logs"): Case(401, 403, 200, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/stats"): Case(401, 403, 200, 403, setup="job"),
+    ("GET", "v1/jobs/{job_id}/checkpoint"): Case(401, 403, 200, 200, setup="started_job"),
+    ("GET", "v1/jobs/{job_id}/checkpoints/chunks"): Case(401, 403, 200, 200, setup="started_job"),
+    ("GET", "v1/jobs/{job_id}/checkpoints/keywords"): Case(401, 403, 200, 200, setup="started_job"),
+    ("DELETE", "v1/jobs/{job_id}/checkpoint"): Case(401, 403, 403, 204, setup="job"),
+    ("GET", "v1/checkpoints/stats"): Case(401, 403, 403, 200),
 }
 
 DOCUMENTED = sorted({(m, r.route) for r in ROUTES if not r.hidden for m in r.methods})
@@ -91,7 +106,7 @@ def test_every_route_has_a_case() -> None:
 
 @pytest.fixture(scope="module")
 def setups(stack_settings: Settings) -> dict[str, Setup]:
-    return {"job": _job, "key": _key, "notification": _notification(stack_settings)}
+    return {"job": _job, "started_job": _started_job, "key": _key, "notification": _notification(stack_settings)}
 
 
 def _call(client: httpx.Client, method: str, route: str, params: dict[str, str], body: Any) -> httpx.Response:
@@ -109,8 +124,9 @@ def test_route_access(api: Api, setups: dict[str, Setup], method: str, route: st
         "owner": (api.as_user(owner), case.owner),
         "admin": (api.as_user(new_user("admin"), admin=True), case.admin),
     }
+    shared = setups[case.setup](api, owner) if case.setup and method == "GET" else None
     for who, (client, expected) in callers.items():
-        params = setups[case.setup](api, owner) if case.setup else {}  # a fresh resource each
+        params = shared or (setups[case.setup](api, owner) if case.setup else {})  # changes: a fresh one each
         response = _call(client, method, route, params, case.body)
         assert response.status_code == expected, f"{who}: {method} {route} -> {response.text}"
         if expected >= 400:
@@ -119,7 +135,8 @@ def test_route_access(api: Api, setups: dict[str, Setup], method: str, route: st
 
 @pytest.mark.parametrize("method, route", [key for key in CASES if "{" in key[1] and key in DOCUMENTED])
 def test_unknown_ids_are_404(api: Api, method: str, route: str) -> None:
-    owner = api.as_user(new_user())
+    admin_only = any(r.auth is Auth.admin for r in ROUTES if r.route == route and method in r.methods)
+    owner = api.as_user(new_user(), admin=admin_only)
     names = [part.strip("{}") for part in route.split("/") if part.startswith("{")]
     response = _call(owner, method, route, {name: uuid.uuid4().hex for name in names}, None)
     assert response.status_code == 404, response.text
