@@ -10,7 +10,10 @@ measures, in this process:
     thread pool as soon as it arrives (``shared.imaging.inspect_async``);
 (d) the same, but ``inspect_image`` called on the event loop (to compare with threads).
 
-For each it prints images/s, MB/s and CPU seconds (this process, all threads) per 1,000 images.
+For each it prints images/s, MB/s, CPU seconds per 1,000 images (this process, all threads;
+and the server's), and the CPU-bound ceiling: CPUs / (client + server CPU per image), i.e.
+the rate on an otherwise idle machine, which the wall-clock rate matches only when nothing
+else runs.
 
 Run::
 
@@ -152,11 +155,26 @@ class Run:
     bytes: int
     wall: float
     cpu: float
+    server_cpu: float
 
     def line(self) -> str:
-        return (f"{self.name:<34} {self.images / self.wall:8.0f} img/s {self.bytes / self.wall / 1e6:7.1f} MB/s"
-                f" {self.cpu / self.images * 1000:6.2f} CPU s/1k img  ({self.valid}/{self.images} valid,"
-                f" {self.wall:.2f}s)")
+        per_image = (self.cpu + self.server_cpu) / self.images
+        ceiling = (os.cpu_count() or 1) / per_image
+        return (f"{self.name:<36} {self.images / self.wall:5.0f} img/s"
+                f" {self.bytes / self.wall / 1e6:5.1f} MB/s"
+                f" {self.cpu / self.images * 1000:5.2f} CPU s/1k img"
+                f" (server {self.server_cpu / self.images * 1000:4.2f});"
+                f" CPU-bound ceiling {ceiling:4.0f} img/s;"
+                f" {self.valid}/{self.images} valid in {self.wall:.1f}s")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of another process (Linux /proc), 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def baseline(urls: list[str], concurrency: int) -> tuple[int, int]:
@@ -202,10 +220,14 @@ async def ours_pipelined(urls: list[str], settings: Settings, threads: bool) -> 
     return valid, downloader.stats.bytes
 
 
-async def measure(name: str, body: Callable[[], Awaitable[tuple[int, int]]], n: int) -> Run:
+async def measure(
+    name: str, body: Callable[[], Awaitable[tuple[int, int]]], n: int, server_pid: int
+) -> Run:
+    server = process_cpu_seconds(server_pid)
     cpu, wall = time.process_time(), time.perf_counter()
     valid, total = await body()
-    return Run(name, n, valid, total, time.perf_counter() - wall, time.process_time() - cpu)
+    return Run(name, n, valid, total, time.perf_counter() - wall, time.process_time() - cpu,
+               process_cpu_seconds(server_pid) - server)
 
 
 def main() -> None:
@@ -222,28 +244,30 @@ def main() -> None:
     port = ports.get(timeout=120)
     urls = [f"http://127.0.0.1:{port}/img/{i}" for i in range(args.n)]
     random.Random(1).shuffle(urls)
-    settings = Settings(
-        cosmos_endpoint="https://localhost:8081/",
-        blob_connection_string="UseDevelopmentStorage=true",
-        fetch_allow_networks=["127.0.0.1/32"],
-        fetch_concurrency=args.concurrency,
-        fetch_per_host=args.concurrency,  # one local host stands for the many hosts of a crawl
-    )
+    settings = Settings.model_validate({
+        "cosmos_endpoint": "https://localhost:8081/",
+        "blob_connection_string": "UseDevelopmentStorage=true",
+        "fetch_allow_networks": ["127.0.0.1/32"],
+        "fetch_concurrency": args.concurrency,
+        "fetch_per_host": args.concurrency,  # one local host stands for a crawl's many hosts
+    })
     print(f"{args.n} images, {sum(map(len, load_corpus(args.n))) / 1e6:.0f} MB, "
           f"concurrency {args.concurrency}, {os.cpu_count()} CPUs")
+
+    pid = server.pid or 0
 
     async def run_all() -> None:
         await baseline(urls[:200], args.concurrency)  # warm up imports and the server
         for _ in range(args.repeat):
             runs = [
                 await measure("(a) baseline aiohttp+sha256+decode",
-                              lambda: baseline(urls, args.concurrency), args.n),
+                              lambda: baseline(urls, args.concurrency), args.n, pid),
                 await measure("(b) fetch_many, then inspect_image",
-                              lambda: ours_then_inspect(urls, settings), args.n),
+                              lambda: ours_then_inspect(urls, settings), args.n, pid),
                 await measure("(c) fetch + inspect_async (threads)",
-                              lambda: ours_pipelined(urls, settings, threads=True), args.n),
+                              lambda: ours_pipelined(urls, settings, threads=True), args.n, pid),
                 await measure("(d) fetch + inspect_image (on loop)",
-                              lambda: ours_pipelined(urls, settings, threads=False), args.n),
+                              lambda: ours_pipelined(urls, settings, threads=False), args.n, pid),
             ]
             for run in runs:
                 print(run.line())
