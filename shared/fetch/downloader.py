@@ -38,7 +38,7 @@ import asyncio
 import random
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType, TracebackType
@@ -171,7 +171,6 @@ class Downloader:
     """Downloads URLs within the limits of ``settings`` (see the module documentation).
 
     ``resolver`` is the DNS resolver behind the SSRF guard (aiohttp's default if None).
-    ``sleep`` waits between retries (``asyncio.sleep`` unless given).
 
     Example::
 
@@ -184,13 +183,11 @@ class Downloader:
         settings: Settings,
         *,
         resolver: AbstractResolver | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.stats = DownloaderStats()
         self.policy = AddressPolicy.from_networks(settings.fetch_allow_networks)
         self._resolver = GuardedResolver(self.policy, resolver)
-        self._sleep = sleep
         self._random = random.Random()
         self._session: aiohttp.ClientSession | None = None
         self._slots: _Slots | None = None
@@ -259,7 +256,7 @@ class Downloader:
                     f"{failure.message}; the server asks to retry after {delay:.0f}s, more than "
                     f"fetch_max_retry_after ({s.fetch_max_retry_after:.0f}s)"))
             self.stats.retries += 1
-            await self._sleep(delay)
+            await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns")
 
     async def _attempt(self, url: str) -> FetchResult | _Retryable:
