@@ -65,9 +65,9 @@ class Repo(Generic[T]):
     def _what(self, item_id: str) -> str:
         return f"{self.entity} {item_id!r}"
 
-    def _key(self, item: T) -> tuple[str, Any]:
-        # T is any document model: every one has an id and its partition-key field
-        return str(getattr(item, "id")), getattr(item, self.pk_field)  # noqa: B009
+    @staticmethod
+    def _id(item: T) -> str:
+        return str(getattr(item, "id"))  # noqa: B009  (T is any document model: all have an id)
 
     # ------------------------------------------------------------------ point operations
     async def get(self, item_id: str, pk: Any) -> T:
@@ -105,20 +105,20 @@ class Repo(Generic[T]):
 
     async def create(self, item: T) -> T:
         """Store a new item; :class:`Conflict` when its id exists in its partition."""
-        with azure_errors(self._what(self._key(item)[0]), self.entity):
+        with azure_errors(self._what(self._id(item)), self.entity):
             doc = await self.container.create_item(self.to_document(item))
         return self.from_document(doc)
 
     async def upsert(self, item: T) -> T:
         """Store the item whether or not it exists (last writer wins)."""
-        with azure_errors(self._what(self._key(item)[0]), self.entity):
+        with azure_errors(self._what(self._id(item)), self.entity):
             doc = await self.container.upsert_item(self.to_document(item))
         return self.from_document(doc)
 
     async def replace(self, item: T, etag: str | None = None) -> T:
         """Replace an existing item. With an etag (given, or the item's own) the write happens
         only if nobody changed the item since it was read, else :class:`Conflict`."""
-        item_id, _ = self._key(item)
+        item_id = self._id(item)
         etag = etag if etag is not None else getattr(item, "etag", None)
         condition = MatchConditions.IfNotModified if etag else None
         with azure_errors(self._what(item_id), self.entity):
