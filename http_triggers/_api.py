@@ -25,11 +25,11 @@ import logging
 import re
 import time
 import uuid
-from urllib.parse import urlsplit
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -37,7 +37,13 @@ from pydantic import BaseModel, ValidationError
 
 from http_triggers._blueprint import blueprint
 from shared.errors import (
-    ErrorDetail, Forbidden, MethodNotAllowed, PixCrawlerError, RateLimited, Unprocessable, status_for,
+    ErrorDetail,
+    Forbidden,
+    MethodNotAllowed,
+    PixCrawlerError,
+    RateLimited,
+    Unprocessable,
+    status_for,
 )
 from shared.logs import bind, request_id_var, user_id_var
 from shared.ratelimit import RateRule, Usage
@@ -47,9 +53,21 @@ log = logging.getLogger("pixcrawler.http")
 T = TypeVar("T", bound=BaseModel)
 
 __all__ = [
-    "REQUEST_ID_HEADER", "ROUTES", "ApiRequest", "ApiResponse", "Auth", "Caller", "RouteSpec",
-    "api", "error_body", "error_response", "json_response", "request_id_var", "set_authenticator",
-    "set_rate_limiter", "validate",
+    "REQUEST_ID_HEADER",
+    "ROUTES",
+    "ApiRequest",
+    "ApiResponse",
+    "Auth",
+    "Caller",
+    "RouteSpec",
+    "api",
+    "error_body",
+    "error_response",
+    "json_response",
+    "request_id_var",
+    "set_authenticator",
+    "set_rate_limiter",
+    "validate",
 ]
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -102,6 +120,13 @@ class ApiRequest:
         return dict(self.http.route_params or {})
 
     @property
+    def durable(self) -> df.DurableOrchestrationClient:
+        """The durable client (routes declared with ``durable=True`` always have one)."""
+        if self.client is None:
+            raise RuntimeError("route declared without durable=True has no durable client")
+        return self.client
+
+    @property
     def user(self) -> Caller:
         """The authenticated caller (routes with Auth.user or Auth.admin always have one)."""
         if self.caller is None:
@@ -121,7 +146,9 @@ class ApiRequest:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Unprocessable(
-                f"The request body is not valid JSON: {exc}", error_code="json_invalid", field="body"
+                f"The request body is not valid JSON: {exc}",
+                error_code="json_invalid",
+                field="body",
             ) from None
         return validate(model, data, where="body")
 
@@ -315,7 +342,7 @@ def api(
 
     def decorator(handler: Handler) -> Handler:
         name = _function_name(route, methods)
-        default_errors = (401, 403) if auth is not Auth.none else ()
+        default_errors: tuple[int, ...] = (401, 403) if auth is not Auth.none else ()
         if limit is not None:
             default_errors += (429,)
         spec = RouteSpec(

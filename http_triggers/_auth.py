@@ -44,7 +44,9 @@ def jwks_for(settings: Settings) -> JwksCache:
     """The process-wide key cache of the configured issuer (one per JWKS URL)."""
     url = settings.auth_jwks_url
     if not url:
-        raise Unauthorized("RS256 tokens are not configured on this service.", error_code="token_invalid")
+        raise Unauthorized(
+            "RS256 tokens are not configured on this service.", error_code="token_invalid"
+        )
     cache = _jwks.get(url)
     if cache is None:
         cache = _jwks[url] = JwksCache(
@@ -61,7 +63,8 @@ async def _from_api_key(key: str) -> Caller:
     record = await runtime.repo("api_keys", ApiKey).find(key_id)
     if record is None or not api_key_matches(key, record.key_hash):
         raise Unauthorized(
-            "The API key is not valid: it was revoked or never issued.", error_code="api_key_invalid"
+            "The API key is not valid: it was revoked or never issued.",
+            error_code="api_key_invalid",
         )
     return Caller(user_id=record.user_id, roles=frozenset(record.roles), via="api_key")
 
@@ -75,7 +78,9 @@ async def _from_bearer(token: str, settings: Settings) -> Caller:
                 error_code="token_invalid",
             )
         identity = verify_hs256(
-            token, secret=settings.auth_hs256_secret.get_secret_value(), leeway=settings.auth_clock_skew
+            token,
+            secret=settings.auth_hs256_secret.get_secret_value(),
+            leeway=settings.auth_clock_skew,
         )
     elif settings.auth_oidc_issuer:
         identity = await verify_oidc(
@@ -88,7 +93,8 @@ async def _from_bearer(token: str, settings: Settings) -> Caller:
         )
     else:
         raise Unauthorized(
-            f"{algorithm} tokens are not accepted: no OIDC issuer is configured.", error_code="token_invalid"
+            f"{algorithm} tokens are not accepted: no OIDC issuer is configured.",
+            error_code="token_invalid",
         )
     return Caller(user_id=identity.user_id, roles=frozenset(identity.roles), via="jwt")
 

@@ -88,12 +88,17 @@ async def docs_asset(request: ApiRequest) -> func.HttpResponse:
         raise NotFound(f"No docs asset {name!r}.", error_code="asset_not_found")
     mimetype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return func.HttpResponse(
-        (ASSETS / name).read_bytes(), mimetype=mimetype, headers={"Cache-Control": "public, max-age=86400"}
+        (ASSETS / name).read_bytes(),
+        mimetype=mimetype,
+        headers={"Cache-Control": "public, max-age=86400"},
     )
 
 
 def _template_regex(route: str) -> re.Pattern[str]:
-    parts = [r"[^/]+" if re.fullmatch(r"\{[^}]+\}", seg) else re.escape(seg) for seg in route.strip("/").split("/")]
+    parts = [
+        r"[^/]+" if re.fullmatch(r"\{[^}]+\}", seg) else re.escape(seg)
+        for seg in route.strip("/").split("/")
+    ]
     return re.compile("^" + "/".join(parts) + "/?$", re.IGNORECASE)
 
 
@@ -113,5 +118,6 @@ async def unknown_route(request: ApiRequest) -> None:
             f"{shown} is not supported: use {', '.join(sorted(set(allowed)))}.", allowed=allowed
         )
     raise NotFound(
-        f"No route {shown}. The routes are listed at /api/v1/openapi.json.", error_code="route_not_found"
+        f"No route {shown}. The routes are listed at /api/v1/openapi.json.",
+        error_code="route_not_found",
     )

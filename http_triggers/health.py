@@ -29,7 +29,7 @@ async def health(request: ApiRequest) -> Health:
 async def health_detailed(request: ApiRequest) -> HealthReport:
     """Cosmos DB, Blob Storage and the durable runtime, each with its status and latency."""
     runtime = await get_runtime()
-    client = request.client
+    client = request.durable
     jobs = runtime.repo("jobs", Job)
     return await run_checks(
         {

@@ -8,7 +8,14 @@ from shared.runtime import get_runtime
 TAGS = ("notifications",)
 
 
-@api("v1/notifications", ["GET"], query=NotificationQuery, response=NotificationPage, tags=TAGS, errors=(400,))
+@api(
+    "v1/notifications",
+    ["GET"],
+    query=NotificationQuery,
+    response=NotificationPage,
+    tags=TAGS,
+    errors=(400,),
+)
 async def list_notifications(request: ApiRequest) -> NotificationPage:
     """List the caller's notifications, newest first (`?unread=true`: unread ones only)."""
     query = request.query(NotificationQuery)
@@ -17,7 +24,13 @@ async def list_notifications(request: ApiRequest) -> NotificationPage:
     return await notifications.list_notifications(repo, request.user.user_id, query)
 
 
-@api("v1/notifications/{notification_id}/read", ["POST"], response=Notification, tags=TAGS, errors=(404,))
+@api(
+    "v1/notifications/{notification_id}/read",
+    ["POST"],
+    response=Notification,
+    tags=TAGS,
+    errors=(404,),
+)
 async def read_notification(request: ApiRequest) -> Notification:
     """Mark a notification read (reading it again changes nothing)."""
     runtime = await get_runtime()

@@ -11,33 +11,17 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 from shared.auth import ADMIN_ROLE, get_owned, new_api_key
 from shared.errors import Forbidden
 from shared.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPage, PageQuery
+from shared.storage import Repo
 
 #: Characters of a key kept (in clear) on its record, to recognise it in a list.
 HINT_LENGTH = 12
 
 
-class ApiKeyRepo(Protocol):
-    """What API keys need from the ``api_keys`` repository (``shared.storage.Repo``)."""
-
-    async def create(self, item: ApiKey) -> ApiKey: ...
-
-    async def find(self, item_id: str, pk: Any = None) -> ApiKey | None: ...
-
-    async def delete(self, item_id: str, pk: Any) -> None: ...
-
-    async def page(
-        self,
-        sql: str,
-        params: Any = None,
-        pk: Any = None,
-        limit: int = 100,
-        continuation: str | None = None,
-    ) -> tuple[list[ApiKey], str | None]: ...
+#: The ``apikeys`` repository (``runtime.repo(...)``).
+ApiKeyRepo = Repo[ApiKey]
 
 
 async def create_key(
@@ -67,7 +51,9 @@ async def create_key(
 async def list_keys(repo: ApiKeyRepo, user_id: str, query: PageQuery) -> ApiKeyPage:
     """One page of the user's keys, newest first."""
     sql = "SELECT * FROM c WHERE c.user_id = @pk ORDER BY c.created_at DESC"
-    items, token = await repo.page(sql, pk=user_id, limit=query.limit, continuation=query.continuation)
+    items, token = await repo.page(
+        sql, pk=user_id, limit=query.limit, continuation=query.continuation
+    )
     return ApiKeyPage(items=[item.info() for item in items], continuation=token)
 
 

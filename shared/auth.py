@@ -70,8 +70,9 @@ def _identity(claims: dict[str, Any], roles_claim: str = "roles") -> Identity:
     return Identity(user_id=subject, roles=tuple(str(r) for r in roles))
 
 
-def _decode(token: str, key: Any, *, algorithm: str, audience: str | None, issuer: str | None,
-            leeway: float) -> dict[str, Any]:
+def _decode(
+    token: str, key: Any, *, algorithm: str, audience: str | None, issuer: str | None, leeway: float
+) -> dict[str, Any]:
     """Verify signature, audience, issuer, exp and nbf; each failure is a 401 saying why."""
     try:
         return jwt.decode(
@@ -84,7 +85,9 @@ def _decode(token: str, key: Any, *, algorithm: str, audience: str | None, issue
             options={"require": ["exp", "sub"], "verify_aud": audience is not None},
         )
     except jwt.ExpiredSignatureError:
-        raise Unauthorized("The token has expired: get a new one.", error_code="token_expired") from None
+        raise Unauthorized(
+            "The token has expired: get a new one.", error_code="token_expired"
+        ) from None
     except jwt.ImmatureSignatureError:
         raise Unauthorized(
             "The token is not valid yet (nbf/iat in the future): check the clock.",
@@ -112,7 +115,9 @@ def token_algorithm(token: str) -> tuple[str, str | None]:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
-        raise Unauthorized(f"The bearer token is not a JWT: {exc}.", error_code="token_invalid") from None
+        raise Unauthorized(
+            f"The bearer token is not a JWT: {exc}.", error_code="token_invalid"
+        ) from None
     kid = header.get("kid")
     return str(header.get("alg")), (str(kid) if kid is not None else None)
 
@@ -207,7 +212,12 @@ class JwksCache:
 
 
 async def verify_oidc(
-    token: str, *, keys: JwksCache, issuer: str, audience: str | None, roles_claim: str = "roles",
+    token: str,
+    *,
+    keys: JwksCache,
+    issuer: str,
+    audience: str | None,
+    roles_claim: str = "roles",
     leeway: float = 0.0,
 ) -> Identity:
     """Verify an RS256 token of the OIDC issuer: key from its JWKS, signature, issuer,
@@ -220,10 +230,13 @@ async def verify_oidc(
     algorithm, kid = token_algorithm(token)
     if algorithm != "RS256":
         raise Unauthorized(
-            f"Tokens of the issuer must be signed with RS256, not {algorithm}.", error_code="token_invalid"
+            f"Tokens of the issuer must be signed with RS256, not {algorithm}.",
+            error_code="token_invalid",
         )
     key = await keys.key(kid)
-    claims = _decode(token, key.key, algorithm="RS256", audience=audience, issuer=issuer, leeway=leeway)
+    claims = _decode(
+        token, key.key, algorithm="RS256", audience=audience, issuer=issuer, leeway=leeway
+    )
     return _identity(claims, roles_claim)
 
 

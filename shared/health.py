@@ -24,8 +24,14 @@ async def timed(probe: Probe, timeout: float) -> DependencyCheck:
     try:
         await asyncio.wait_for(probe(), timeout)
     except Exception as exc:  # noqa: BLE001 - a failing dependency is a result, not an error
-        reason = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
-        return DependencyCheck(status=CheckStatus.error, latency_ms=_since(started), error=reason[:500])
+        reason = (
+            f"no answer within {timeout:g} s"
+            if isinstance(exc, TimeoutError)
+            else f"{type(exc).__name__}: {exc}"
+        )
+        return DependencyCheck(
+            status=CheckStatus.error, latency_ms=_since(started), error=reason[:500]
+        )
     return DependencyCheck(status=CheckStatus.ok, latency_ms=_since(started))
 
 

@@ -62,8 +62,12 @@ def bind(**fields: str | None) -> Iterator[None]:
     """
     unknown = set(fields) - set(CONTEXT_FIELDS)
     if unknown:
-        raise ValueError(f"unknown log context fields {sorted(unknown)}; use {sorted(CONTEXT_FIELDS)}")
-    tokens = [(CONTEXT_FIELDS[name], CONTEXT_FIELDS[name].set(value)) for name, value in fields.items()]
+        raise ValueError(
+            f"unknown log context fields {sorted(unknown)}; use {sorted(CONTEXT_FIELDS)}"
+        )
+    tokens = [
+        (CONTEXT_FIELDS[name], CONTEXT_FIELDS[name].set(value)) for name, value in fields.items()
+    ]
     try:
         yield
     finally:
@@ -92,7 +96,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -104,7 +110,12 @@ class JsonFormatter(logging.Formatter):
             if value is not None:
                 entry[name] = value
         for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and key not in CONTEXT_FIELDS and key not in entry and not key.startswith("_"):
+            if (
+                key not in _STANDARD_ATTRS
+                and key not in CONTEXT_FIELDS
+                and key not in entry
+                and not key.startswith("_")
+            ):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -115,7 +126,10 @@ _configured: dict[str, bool] = {}
 
 
 def configure_logging(
-    connection_string: str | None = None, *, level: int = logging.INFO, stream: IO[str] | None = None
+    connection_string: str | None = None,
+    *,
+    level: int = logging.INFO,
+    stream: IO[str] | None = None,
 ) -> None:
     """Send the app's records as JSON lines to ``stream`` (stderr) with the context fields, and
     to Application Insights when there is a connection string (``connection_string``, else

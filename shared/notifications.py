@@ -14,32 +14,21 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any, Protocol
+from typing import Any
 
 from shared.auth import get_owned
 from shared.errors import Conflict
-from shared.models import Notification, NotificationKind, NotificationPage, NotificationQuery, utcnow
+from shared.models import (
+    Notification,
+    NotificationKind,
+    NotificationPage,
+    NotificationQuery,
+    utcnow,
+)
+from shared.storage import Repo
 
-
-class NotificationRepo(Protocol):
-    """What notifications need from the ``notifications`` repository (``shared.storage.Repo``)."""
-
-    async def create(self, item: Notification) -> Notification: ...
-
-    async def get(self, item_id: str, pk: Any) -> Notification: ...
-
-    async def find(self, item_id: str, pk: Any = None) -> Notification | None: ...
-
-    async def patch(self, item_id: str, pk: Any, operations: list[dict[str, Any]]) -> Notification: ...
-
-    async def page(
-        self,
-        sql: str,
-        params: Any = None,
-        pk: Any = None,
-        limit: int = 100,
-        continuation: str | None = None,
-    ) -> tuple[list[Notification], str | None]: ...
+#: The ``notifications`` repository (``runtime.repo(...)``).
+NotificationRepo = Repo[Notification]
 
 
 def notification_id(user_id: str, kind: NotificationKind, job_id: str, key: str) -> str:
@@ -86,7 +75,9 @@ async def list_notifications(
     ``query.unread``)."""
     unread = " AND c.read = false" if query.unread else ""
     sql = f"SELECT * FROM c WHERE c.user_id = @pk{unread} ORDER BY c.created_at DESC"
-    items, token = await repo.page(sql, pk=user_id, limit=query.limit, continuation=query.continuation)
+    items, token = await repo.page(
+        sql, pk=user_id, limit=query.limit, continuation=query.continuation
+    )
     return NotificationPage(items=items, continuation=token)
 
 
@@ -98,7 +89,7 @@ async def mark_read(
     item = await get_owned(repo, user_id, notification_id, what="Notification", admin=admin)
     if item.read:
         return item
-    operations = [
+    operations: list[dict[str, Any]] = [
         {"op": "set", "path": "/read", "value": True},
         {"op": "set", "path": "/read_at", "value": utcnow().isoformat()},
     ]

@@ -66,7 +66,11 @@ ERROR_EXAMPLES: dict[int, tuple[str, str, str | None]] = {
     404: ("Job 0f3a not found.", "job_not_found", None),
     409: ("Job 0f3a changed while starting (now 'running').", "job_changed", None),
     422: ("Invalid body: name: Field required", "missing", "name"),
-    429: ("Rate limit exceeded: 10 calls per 60 s per user. Retry after the window ends.", "rate_limited", None),
+    429: (
+        "Rate limit exceeded: 10 calls per 60 s per user. Retry after the window ends.",
+        "rate_limited",
+        None,
+    ),
     500: ("Internal error. Quote request id 6f1c... when reporting it.", "internal_error", None),
     503: ("storage is unreachable; retry later", "service_unavailable", None),
 }
@@ -154,7 +158,12 @@ def _parameters(route: RouteLike, schemas: _Schemas) -> list[dict[str, Any]]:
         for name, prop in model.get("properties", {}).items():
             schema = _non_null(copy.deepcopy(prop))
             description = schema.pop("description", None)
-            parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": schema}
+            parameter: dict[str, Any] = {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": schema,
+            }
             if description:
                 parameter["description"] = description
             parameters.append(parameter)
@@ -170,12 +179,18 @@ def _error_response(status: int, schemas: _Schemas) -> dict[str, Any]:
     }
     headers: dict[str, Any] = {"X-Request-ID": REQUEST_ID_HEADER}
     if status == 429:
-        headers["Retry-After"] = {"description": "seconds until the window resets", "schema": {"type": "integer"}}
+        headers["Retry-After"] = {
+            "description": "seconds until the window resets",
+            "schema": {"type": "integer"},
+        }
     return {
         "description": HTTPStatus(status).phrase,
         "headers": headers,
         "content": {
-            "application/json": {"schema": schemas.ref(ErrorBody, "serialization"), "example": example}
+            "application/json": {
+                "schema": schemas.ref(ErrorBody, "serialization"),
+                "example": example,
+            }
         },
     }
 
@@ -192,7 +207,9 @@ def _success_response(route: RouteLike, schemas: _Schemas) -> tuple[str, dict[st
     }
 
 
-def _operation(route: RouteLike, method: str, schemas: _Schemas, limit_text: str | None) -> dict[str, Any]:
+def _operation(
+    route: RouteLike, method: str, schemas: _Schemas, limit_text: str | None
+) -> dict[str, Any]:
     description = [route.summary]
     operation: dict[str, Any] = {
         "operationId": route.name if len(route.methods) == 1 else f"{route.name}_{method}",
@@ -241,7 +258,9 @@ def openapi_document(
         if route.limit is not None:
             limit_text = (limits or {}).get(route.limit.name) or route.limit.describe()
         for method in route.methods:
-            paths.setdefault(route.path, {})[method.lower()] = _operation(route, method, schemas, limit_text)
+            paths.setdefault(route.path, {})[method.lower()] = _operation(
+                route, method, schemas, limit_text
+            )
     return {
         "openapi": "3.1.0",
         "info": {

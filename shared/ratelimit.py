@@ -19,10 +19,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from shared.errors import Conflict, NotFound, RateLimited
 from shared.models import RateWindow
+from shared.storage import Repo
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,8 @@ class Usage:
         }
 
 
-class WindowRepo(Protocol):
-    """What counting needs from the ``rate_limits`` repository."""
-
-    async def create(self, item: RateWindow) -> RateWindow: ...
-
-    async def patch(self, item_id: str, pk: Any, operations: list[dict[str, Any]]) -> RateWindow: ...
+#: The ``rate_limits`` repository (``runtime.repo("rate_limits", RateWindow)``).
+WindowRepo = Repo[RateWindow]
 
 
 _INCREMENT = [{"op": "incr", "path": "/count", "value": 1}]

@@ -59,7 +59,13 @@ class ErrorBody(Model):
             "examples": [
                 {
                     "message": "Job 0f3a not found.",
-                    "details": [{"detail": "Job 0f3a not found.", "error_code": "job_not_found", "field": None}],
+                    "details": [
+                        {
+                            "detail": "Job 0f3a not found.",
+                            "error_code": "job_not_found",
+                            "field": None,
+                        }
+                    ],
                     "request_id": "6f1c2a9e0b7d4e21a3c5f8d9e0a1b2c3",
                 }
             ]
@@ -78,9 +84,10 @@ class PageQuery(Model):
     """``?limit=&continuation=``: one page of a list, and the token of the page after it."""
 
     limit: int = Field(default=20, ge=1, le=100, description="items per page")
-    continuation: Annotated[
-        str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[\x20-\x7e]+$")
-    ] | None = Field(default=None, description="the `continuation` of the previous page (printable ASCII)")
+    continuation: (
+        Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[\x20-\x7e]+$")]
+        | None
+    ) = Field(default=None, description="the `continuation` of the previous page (printable ASCII)")
 
 
 # --- API keys ---------------------------------------------------------------------------------

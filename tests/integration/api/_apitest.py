@@ -62,7 +62,9 @@ def assert_error_shape(response: httpx.Response) -> dict[str, Any]:
     """The response is the documented error body, with its request id also in the header."""
     assert response.headers["content-type"].startswith("application/json"), response.text
     body = response.json()
-    ErrorBody.model_validate(body)  # exactly message, details[detail, error_code, field], request_id
+    ErrorBody.model_validate(
+        body
+    )  # exactly message, details[detail, error_code, field], request_id
     assert body["details"], body
     assert body["request_id"] == response.headers["X-Request-ID"]
     return body
@@ -102,7 +104,9 @@ class FakeIssuer:
 
     def new_key(self, *, publish: bool = True) -> str:
         kid = f"k-{uuid.uuid4().hex[:8]}"
-        self.keys[kid] = SigningKey(kid, rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        self.keys[kid] = SigningKey(
+            kid, rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        )
         if publish:
             self.publish(kid)
         return kid
@@ -113,7 +117,9 @@ class FakeIssuer:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self.keys[kid].jwk() for kid in self.published]}
 
-    def token(self, subject: str, *, kid: str | None = None, roles: list[str] | None = None, **claims: Any) -> str:
+    def token(
+        self, subject: str, *, kid: str | None = None, roles: list[str] | None = None, **claims: Any
+    ) -> str:
         """An RS256 token for ``subject``; ``claims`` override (None removes a claim)."""
         now = int(time.time())
         payload: dict[str, Any] = {
@@ -227,7 +233,9 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.2) -> An
 
 def instance_status(origin: str, instance_id: str) -> str | None:
     """The durable runtime status of an orchestration, from the host's management API."""
-    response = httpx.get(f"{origin}/runtime/webhooks/durabletask/instances/{instance_id}", timeout=10)
+    response = httpx.get(
+        f"{origin}/runtime/webhooks/durabletask/instances/{instance_id}", timeout=10
+    )
     if response.status_code == 404:
         return None
     return str(response.json()["runtimeStatus"])

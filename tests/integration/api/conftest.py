@@ -56,7 +56,11 @@ def origin(api_stack: Stack) -> str:
 def stack_settings(api_stack: Stack) -> Settings:
     """The settings the devhost runs with, for tests that reach the same storage directly
     (the database and containers made, as the app makes them on its first request)."""
-    values = {k[len(ENV_PREFIX):].lower(): v for k, v in api_stack.env.items() if k.startswith(ENV_PREFIX)}
+    values = {
+        k[len(ENV_PREFIX) :].lower(): v
+        for k, v in api_stack.env.items()
+        if k.startswith(ENV_PREFIX)
+    }
     settings = Settings(**values)
     asyncio.run(ensure_storage(settings))
     return settings

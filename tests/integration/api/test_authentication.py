@@ -63,7 +63,9 @@ def test_token_signed_by_a_stranger_is_401(api: Api, issuer: FakeIssuer) -> None
     assert error_code(response) == "token_invalid"
 
 
-def test_rotated_key_is_fetched_once_and_refreshes_are_rate_limited(api: Api, issuer: FakeIssuer) -> None:
+def test_rotated_key_is_fetched_once_and_refreshes_are_rate_limited(
+    api: Api, issuer: FakeIssuer
+) -> None:
     kid = issuer.new_key(publish=False)
     token = issuer.token(new_user(), kid=kid)
     time.sleep(2.1)  # past the minimum refresh interval (2 s in this stack)
@@ -106,7 +108,13 @@ def test_api_key_lifecycle(api: Api) -> None:
     assert key.startswith("pxc_") and created.json()["hint"].startswith(key[:8])
 
     with_key = api.client({"X-API-Key": key})
-    job = with_key.post("/jobs", json={"name": "k", "sources": [{"type": "urls", "label": "a", "urls": ["http://127.0.0.1:9/a.png"]}]})
+    job = with_key.post(
+        "/jobs",
+        json={
+            "name": "k",
+            "sources": [{"type": "urls", "label": "a", "urls": ["http://127.0.0.1:9/a.png"]}],
+        },
+    )
     assert job.status_code == 201, job.text
     assert owner.get(f"/jobs/{job.json()['id']}").status_code == 200  # the key acts as its owner
 

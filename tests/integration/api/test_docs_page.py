@@ -13,14 +13,18 @@ def test_docs_page_loads_only_local_assets(origin: str) -> None:
     page = httpx.get(f"{origin}/api/docs", timeout=10)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     references = re.findall(r'(?:src|href)="([^"]+)"', page.text)
-    assert references and all(ref.startswith("/api/") for ref in references), "no CDN, no other host"
+    assert references and all(ref.startswith("/api/") for ref in references), (
+        "no CDN, no other host"
+    )
     types = {}
     for ref in references:
         asset = httpx.get(f"{origin}{ref}", timeout=10)
         assert asset.status_code == 200, ref
         types[ref.rsplit(".", 1)[-1]] = asset.headers["content-type"]
     assert types["js"].startswith("text/javascript") and types["css"].startswith("text/css")
-    assert "SwaggerUIBundle" in httpx.get(f"{origin}/api/docs/swagger-ui-bundle.js", timeout=10).text
+    assert (
+        "SwaggerUIBundle" in httpx.get(f"{origin}/api/docs/swagger-ui-bundle.js", timeout=10).text
+    )
     assert '"/api/v1/openapi.json"' in page.text
 
 

@@ -16,13 +16,22 @@ from http_triggers._api import ROUTES
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-TEMPLATES = sorted({r.route for r in ROUTES if not r.hidden} | {"v1/nothing/{x}", "v1/jobs/{x}/nothing"})
+TEMPLATES = sorted(
+    {r.route for r in ROUTES if not r.hidden} | {"v1/nothing/{x}", "v1/jobs/{x}/nothing"}
+)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-ids = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40)
+ids = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40
+)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
 bodies = st.one_of(
@@ -84,14 +93,26 @@ def test_every_error_has_the_documented_shape(
     assert response.headers.get("X-Request-ID"), "every answer carries its request id"
     if response.status_code >= 400:
         body_seen = assert_error_shape(response)
-        if request_id and all(c.isalnum() or c in "._:-" for c in request_id) and len(request_id) <= 128:
+        if (
+            request_id
+            and all(c.isalnum() or c in "._:-" for c in request_id)
+            and len(request_id) <= 128
+        ):
             assert body_seen["request_id"] == request_id, "a valid X-Request-ID is echoed"
 
 
 @SETTINGS
-@given(field=st.sampled_from(["name", "sources", "keywords", "max_images_per_keyword"]), value=json_values)
+@given(
+    field=st.sampled_from(["name", "sources", "keywords", "max_images_per_keyword"]),
+    value=json_values,
+)
 def test_wrong_job_fields_are_422_naming_the_field(api: Api, field: str, value: Any) -> None:
-    body: dict[str, Any] = {"name": "x", "keywords": ["cat"], "sources": ["wikimedia"], field: value}
+    body: dict[str, Any] = {
+        "name": "x",
+        "keywords": ["cat"],
+        "sources": ["wikimedia"],
+        field: value,
+    }
     response = api.as_user(new_user()).post("/jobs", json=body)
     if response.status_code == 201:
         return  # the random value happened to be valid
@@ -102,14 +123,18 @@ def test_wrong_job_fields_are_422_naming_the_field(api: Api, field: str, value: 
 
 
 def test_malformed_json_is_422_naming_the_body(api: Api) -> None:
-    response = api.as_user(new_user()).post("/jobs", content=b'{"name": ', headers={"Content-Type": "application/json"})
+    response = api.as_user(new_user()).post(
+        "/jobs", content=b'{"name": ', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 422
     detail = assert_error_shape(response)["details"][0]
     assert (detail["field"], detail["error_code"]) == ("body", "json_invalid")
 
 
 def test_missing_field_is_422_naming_it(api: Api) -> None:
-    response = api.as_user(new_user()).post("/jobs", json={"keywords": ["cat"], "sources": ["wikimedia"]})
+    response = api.as_user(new_user()).post(
+        "/jobs", json={"keywords": ["cat"], "sources": ["wikimedia"]}
+    )
     assert response.status_code == 422
     assert [d["field"] for d in assert_error_shape(response)["details"]] == ["name"]
 

@@ -41,7 +41,11 @@ def test_start_is_correct_and_idempotent(api: Api, origin: str, slow_images: Slo
     assert first["status"] == "running" and first["total_chunks"] == 2
     assert len(set(first["task_ids"])) == 2
     record = client.get(f"/jobs/{job['id']}").json()
-    assert (record["status"], record["run"], record["task_ids"]) == ("running", 1, first["task_ids"])
+    assert (record["status"], record["run"], record["task_ids"]) == (
+        "running",
+        1,
+        first["task_ids"],
+    )
     assert instance_status(origin, job_instance_id(job["id"], 1)) in ACTIVE | {"Completed"}
 
     for _ in range(2):
@@ -112,8 +116,14 @@ TRANSITIONS = {
 }
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(actions=st.lists(st.sampled_from(["start", "cancel", "retry", "resume"]), min_size=1, max_size=4))
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    actions=st.lists(
+        st.sampled_from(["start", "cancel", "retry", "resume"]), min_size=1, max_size=4
+    )
+)
 def test_any_sequence_of_actions_follows_the_state_machine(
     api: Api, slow_images: SlowImages, actions: list[str]
 ) -> None:

@@ -26,11 +26,16 @@ def _same_window(needed: float = 10.0) -> None:
         time.sleep(left + 0.1)
 
 
-def _notify_all(settings: Settings, user: str, events: list[tuple[NotificationKind, str, str | None]]) -> list[str]:
+def _notify_all(
+    settings: Settings, user: str, events: list[tuple[NotificationKind, str, str | None]]
+) -> list[str]:
     async def run() -> list[str]:
         async with StorageContext(settings) as storage:
             repo = Repo(storage.database, "notifications", Notification)
-            made = [await notify(repo, user, kind, job, f"{kind.value} {job}", key=key) for kind, job, key in events]
+            made = [
+                await notify(repo, user, kind, job, f"{kind.value} {job}", key=key)
+                for kind, job, key in events
+            ]
             return [item.id for item in made]
 
     return asyncio.run(run())
@@ -68,15 +73,23 @@ def test_notify_with_a_key_notifies_once(api: Api, stack_settings: Settings) -> 
     assert len(api.as_user(user).get("/notifications").json()["items"]) == 1
 
 
-def test_someone_elses_notification_is_403_and_stays_unread(api: Api, stack_settings: Settings) -> None:
+def test_someone_elses_notification_is_403_and_stays_unread(
+    api: Api, stack_settings: Settings
+) -> None:
     owner = new_user()
     (item,) = _notify_all(stack_settings, owner, [(NotificationKind.job_cancelled, "j", None)])
     response = api.as_user(new_user()).post(f"/notifications/{item}/read")
     assert response.status_code == 403 and error_code(response) == "not_owner"
-    assert api.as_user(owner).get("/notifications", params={"unread": "true"}).json()["items"][0]["id"] == item
+    assert (
+        api.as_user(owner).get("/notifications", params={"unread": "true"}).json()["items"][0]["id"]
+        == item
+    )
 
 
-@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "101"}, {"limit": "ten"}, {"unread": "maybe"}, {"colour": "red"}])
+@pytest.mark.parametrize(
+    "query",
+    [{"limit": "0"}, {"limit": "101"}, {"limit": "ten"}, {"unread": "maybe"}, {"colour": "red"}],
+)
 def test_bad_list_queries_are_422_naming_the_parameter(api: Api, query: dict[str, str]) -> None:
     response = api.as_user(new_user()).get("/notifications", params=query)
     assert response.status_code == 422

@@ -42,11 +42,17 @@ def token() -> str:
 
 #: (method, path) of every documented operation (schemathesis' own pytest loader does not
 #: run under this pytest, so the operations are parametrized here and generated below).
-OPERATIONS = sorted({(m, r.path) for r in ROUTES if not r.hidden for m in r.methods}, key=lambda o: (o[1], o[0]))
+OPERATIONS = sorted(
+    {(m, r.path) for r in ROUTES if not r.hidden for m in r.methods}, key=lambda o: (o[1], o[0])
+)
 
 
 def test_the_served_document_lists_every_route(served_schema: schemathesis.BaseSchema) -> None:
-    served = {(method.upper(), path) for path, item in served_schema.raw_schema["paths"].items() for method in item}
+    served = {
+        (method.upper(), path)
+        for path, item in served_schema.raw_schema["paths"].items()
+        for method in item
+    }
     assert served == set(OPERATIONS)
 
 
@@ -56,9 +62,13 @@ def test_every_operation_conforms(
 ) -> None:
     operation = served_schema[path][method]
 
-    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
     @given(case=operation.as_strategy())
     def check(case: schemathesis.Case) -> None:
-        case.call_and_validate(base_url=origin, headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
+        case.call_and_validate(
+            base_url=origin, headers={"Authorization": f"Bearer {token}"}, checks=CHECKS
+        )
 
     check()

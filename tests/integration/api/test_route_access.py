@@ -35,7 +35,9 @@ def _started_job(api: Api, owner: str) -> dict[str, str]:
     params = _job(api, owner)
     client = api.as_user(owner)
     assert client.post(f"/jobs/{params['job_id']}/start").status_code == 200
-    wait_for(lambda: client.get(f"/jobs/{params['job_id']}/checkpoint").status_code == 200, timeout=30)
+    wait_for(
+        lambda: client.get(f"/jobs/{params['job_id']}/checkpoint").status_code == 200, timeout=30
+    )
     return params
 
 
@@ -77,7 +79,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "v1/api-keys"): Case(401, 200, 200, 200),
     ("DELETE", "v1/api-keys/{key_id}"): Case(401, 403, 204, 204, setup="key"),
     ("GET", "v1/notifications"): Case(401, 200, 200, 200),
-    ("POST", "v1/notifications/{notification_id}/read"): Case(401, 403, 200, 200, setup="notification"),
+    ("POST", "v1/notifications/{notification_id}/read"): Case(
+        401, 403, 200, 200, setup="notification"
+    ),
     ("POST", "v1/jobs"): Case(401, 201, 201, 201, body=job_body(["http://127.0.0.1:9/x.png"])),
     ("GET", "v1/jobs/{job_id}"): Case(401, 403, 200, 200, setup="job"),
     ("POST", "v1/jobs/{job_id}/start"): Case(401, 403, 200, 403, setup="job"),
@@ -106,10 +110,17 @@ def test_every_route_has_a_case() -> None:
 
 @pytest.fixture(scope="module")
 def setups(stack_settings: Settings) -> dict[str, Setup]:
-    return {"job": _job, "started_job": _started_job, "key": _key, "notification": _notification(stack_settings)}
+    return {
+        "job": _job,
+        "started_job": _started_job,
+        "key": _key,
+        "notification": _notification(stack_settings),
+    }
 
 
-def _call(client: httpx.Client, method: str, route: str, params: dict[str, str], body: Any) -> httpx.Response:
+def _call(
+    client: httpx.Client, method: str, route: str, params: dict[str, str], body: Any
+) -> httpx.Response:
     path = "/" + route.removeprefix("v1/").format(**params)
     return client.request(method, path, json=body)
 
@@ -126,16 +137,22 @@ def test_route_access(api: Api, setups: dict[str, Setup], method: str, route: st
     }
     shared = setups[case.setup](api, owner) if case.setup and method == "GET" else None
     for who, (client, expected) in callers.items():
-        params = shared or (setups[case.setup](api, owner) if case.setup else {})  # changes: a fresh one each
+        params = shared or (
+            setups[case.setup](api, owner) if case.setup else {}
+        )  # changes: a fresh one each
         response = _call(client, method, route, params, case.body)
         assert response.status_code == expected, f"{who}: {method} {route} -> {response.text}"
         if expected >= 400:
             assert_error_shape(response)
 
 
-@pytest.mark.parametrize("method, route", [key for key in CASES if "{" in key[1] and key in DOCUMENTED])
+@pytest.mark.parametrize(
+    "method, route", [key for key in CASES if "{" in key[1] and key in DOCUMENTED]
+)
 def test_unknown_ids_are_404(api: Api, method: str, route: str) -> None:
-    admin_only = any(r.auth is Auth.admin for r in ROUTES if r.route == route and method in r.methods)
+    admin_only = any(
+        r.auth is Auth.admin for r in ROUTES if r.route == route and method in r.methods
+    )
     owner = api.as_user(new_user(), admin=admin_only)
     names = [part.strip("{}") for part in route.split("/") if part.startswith("{")]
     response = _call(owner, method, route, {name: uuid.uuid4().hex for name in names}, None)

@@ -61,7 +61,14 @@ class Issuer:
 
     def token(self, kid: str, **claims: Any) -> str:
         now = int(time.time())
-        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "nbf": now, "exp": now + 60, **claims}
+        payload = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": "alice",
+            "nbf": now,
+            "exp": now + 60,
+            **claims,
+        }
         return jwt.encode(payload, self.keys[kid], algorithm="RS256", headers={"kid": kid})
 
 
@@ -126,7 +133,13 @@ def test_hs256_tokens_must_be_rs256_for_the_issuer(issuer: Issuer) -> None:
 @pytest.mark.parametrize("offset, code", [(-120, "token_expired"), (0, None)])
 def test_hs256_leeway(offset: int, code: str | None) -> None:
     now = int(time.time())
-    claims = {"sub": "bob", "iss": "pixcrawler-dev", "aud": "pixcrawler", "exp": now + offset - 20, "roles": []}
+    claims = {
+        "sub": "bob",
+        "iss": "pixcrawler-dev",
+        "aud": "pixcrawler",
+        "exp": now + offset - 20,
+        "roles": [],
+    }
     token = jwt.encode(claims, "s", algorithm="HS256")
     if code is None:
         assert verify_hs256(token, secret="s", leeway=30).user_id == "bob"
@@ -146,7 +159,16 @@ def test_api_keys_are_recognisable_parseable_and_checked_by_hash() -> None:
     assert new_api_key().key != created.key
 
 
-@pytest.mark.parametrize("key", ["", "pxc_", "pxc_XYZ_" + "a" * 43, "abc_0123456789abcdef_" + "a" * 43, "pxc_0123456789abcdef_short"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "pxc_",
+        "pxc_XYZ_" + "a" * 43,
+        "abc_0123456789abcdef_" + "a" * 43,
+        "pxc_0123456789abcdef_short",
+    ],
+)
 def test_malformed_api_keys_are_401(key: str) -> None:
     with pytest.raises(Unauthorized) as raised:
         parse_api_key(key)

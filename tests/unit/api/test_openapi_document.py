@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 
 import http_triggers  # noqa: F401  (registers every route)
+import shared.models as models
 from http_triggers._api import ROUTES, Auth
 from shared.models import ErrorBody
 from shared.openapi import BODY_EXAMPLES, openapi_document
-
-import shared.models as models
 
 DOC = openapi_document(ROUTES, version="1.0.0", limits={"jobs.start": "10 calls per 60 s per user"})
 SHOWN = [r for r in ROUTES if not r.hidden]
@@ -41,7 +40,9 @@ def test_every_route_is_documented_with_auth_and_errors(route: Any) -> None:
             body = operation["responses"][str(status)]["content"]["application/json"]
             assert body["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
             ErrorBody.model_validate(body["example"])
-        operation_ids = [op["operationId"] for item in DOC["paths"].values() for op in item.values()]
+        operation_ids = [
+            op["operationId"] for item in DOC["paths"].values() for op in item.values()
+        ]
         assert len(operation_ids) == len(set(operation_ids))
 
 
