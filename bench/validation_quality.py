@@ -5,7 +5,8 @@ detection (separately for resize/re-encode copies and for crop/brightness copies
 of each variant kind at the chosen threshold, the quality checks' confusion against ground
 truth, and the images per second of each level over the corpus files held in memory:
 
-- fast: ``inspect_image`` (sniff, header checks, draft integrity decode, sha256, pHash)
+- fast: ``inspect_image`` (sniff, header checks, draft integrity decode, sha256, pHash) and
+  the 18 window pHashes the download activity stores for crop detection
 - medium: fast + ``find_duplicate_groups`` over the whole corpus
 - slow: medium + ``assess_quality_bytes`` of every image
 
@@ -27,7 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.corpus import Corpus, CorpusEntry, generate_corpus  # noqa: E402
-from shared.dedupe import DEFAULT_PHASH_THRESHOLD, find_duplicate_groups  # noqa: E402
+from shared.dedupe import (  # noqa: E402
+    DEFAULT_PHASH_THRESHOLD, find_duplicate_groups, window_phashes_bytes,
+)
 from shared.imaging import ImageInfo, inspect_image  # noqa: E402
 from shared.imaging.quality import assess_quality_bytes  # noqa: E402
 from shared.models import ValidationRules  # noqa: E402
@@ -53,6 +56,7 @@ def pairwise_scores(truth: dict[str, str], predicted: DedupeResult) -> tuple[flo
 
 
 def hash_corpus(corpus: Corpus, blobs: dict[str, bytes]) -> dict[str, HashedImage]:
+    """Every file through the fast level: its record's hashes, window hashes included."""
     rules = ValidationRules()
     hashed = {}
     for entry in corpus.entries:
@@ -61,13 +65,20 @@ def hash_corpus(corpus: Corpus, blobs: dict[str, bytes]) -> dict[str, HashedImag
             raise RuntimeError(f"{entry.file} failed the fast level: {info}")
         hashed[entry.id] = HashedImage(id=entry.id, phash=info.phash, width=info.width,
                                        height=info.height, created_at=entry.created_at,
-                                       sha256=info.sha256)
+                                       sha256=info.sha256,
+                                       windows=window_phashes_bytes(blobs[entry.id]))
     return hashed
 
 
-def report_duplicates(corpus: Corpus, hashed: dict[str, HashedImage], chosen: int) -> None:
+def without_windows(hashed: dict[str, HashedImage]) -> dict[str, HashedImage]:
+    return {key: image.model_copy(update={"windows": []}) for key, image in hashed.items()}
+
+
+def report_duplicates(corpus: Corpus, hashed: dict[str, HashedImage], chosen: int,
+                      title: str) -> None:
     truth = {entry.id: entry.group for entry in corpus.entries}
-    print("\nNear-duplicates, pairwise against ground truth (P = precision, R = recall)")
+    print(f"\nNear-duplicates, {title}, pairwise against ground truth "
+          "(P = precision, R = recall)")
     print(f"{'threshold':>9} | " + " | ".join(f"{name:^30}" for name in CATEGORIES))
     for threshold in range(0, 17, 2):
         cells = []
@@ -155,7 +166,8 @@ def main(argv: list[str] | None = None) -> None:
           + ", ".join(f"{k}={n}" for k, n in sorted(kinds.items())))
     blobs = {entry.id: corpus.path(entry).read_bytes() for entry in corpus.entries}
     hashed = hash_corpus(corpus, blobs)
-    report_duplicates(corpus, hashed, args.threshold)
+    report_duplicates(corpus, without_windows(hashed), args.threshold, "whole-image pHash only")
+    report_duplicates(corpus, hashed, args.threshold, "whole-image pHash + window pHashes")
     report_quality(corpus, blobs)
     report_throughput(corpus.entries, corpus, blobs, args.threshold)
 

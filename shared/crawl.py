@@ -24,6 +24,7 @@ from typing import Protocol
 
 import aiohttp
 
+from shared.dedupe import window_phashes_bytes
 from shared.errors import SourceError, SourceRateLimited
 from shared.imaging import ImageInfo, Rejection, inspect_image
 from shared.models import (
@@ -87,8 +88,16 @@ async def discover(request: DiscoverRequest, settings: Settings, session: aiohtt
     return DiscoverResult(candidates=page.candidates, next_offset=page.next_offset)
 
 
-def _check(body: bytes, rules: ValidationRules) -> ImageInfo | Rejection:
-    return inspect_image(body, rules)
+def _check(body: bytes, rules: ValidationRules) -> tuple[ImageInfo, list[str]] | Rejection:
+    """The fast checks, and for an accepted image its window hashes (crop detection)."""
+    info = inspect_image(body, rules)
+    if isinstance(info, Rejection):
+        return info
+    try:
+        windows = window_phashes_bytes(body)
+    except Exception:  # the image passed the checks; it is only found by its whole hash
+        windows = []
+    return info, windows
 
 
 @dataclass
@@ -96,6 +105,7 @@ class _Accepted:
     candidate: Candidate
     info: ImageInfo
     body: bytes
+    windows: list[str]
 
 
 class BatchProcessor:
@@ -122,13 +132,13 @@ class BatchProcessor:
             downloaded += 1
             checks.append((candidate, outcome.body, loop.run_in_executor(None, _check, outcome.body, batch.rules)))
         for candidate, body, pending in checks:
-            info = await pending
-            if isinstance(info, Rejection):
-                failed[info.reason.value] += 1
-            elif info.sha256 in accepted:
+            checked = await pending
+            if isinstance(checked, Rejection):
+                failed[checked.reason.value] += 1
+            elif checked[0].sha256 in accepted:
                 duplicates += 1  # the same bytes twice in one batch
             else:
-                accepted[info.sha256] = _Accepted(candidate, info, body)
+                accepted[checked[0].sha256] = _Accepted(candidate, checked[0], body, checked[1])
         stored = await asyncio.gather(*(self._store(batch, item) for item in accepted.values()))
         new = [sha for sha, created in zip(accepted, stored) if created]
         duplicates += len(accepted) - len(new)
@@ -169,6 +179,7 @@ class BatchProcessor:
             blob_name=blob_name,
             sha256=info.sha256,
             phash=info.phash,
+            windows=item.windows,
             mode=info.mode,
             exif_orientation=info.exif_orientation,
             chunk_id=batch.chunk_id,

@@ -27,13 +27,14 @@ Example::
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 
 import numpy as np
 from PIL import Image, ImageChops
 
 from shared.models.validation import QualityCheck, QualityReport, QualityThresholds
 
-__all__ = ["assess_quality", "assess_quality_bytes"]
+__all__ = ["assess_quality", "assess_quality_bytes", "is_colour_mode", "judge_quality"]
 
 #: Modes that declare themselves grayscale (the ``grayscale`` check passes for them).
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
@@ -98,6 +99,45 @@ def _channel_difference(rgb: Image.Image) -> float:
     )
 
 
+def is_colour_mode(mode: str | None) -> bool:
+    """True for a Pillow mode that can hold colour (the ``grayscale`` check applies to it).
+
+    >>> is_colour_mode("RGB"), is_colour_mode("L")
+    (True, False)
+    """
+    return mode not in _GRAY_MODES
+
+
+def judge_quality(
+    scores: Mapping[str, float], colour_mode: bool, thresholds: QualityThresholds | None = None
+) -> QualityReport:
+    """The checks of :func:`assess_quality`, from its ``scores``: thresholds changed after an
+    image was measured are applied again without decoding it.
+
+    >>> judge_quality({"sharpness": 90, "brightness": 30, "entropy": 6, "aspect_ratio": 1.5,
+    ...                "channel_difference": 9, "bytes": 50_000}, colour_mode=True).failed
+    ['dark']
+    """
+    limits = thresholds or QualityThresholds()
+    mean = scores["brightness"]
+    checks = {
+        QualityCheck.blur: scores["sharpness"] >= limits.min_sharpness,
+        QualityCheck.dark: mean >= limits.min_brightness,
+        QualityCheck.bright: mean <= limits.max_brightness,
+        QualityCheck.low_information: scores["entropy"] >= limits.min_entropy,
+        QualityCheck.aspect_ratio: scores["aspect_ratio"] <= limits.max_aspect_ratio,
+        QualityCheck.grayscale: not (
+            colour_mode and scores["channel_difference"] <= limits.grayscale_tolerance
+        ),
+        QualityCheck.file_size: scores["bytes"] >= limits.min_bytes,
+    }
+    return QualityReport(
+        checks={check.value: ok for check, ok in checks.items()},
+        scores=dict(scores),
+        passed=all(checks.values()),
+    )
+
+
 def assess_quality(
     image: Image.Image, file_bytes: int, thresholds: QualityThresholds | None = None
 ) -> QualityReport:
@@ -115,19 +155,9 @@ def assess_quality(
     stretch = 255.0 / max(spread, _MIN_STRETCH_RANGE)
     detail = _laplacian_variance(np.asarray(gray_image, np.int16)) - _ROUNDING_NOISE
     sharpness = max(detail, 0.0) * stretch**2
-    colour_mode = image.mode not in _GRAY_MODES
+    colour_mode = is_colour_mode(image.mode)
     channel_difference = _channel_difference(small) if colour_mode else 0.0
     aspect = max(width, height) / max(min(width, height), 1)
-
-    checks = {
-        QualityCheck.blur: sharpness >= limits.min_sharpness,
-        QualityCheck.dark: mean >= limits.min_brightness,
-        QualityCheck.bright: mean <= limits.max_brightness,
-        QualityCheck.low_information: entropy >= limits.min_entropy,
-        QualityCheck.aspect_ratio: aspect <= limits.max_aspect_ratio,
-        QualityCheck.grayscale: not (colour_mode and channel_difference <= limits.grayscale_tolerance),
-        QualityCheck.file_size: file_bytes >= limits.min_bytes,
-    }
     scores = {
         "sharpness": sharpness,
         "brightness": mean,
@@ -136,11 +166,7 @@ def assess_quality(
         "channel_difference": channel_difference,
         "bytes": float(file_bytes),
     }
-    return QualityReport(
-        checks={check.value: ok for check, ok in checks.items()},
-        scores=scores,
-        passed=all(checks.values()),
-    )
+    return judge_quality(scores, colour_mode, limits)
 
 
 def assess_quality_bytes(data: bytes, thresholds: QualityThresholds | None = None) -> QualityReport:

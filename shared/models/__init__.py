@@ -14,5 +14,6 @@ Example::
 from shared.models.base import *  # noqa: F401,F403
 from shared.models.jobs import *  # noqa: F401,F403
 from shared.models.images import *  # noqa: F401,F403
+from shared.models.validation import *  # noqa: F401,F403
 from shared.models.progress import *  # noqa: F401,F403
 from shared.models.api import *  # noqa: F401,F403

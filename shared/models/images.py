@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field
 
+from shared.models.api import PageQuery
 from shared.models.base import Document, ImageFormat, Level, Model, utcnow
 from shared.models.jobs import DEFAULT_FORMATS
 
@@ -132,6 +134,9 @@ class ImageRecord(Document):
     blob_name: str
     sha256: str
     phash: str
+    windows: list[str] = Field(
+        default_factory=list, description="pHashes of sub-windows, for crop detection"
+    )
     mode: str | None = None
     exif_orientation: int | None = None
     chunk_id: str
@@ -141,6 +146,43 @@ class ImageRecord(Document):
     duplicate_of: str | None = None
     validation: ValidationSummary
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class ValidationResult(Model):
+    """One image's validation outcome as ``GET /api/v1/validation/results/{job_id}`` lists it
+    (a projection of :class:`ImageRecord`)."""
+
+    id: str
+    label: str
+    url: str
+    blob_name: str
+    width: int
+    height: int
+    mode: str | None = None
+    exif_orientation: int | None = None
+    is_valid: bool
+    is_duplicate: bool
+    duplicate_of: str | None = None
+    validation: ValidationSummary
+
+    @classmethod
+    def of(cls, record: ImageRecord) -> "ValidationResult":
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
+
+
+class ValidationResultQuery(PageQuery):
+    """``?limit=&continuation=&filter=valid|duplicate|invalid``."""
+
+    filter: Literal["valid", "duplicate", "invalid"] | None = Field(
+        default=None,
+        description="valid: valid and kept; duplicate: near-duplicates of a kept image; "
+        "invalid: failed a check",
+    )
+
+
+class ValidationResultPage(Model):
+    items: list[ValidationResult]
+    continuation: str | None = None
 
 
 def image_blob_name(job_id: str, sha256: str, fmt: ImageFormat) -> str:

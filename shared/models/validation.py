@@ -17,11 +17,14 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from shared.models.base import Model
+from shared.models.base import Level, Model
 
 __all__ = [
     "HashedImage", "DuplicateGroup", "DedupeResult",
     "QualityCheck", "QualityThresholds", "QualityReport",
+    "ValidationPlan", "ValidateJobInput", "ValidateBatch", "BatchValidation", "DedupeSummary",
+    "ValidationStart", "ValidationProgress", "ValidationRequest", "ValidationStarted",
+    "CheckCounts", "ValidationStats",
 ]
 
 PHashHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{16}$")]
@@ -42,6 +45,11 @@ class HashedImage(Model):
     height: int = Field(ge=0)
     created_at: datetime
     sha256: str
+    windows: list[PHashHex] = Field(
+        default_factory=list,
+        description="pHashes of sub-windows of the image (shared.dedupe.window_phashes): a "
+        "crop of this image matches one of them",
+    )
 
     @property
     def area(self) -> int:
@@ -137,3 +145,133 @@ class QualityReport(Model):
     @property
     def failed(self) -> list[str]:
         return [name for name, ok in self.checks.items() if not ok]
+
+
+# --------------------------------------------------------------------------------------------
+# Validating a job: orchestration payloads, progress, API bodies
+# --------------------------------------------------------------------------------------------
+
+
+class ValidationPlan(Model):
+    """What ``plan_validation`` decides once per validation run; the orchestration carries it
+    through continue_as_new. Batches are ranges of record ids (sha256 hex), numbered
+    ``0 .. batches - 1`` (``shared.validation.id_range``): history holds numbers, never ids."""
+
+    run_id: str = Field(description="one validation run; progress applies each batch once per run")
+    images: int = Field(ge=0, description="records of the job when the run was planned")
+    batches: int = Field(ge=0)
+    parallel: int = Field(ge=1, description="batches in flight at once")
+    rate_per_minute: int = Field(ge=1, description="images per minute per job when pacing")
+    pacing: bool
+    waves_per_history: int = Field(ge=1, description="waves of batches before continue_as_new")
+
+
+class ValidateJobInput(Model):
+    """Input of the ``validate_job`` orchestration (and of its continue_as_new)."""
+
+    job_id: str
+    user_id: str
+    level: Level
+    standalone: bool = Field(
+        default=False, description="started over HTTP: the progress phase ends as 'done'"
+    )
+    plan: ValidationPlan | None = None
+    next_batch: int = Field(default=0, ge=0)
+    processed: int = Field(default=0, ge=0, description="images in the batches done so far")
+    started_at: datetime | None = Field(default=None, description="origin of the pacing")
+
+
+class ValidateBatch(Model):
+    """Input of ``validate_batch``: batch ``index`` of ``batches`` id ranges of one job."""
+
+    job_id: str
+    level: Level
+    run_id: str
+    index: int = Field(ge=0)
+    batches: int = Field(ge=1)
+
+
+class BatchValidation(Model):
+    """What one validation batch found; applied to the progress entity once per (run, index)."""
+
+    run_id: str
+    index: int = Field(ge=0)
+    validated: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    written: int = Field(default=0, description="records whose validation changed")
+
+
+class DedupeSummary(Model):
+    """What ``dedupe_job`` did: the job's groups, and how many records' flags it changed."""
+
+    images: int
+    groups: int
+    duplicates: int
+    changed: int
+
+
+class ValidationStart(Model):
+    """Progress entity operation ``validation_start``: a run begins (a new run_id resets)."""
+
+    run_id: str
+    level: Level
+    images: int
+    batches: int
+
+
+class ValidationProgress(Model):
+    """The validation part of a job's progress (entity state and API body)."""
+
+    run_id: str
+    level: Level
+    images: int = 0
+    batches: int = 0
+    batches_done: list[int] = Field(default_factory=list)
+    validated: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+
+    def apply(self, result: BatchValidation) -> "ValidationProgress":
+        """Count a batch once: another run's or an already counted batch changes nothing."""
+        if result.run_id != self.run_id or result.index in self.batches_done:
+            return self
+        return self.model_copy(update={
+            "batches_done": sorted([*self.batches_done, result.index]),
+            "validated": self.validated + result.validated,
+            "invalid": self.invalid + result.invalid,
+            "duplicates": self.duplicates + result.duplicates,
+        })
+
+
+class ValidationRequest(Model):
+    """Body of ``POST /api/v1/validation/job/{job_id}``."""
+
+    level: Level
+
+
+class ValidationStarted(Model):
+    """Answer to ``POST /api/v1/validation/job/{job_id}``."""
+
+    job_id: str
+    images_count: int
+    validation_level: Level
+    task_ids: list[str]
+    message: str
+
+
+class CheckCounts(Model):
+    passed: int = 0
+    failed: int = 0
+
+
+class ValidationStats(Model):
+    """``GET /api/v1/validation/stats/{job_id}``: records per level, per check and outcome."""
+
+    job_id: str
+    images: int
+    valid: int = Field(description="valid and not a duplicate")
+    invalid: int
+    duplicates: int
+    by_level: dict[Level, int]
+    checks: dict[str, CheckCounts] = Field(description="records that ran each check")
