@@ -342,7 +342,9 @@ def api(
 
     def decorator(handler: Handler) -> Handler:
         name = _function_name(route, methods)
-        default_errors: tuple[int, ...] = (401, 403) if auth is not Auth.none else ()
+        # Authenticated routes read API keys (Cosmos) or the issuer's keys (JWKS): either may
+        # be unreachable, which is a 503, not a 401.
+        default_errors: tuple[int, ...] = (401, 403, 503) if auth is not Auth.none else ()
         if limit is not None:
             default_errors += (429,)
         spec = RouteSpec(
