@@ -10,6 +10,7 @@ sequence id the SDK gave it. That includes the hidden timers and re-scheduled ta
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 import warnings
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -59,7 +60,10 @@ def run_episode(name: str, request_json: str, next_seq: int) -> Dict[str, Any]:
     `next_seq` is the first task id the host has not acted on yet: open tasks with ids at or
     above it are new and must be scheduled.
     """
-    fn, input_type = _CODE[name]
+    code = _CODE.get(name)
+    if code is None:  # as on Azure: the instance fails, and so does a parent's task
+        return _missing(name, next_seq)
+    fn, input_type = code
     ctx = DurableOrchestrationContext.from_json(request_json)
     ctx._input_expected_type = input_type
     result: Dict[str, Any] = {"error": None, "error_type": None}
@@ -89,6 +93,25 @@ def run_episode(name: str, request_json: str, next_seq: int) -> Dict[str, Any]:
         now=ctx.current_utc_datetime.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     )
     return result
+
+
+def _missing(name: str, next_seq: int) -> Dict[str, Any]:
+    """The result of an episode of an orchestrator the app does not define."""
+    return {
+        "error": f"The function '{name}' doesn't exist, is disabled, or is not an "
+                 f"orchestrator function.",
+        "error_type": "LookupError",
+        "done": True,
+        "output": "null",
+        "custom_status": None,
+        "signatures": [],
+        "actions": [],
+        "next_seq": next_seq,
+        "new_tasks": [],
+        "cancelled_timers": [],
+        "unconsumed_events": [],
+        "now": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
 
 
 def _flatten_json(actions: List[List[Dict[str, Any]]]) -> List[Dict[str, Any]]:

@@ -69,6 +69,13 @@ def test_sub_orchestrations_given_generated_and_retried(host):
     assert child["runtimeStatus"] == "Completed" and child["output"] == [2, 4, 8]
 
 
+def test_a_missing_sub_orchestrator_fails_the_parents_task(host):
+    status = host.wait(host.start_orchestration("calls_missing", None))
+    assert status["runtimeStatus"] == "Completed"
+    assert "caught:" in status["output"]
+    assert "'no_such_orchestrator' doesn't exist" in status["output"]
+
+
 def test_durable_timer(host):
     status = host.wait(host.start_orchestration("timer", 1))
     assert status["runtimeStatus"] == "Completed" and status["output"] >= 1

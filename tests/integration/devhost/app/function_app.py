@@ -286,6 +286,15 @@ def sub_parent(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def calls_missing(context: df.DurableOrchestrationContext):
+    try:
+        yield context.call_sub_orchestrator("no_such_orchestrator", None, f"{context.instance_id}-x")
+    except Exception as exc:
+        return f"caught: {str(exc).strip()}"
+    return "not caught"
+
+
+@app.orchestration_trigger(context_name="context")
 def timer(context: df.DurableOrchestrationContext):
     start_time = context.current_utc_datetime
     yield context.create_timer(start_time + timedelta(seconds=context.get_input()))
