@@ -76,23 +76,18 @@ def summary(client: Client, job_id: str, progress: JobProgress, seconds: float) 
 
 def run(args: argparse.Namespace, directory: Path) -> int:
     keywords = [k.strip() for k in args.keywords.split(",") if k.strip()]
-    extra: dict[str, str] = {}
-    demo: DemoSourceProcess | None = None
+    extra = {"PIXCRAWLER_FETCH_ALLOW_NETWORKS": "" if args.real else "127.0.0.1/32"}
+    demos: list[DemoSourceProcess] = []
     if not args.real:
         per_label = math.ceil(args.per_keyword * 1.3)
-        demo = DemoSourceProcess(directory / "source", [
-            "--labels", ",".join(keywords), "--per-label", str(per_label),
-            "--dir", str(ROOT / ".local" / "catalogue"), *FAULTS,
-        ])
-        print(f"demo source: generating {per_label} images per label and source ...", flush=True)
-        demo.start()
-        extra = {
-            "PIXCRAWLER_WIKIMEDIA_BASE_URL": demo.url,
-            "PIXCRAWLER_OPENVERSE_BASE_URL": demo.url,
-            "PIXCRAWLER_FETCH_ALLOW_NETWORKS": "127.0.0.1/32",
-        }
-    else:
-        extra = {"PIXCRAWLER_FETCH_ALLOW_NETWORKS": ""}
+        print(f"demo sources: {per_label} images per label for each of {', '.join(SOURCES)} ...", flush=True)
+        for seed, source in enumerate(SOURCES):
+            demo = DemoSourceProcess(directory / source, [
+                "--labels", ",".join(keywords), "--per-label", str(per_label), "--seed", str(seed),
+                "--dir", str(ROOT / ".local" / "catalogue"), *FAULTS,
+            ])
+            demos.append(demo)
+            extra[f"PIXCRAWLER_{source.upper()}_BASE_URL"] = demo.start().url
     try:
         with Stack(directory / "stack", port=None, extra_env=extra) as stack:
             print(f"devhost: {stack.base_url}", flush=True)
@@ -112,7 +107,7 @@ def run(args: argparse.Namespace, directory: Path) -> int:
                 print(summary(client, job.id, final, time.monotonic() - clock))
                 return 0 if final.status == "completed" else 1
     finally:
-        if demo is not None:
+        for demo in demos:
             demo.stop()
 
 

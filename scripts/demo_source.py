@@ -1,9 +1,12 @@
-"""A local image source for demos, tests and the benchmark: a Wikimedia Commons look-alike.
+"""A local image source for demos, tests and the benchmark: Wikimedia Commons and Openverse
+look-alikes.
 
 It answers the Commons search API (``GET /w/api.php?action=query&generator=search...``, the
-requests :mod:`shared.sources.wikimedia` makes) from a generated, labelled catalogue, and
-serves the images themselves. Point ``PIXCRAWLER_WIKIMEDIA_BASE_URL`` at ``base_url`` and the
-``wikimedia`` source works unchanged.
+requests :mod:`shared.sources.wikimedia` makes) and the Openverse search API
+(``GET /v1/images/``) from a generated, labelled catalogue, and serves the images themselves.
+Point ``PIXCRAWLER_WIKIMEDIA_BASE_URL`` or ``PIXCRAWLER_OPENVERSE_BASE_URL`` at ``base_url``
+and those sources work unchanged (two processes with different ``--seed`` serve two sources
+with different images).
 
 The catalogue: for each label, ``per_label`` entries. Images are made with numpy and Pillow
 from the seed (a style per label: hue, shape kind and texture; a random low-frequency layout
@@ -21,6 +24,7 @@ wins); results are the label's entries in catalogue order, paged with ``gsroffse
 Routes:
 
 * ``GET /w/api.php`` -- the Commons search API (``formatversion`` 1 or 2).
+* ``GET /v1/images/`` -- the Openverse search API (``q``, ``page``, ``page_size``), same catalogue.
 * ``GET /images/{label}/{file}`` -- an image (or its fault).
 * ``GET /wiki/{title}`` -- a small description page (the candidates' ``page_url``).
 * ``GET /_demo/catalogue`` -- ground truth: every entry's url, label, kind, ``of`` (the
@@ -73,6 +77,8 @@ from PIL import Image, ImageDraw
 
 #: Bump when the generator changes: cached files of another version are not reused.
 GENERATOR_VERSION = 1
+#: Largest Openverse page served (anonymous clients get 20 from the real service).
+OPENVERSE_MAX_PAGE = 500
 #: Where a ``redirect_blocked`` entry points: the cloud metadata address.
 BLOCKED_REDIRECT = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
 #: Body of an ``html`` entry (served as image/jpeg, as captive portals and CDNs do).
@@ -574,6 +580,7 @@ class DemoSource:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/w/api.php", self._api)
+        app.router.add_get("/v1/images/", self._openverse)
         app.router.add_get("/images/{label}/{name}", self._image)
         app.router.add_get("/wiki/{title}", self._wiki)
         app.router.add_get("/_demo/catalogue", self._catalogue)
@@ -621,6 +628,16 @@ class DemoSource:
         except ValueError:
             return _api_error("badinteger", "gsroffset and gsrlimit must be integers.")
         label = select_label(query, self.labels)
+        refusal = self._refuse_search(query, label, offset, limit)
+        if refusal is not None:
+            return refusal
+        return web.json_response(self._search_body(label, offset, limit, q.get("formatversion")))
+
+    def _refuse_search(
+        self, query: str, label: str | None, offset: int, limit: int
+    ) -> web.Response | None:
+        """Record a search; answer 429 (at the configured rate) or 500 (a failing label or
+        query past its offset), or None to serve it."""
         record = {"query": query, "label": label, "offset": offset, "limit": limit, "status": 200}
         self.search_requests.append(record)
         if self.search_429_rate and self._rng.random() < self.search_429_rate:
@@ -641,7 +658,46 @@ class DemoSource:
                 text="<html><body>Internal Server Error</body></html>",
                 content_type="text/html",
             )
-        return web.json_response(self._search_body(label, offset, limit, q.get("formatversion")))
+        return None
+
+    async def _openverse(self, request: web.Request) -> web.Response:
+        """``GET /v1/images/?q=&page=&page_size=``: the Openverse answer format."""
+        q = request.query
+        query = q.get("q", "")
+        try:
+            page = max(1, int(q.get("page", "1")))
+            size = min(OPENVERSE_MAX_PAGE, max(1, int(q.get("page_size", "20"))))
+        except ValueError:
+            return web.json_response({"detail": "page and page_size must be integers"}, status=400)
+        label = select_label(query, self.labels) if query else None
+        offset = (page - 1) * size
+        refusal = self._refuse_search(query, label, offset, size)
+        if refusal is not None:
+            return refusal
+        entries = self._by_label.get(label, []) if label else []
+        page_count = max(1, -(-len(entries) // size))
+        if page > page_count:
+            return web.json_response({"detail": "Invalid page"}, status=400)
+        results = [
+            {
+                "id": f"{slug(e.label)}-{e.index:04d}",
+                "title": f"{e.label} {e.index:04d}",
+                "url": self.base_url + e.path,
+                "foreign_landing_url": f"{self.base_url}/wiki/{quote(e.title.replace(' ', '_'), safe=':')}",
+                "creator": f"Demo {e.label} photographer",
+                "license": "by",
+                "license_version": "4.0",
+                "attribution": f'"{e.label} {e.index:04d}" by Demo {e.label} photographer is licensed under CC BY 4.0.',
+                "width": e.width,
+                "height": e.height,
+                "source": "demo",
+            }
+            for e in entries[offset : offset + size]
+        ]
+        return web.json_response(
+            {"result_count": len(entries), "page_count": page_count, "page_size": size, "page": page,
+             "results": results}
+        )
 
     def _search_body(
         self, label: str | None, offset: int, limit: int, formatversion: str | None

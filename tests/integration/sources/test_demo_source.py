@@ -88,6 +88,22 @@ async def test_the_wikimedia_source_pages_through_a_label_and_stops_at_its_end(
     assert recorded["by_query"] == {"cat photo": offsets}
 
 
+async def test_the_openverse_source_pages_through_the_same_label(
+    demo: DemoSource, session: aiohttp.ClientSession
+) -> None:
+    source = make_source(SourceSpec(type=SourceType.openverse), local_settings(demo.base_url), session)
+    urls, offset = [], 0
+    while True:
+        page = await source.search("cat close-up", offset, 20)
+        urls += [c.url for c in page.candidates]
+        assert all(c.source == "openverse" and c.license == "CC BY 4.0" for c in page.candidates)
+        if page.next_offset is None:
+            break
+        offset = page.next_offset
+    assert urls == [e["url"] for e in demo.ground_truth() if e["label"] == "cat"]
+    assert demo.search_offsets("cat") == [0, 20]
+
+
 async def test_candidates_carry_the_sizes_and_pages_the_catalogue_serves(
     demo: DemoSource, session: aiohttp.ClientSession
 ) -> None:
