@@ -34,5 +34,5 @@ async def download_batch(payload: dict[str, Any]) -> dict[str, Any]:
 @blueprint.activity_trigger(input_name="payload")
 async def finish_job(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
-    job = await jobs.finish_run(runtime.jobs, FinishJob.model_validate(payload))
+    job = await jobs.finish_run(runtime.jobs, runtime.notifications, FinishJob.model_validate(payload))
     return {"job_id": job.id, "status": job.status.value, "run": job.run, "error": job.error}

@@ -44,7 +44,9 @@ async def start_job(request: ApiRequest) -> jobs.StartResponse:
 async def cancel_job(request: ApiRequest) -> jobs.CancelResponse:
     """Cancel a pending or running job: terminates every orchestration of its run."""
     runtime = await get_runtime()
-    return await jobs.cancel_job(runtime.jobs, request.client, request.user.user_id, request.params["job_id"])
+    return await jobs.cancel_job(
+        runtime.jobs, runtime.notifications, request.client, request.user.user_id, request.params["job_id"]
+    )
 
 
 @api("v1/jobs/{job_id}/retry", ["POST"], response=jobs.StartResponse, tags=TAGS, errors=(400, 404), durable=True)
@@ -56,12 +58,14 @@ async def retry_job(request: ApiRequest) -> jobs.StartResponse:
     )
 
 
-@api("v1/jobs/{job_id}/resume", ["POST"], response=jobs.ResumeResponse, tags=TAGS, errors=(400, 404), durable=True)
+@api("v1/jobs/{job_id}/resume", ["POST"], response=jobs.ResumeResponse, tags=TAGS, errors=(400, 404, 409), durable=True)
 async def resume_job(request: ApiRequest) -> jobs.ResumeResponse:
-    """Resume a failed or cancelled job where it stopped."""
+    """Resume a failed or cancelled job where it stopped (409 while its archived checkpoint
+    is in the Archive tier)."""
     runtime = await get_runtime()
     return await jobs.resume_job(
-        runtime.jobs, runtime.settings, request.client, request.user.user_id, request.params["job_id"]
+        runtime.jobs, runtime.notifications, runtime.blobs, runtime.settings, request.client, request.user.user_id,
+        request.params["job_id"],
     )
 
 

@@ -131,9 +131,10 @@ def crawl_chunk(context: df.DurableOrchestrationContext) -> Orchestration:
     run = ChunkRun.model_validate(context.get_input())
     progress = df.EntityId("job_progress", run.job_id)
     chunk_id = run.chunk.chunk_id
-    if run.pages == 0 and run.attempts == 0:
+    if not run.announced:  # a fresh or resumed chunk, not a continue_as_new of a running one
         started = ChunkUpdate(chunk_id=chunk_id, run=run.run, status=ChunkStatus.in_progress)
         context.signal_entity(progress, "chunk", _dump(started))
+        run.announced = True
     try:
         status = yield from _crawl_pages(context, run)
     except Exception as exc:  # an activity failed after its retries: the chunk fails, not the job

@@ -34,7 +34,7 @@ from azure.storage.blob import BlobType, ContentSettings, StandardBlobTier
 from pydantic import Field, TypeAdapter
 
 from shared.errors import BadRequest, Conflict, NotFound
-from shared.jobs import read_entity
+from shared.durable import read_entity
 from shared.models import (
     CheckpointState,
     CheckpointSummary,

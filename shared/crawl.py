@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,7 +25,7 @@ import aiohttp
 
 from shared.dedupe import window_phashes_bytes
 from shared.errors import SourceError, SourceRateLimited
-from shared.imaging import ImageInfo, Rejection, inspect_image
+from shared.imaging import ImageInfo, Rejection, decode_pool, inspect_image
 from shared.models import (
     BatchResult,
     Candidate,
@@ -60,7 +59,7 @@ class BlobWriter(Protocol):
 
 
 class Fetcher(Protocol):
-    async def fetch_many(self, urls: Sequence[str]) -> list["FetchOutcome"]: ...
+    async def fetch(self, url: str) -> "FetchOutcome": ...
 
 
 class FetchOutcome(Protocol):
@@ -118,27 +117,26 @@ class BatchProcessor:
         self._writers = asyncio.Semaphore(writers)
 
     async def run(self, batch: DownloadBatch) -> BatchResult:
+        # Each image is checked (in the decode threads) as soon as it arrives, while the rest
+        # of the batch is still downloading.
+        checked = await asyncio.gather(*(self._fetch_and_check(c.url, batch.rules) for c in batch.candidates))
         failed: Counter[str] = Counter()
-        fetched = await self._fetcher.fetch_many([c.url for c in batch.candidates])
         downloaded = 0
         accepted: dict[str, _Accepted] = {}
         duplicates = 0
-        loop = asyncio.get_running_loop()
-        checks = []
-        for candidate, outcome in zip(batch.candidates, fetched):
+        for candidate, (outcome, info) in zip(batch.candidates, checked):
             if not outcome.ok:
                 failed[(outcome.reason or FailureReason.connection).value] += 1
                 continue
             downloaded += 1
-            checks.append((candidate, outcome.body, loop.run_in_executor(None, _check, outcome.body, batch.rules)))
-        for candidate, body, pending in checks:
-            checked = await pending
-            if isinstance(checked, Rejection):
-                failed[checked.reason.value] += 1
-            elif checked[0].sha256 in accepted:
+            if isinstance(info, Rejection):
+                failed[info.reason.value] += 1
+            elif info is None:
+                continue
+            elif info[0].sha256 in accepted:
                 duplicates += 1  # the same bytes twice in one batch
             else:
-                accepted[checked[0].sha256] = _Accepted(candidate, checked[0], body, checked[1])
+                accepted[info[0].sha256] = _Accepted(candidate, info[0], outcome.body, info[1])
         stored = await asyncio.gather(*(self._store(batch, item) for item in accepted.values()))
         new = [sha for sha, created in zip(accepted, stored) if created]
         duplicates += len(accepted) - len(new)
@@ -155,6 +153,15 @@ class BatchProcessor:
             bytes=sum(accepted[sha].info.bytes for sha in new),
             stored=new,
         )
+
+    async def _fetch_and_check(
+        self, url: str, rules: ValidationRules
+    ) -> tuple[FetchOutcome, tuple[ImageInfo, list[str]] | Rejection | None]:
+        outcome = await self._fetcher.fetch(url)
+        if not outcome.ok:
+            return outcome, None
+        loop = asyncio.get_running_loop()
+        return outcome, await loop.run_in_executor(decode_pool(), _check, outcome.body, rules)
 
     async def _store(self, batch: DownloadBatch, item: _Accepted) -> bool:
         """Store one image; True when this batch owns its record (first seen in the job)."""

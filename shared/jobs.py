@@ -33,6 +33,7 @@ from shared.models import (
     JobProgress,
     JobQuery,
     JobStats,
+    NotificationKind,
     JobStatus,
     Model,
     ProgressState,
@@ -42,6 +43,9 @@ from shared.models import (
     plan_chunks,
     utcnow,
 )
+from shared.checkpoints import load_checkpoint
+from shared.durable import read_entity
+from shared.notifications import NotificationRepo, notify
 from shared.settings import Settings
 from shared.sources import missing_settings
 from shared.storage import BlobStore, ImagesRepo, JobsRepo
@@ -241,7 +245,11 @@ async def _terminate(client: df.DurableOrchestrationClient, instance_ids: list[s
 
 
 async def cancel_job(
-    store: JobsStore, client: df.DurableOrchestrationClient, user_id: str, job_id: str
+    store: JobsStore,
+    notices: NotificationRepo,
+    client: df.DurableOrchestrationClient,
+    user_id: str,
+    job_id: str,
 ) -> CancelResponse:
     """Terminate every orchestration of the job's current run and mark it cancelled."""
     job = await get_owned_job(store, user_id, job_id)
@@ -261,6 +269,10 @@ async def cancel_job(
 
     job = await store.update(job, mutate)
     revoked = await _terminate(client, [job_instance_id(job.id, job.run), *job.task_ids], "cancelled by the user")
+    await notify(
+        notices, job.user_id, NotificationKind.job_cancelled, job.id,
+        f"Job '{job.name}' was cancelled.", key=f"run-{job.run}",
+    )
     return CancelResponse(
         job_id=job.id,
         status=job.status,
@@ -297,17 +309,25 @@ async def retry_job(
     )
 
 
-async def read_entity(client: df.DurableOrchestrationClient, name: str, key: str) -> dict[str, Any] | None:
-    """An entity's state, or None when it does not exist yet."""
-    response = await client.read_entity_state(df.EntityId(name, key))
-    if not response.entity_exists:
-        return None
-    state = response.entity_state
-    return state if isinstance(state, dict) else None
+async def _saved_checkpoint(
+    blobs: BlobStore, client: df.DurableOrchestrationClient, settings: Settings, job: Job
+) -> CheckpointState:
+    """Where the job stopped: the live checkpoint entity, else its archived snapshot (409 while
+    the snapshot is in the Archive tier), else nothing (every chunk starts at its beginning)."""
+    try:
+        return (await load_checkpoint(blobs, client, settings, job)).state
+    except NotFound:
+        return CheckpointState()
 
 
 async def resume_job(
-    store: JobsStore, settings: Settings, client: df.DurableOrchestrationClient, user_id: str, job_id: str
+    store: JobsStore,
+    notices: NotificationRepo,
+    blobs: BlobStore,
+    settings: Settings,
+    client: df.DurableOrchestrationClient,
+    user_id: str,
+    job_id: str,
 ) -> ResumeResponse:
     """Start a new run that skips completed chunks and continues open ones at their offsets."""
     job = await get_owned_job(store, user_id, job_id)
@@ -317,7 +337,7 @@ async def resume_job(
             error_code="invalid_job_status",
         )
     await _terminate(client, [job_instance_id(job.id, job.run), *job.task_ids], "resumed")
-    saved = CheckpointState.model_validate(await read_entity(client, "checkpoint", job.id) or {})
+    saved = await _saved_checkpoint(blobs, client, settings, job)
     runs: list[ChunkRun] = []
     done: list[str] = []
     for chunk_run in _chunk_runs(job, settings, plan_chunks(job.id, job), job.run + 1):
@@ -332,6 +352,10 @@ async def resume_job(
     images = sum(p.valid for p in saved.chunks.values())
     job = await _launch(
         store, client, job, runs, done, reset=False, settings=settings, allowed=(JobStatus.failed, JobStatus.cancelled)
+    )
+    await notify(
+        notices, job.user_id, NotificationKind.job_resumed, job.id,
+        f"Job '{job.name}' resumed: {len(runs)} chunks to go, {images} images so far.", key=f"run-{job.run}",
     )
     return ResumeResponse(
         job_id=job.id,
@@ -356,7 +380,7 @@ async def job_progress(
     return report
 
 
-async def finish_run(store: JobsStore, finish: FinishJob) -> Job:
+async def finish_run(store: JobsStore, notices: NotificationRepo, finish: FinishJob) -> Job:
     """Close a run: completed, or failed when every chunk failed or the run itself broke.
     A job cancelled meanwhile, or already on a newer run, is left as it is."""
     job = await store.find(finish.job_id)
@@ -375,7 +399,15 @@ async def finish_run(store: JobsStore, finish: FinishJob) -> Job:
         current.error = error
         current.completed_at = utcnow()
 
-    return await store.update(job, mutate)
+    job = await store.update(job, mutate)
+    if job.run == finish.run and job.status in (JobStatus.completed, JobStatus.failed):
+        kind, text = (
+            (NotificationKind.job_completed, f"Job '{job.name}' completed.")
+            if job.status is JobStatus.completed
+            else (NotificationKind.job_failed, f"Job '{job.name}' failed: {job.error}")
+        )
+        await notify(notices, job.user_id, kind, job.id, text, key=f"run-{job.run}")
+    return job
 
 
 async def list_jobs(store: JobsRepo, user_id: str, query: JobQuery) -> JobPage:

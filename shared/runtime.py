@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from shared.models import Document
+from shared.models import Document, Notification
 from shared.settings import Settings, get_settings
 from shared.storage import BlobStore, ImagesRepo, JobsRepo, Repo, StorageContext
 from shared.storage.bootstrap import ensure_storage
@@ -47,6 +47,10 @@ class Runtime:
     @property
     def blobs(self) -> BlobStore:
         return self.storage.blobs
+
+    @property
+    def notifications(self) -> Repo[Notification]:
+        return self.repo("notifications", Notification)
 
     def repo(self, container: str, model: type[T]) -> Repo[T]:
         """A repository over any container in shared/names.py."""

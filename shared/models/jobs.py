@@ -6,7 +6,7 @@ import hashlib
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.models.base import (
     Document, ImageFormat, JobStatus, Keyword, Level, Model, SourceType, utcnow,
@@ -94,6 +94,9 @@ class JobCreate(Model):
 
 class Job(Document, JobCreate):
     """A job record (Cosmos container ``jobs``, partition key ``/user_id``)."""
+
+    # Read back from Cosmos it carries system fields (_rid, _ts ...): ignore them, unlike a request.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     id: str
     user_id: str

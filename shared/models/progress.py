@@ -20,9 +20,9 @@ from datetime import datetime
 from pydantic import Field
 
 from shared.models.api import PageQuery
-from shared.models.base import ChunkStatus, Model, utcnow
+from shared.models.base import ChunkStatus, JobStatus, Model, utcnow
 from shared.models.images import BatchResult, Candidate, ValidationRules
-from shared.models.jobs import ChunkSpec, Job, JobProgress, JobStatus
+from shared.models.jobs import ChunkSpec, Job, JobProgress
 
 _OPEN = (ChunkStatus.pending, ChunkStatus.in_progress)
 #: How many checkpoint write latencies the checkpoint entity keeps (the newest ones).
@@ -249,6 +249,7 @@ class ChunkRun(Model):
     valid: int = 0
     attempts: int = 0
     last_error: str | None = None
+    announced: bool = Field(default=False, description="in_progress already signalled this run")
 
 
 class CrawlJobInput(Model):

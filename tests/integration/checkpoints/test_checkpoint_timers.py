@@ -18,7 +18,7 @@ from azure.storage.blob import StandardBlobTier
 from conftest import JOB, Caller, Stage, wait_for
 
 from shared.checkpoints import CONTAINER, Housekeeping, snapshot_name
-from shared.jobs import read_entity
+from shared.durable import read_entity
 from shared.models import ChunkCheckpoint, ChunkStatus, Job, JobStatus, plan_chunks, utcnow
 from shared.storage import StorageContext
 
