@@ -5,5 +5,6 @@ import azure.durable_functions as df
 blueprint = df.Blueprint()
 
 from activities import crawl  # noqa: E402,F401  (register on the blueprint)
+from activities import validation  # noqa: E402,F401
 
 __all__ = ["blueprint"]

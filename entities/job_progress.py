@@ -1,6 +1,7 @@
 """job_progress entity (key: job id): chunk and image counters of the current run.
 
-Operations: start_run(StartRun), chunk(ChunkUpdate), batch(BatchResult), phase(str), get.
+Operations: start_run(StartRun), chunk(ChunkUpdate), batch(BatchResult), phase(str),
+validation_start(ValidationStart), validation(BatchValidation), get.
 The logic is ProgressState's; this module only routes operations to it.
 """
 
@@ -9,7 +10,9 @@ from typing import Any
 import azure.durable_functions as df
 
 from entities import blueprint
-from shared.models import BatchResult, ChunkUpdate, ProgressState, StartRun
+from shared.models import (
+    BatchResult, BatchValidation, ChunkUpdate, ProgressState, StartRun, ValidationStart,
+)
 
 
 def _apply(state: ProgressState, operation: str, data: Any) -> ProgressState:
@@ -19,6 +22,10 @@ def _apply(state: ProgressState, operation: str, data: Any) -> ProgressState:
         return state.update_chunk(ChunkUpdate.model_validate(data))
     if operation == "batch":
         return state.apply_batch(BatchResult.model_validate(data))
+    if operation == "validation_start":
+        return state.start_validation(ValidationStart.model_validate(data))
+    if operation == "validation":
+        return state.apply_validation(BatchValidation.model_validate(data))
     if operation == "phase":
         return state.set_phase(str(data))
     if operation == "get":

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing import Annotated, Literal
 
 from shared.errors import ConfigurationError
+from shared.models.validation import QualityThresholds
 
 ENV_PREFIX = "PIXCRAWLER_"
 
@@ -162,6 +163,32 @@ class Settings(BaseSettings):
     )
     checkpoint_stats_sample_jobs: int = Field(
         default=100, ge=1, le=2000, description="live checkpoints the stats route reads (newest jobs)"
+    )
+
+    # --- Validation --------------------------------------------------------------------------
+    validation_batch_size: int = Field(
+        default=100, ge=1, le=5000, description="images per validation batch (id range)"
+    )
+    validation_parallel: int = Field(default=8, ge=1, le=100, description="batches in flight per job")
+    validation_waves_per_history: int = Field(
+        default=20, ge=1, description="waves of batches per validate_job history (then continue_as_new)"
+    )
+    validation_pacing: bool = Field(
+        default=True, description="hold each job to its level's rate with durable timers"
+    )
+    validation_rate_fast: int = Field(default=1000, ge=1, description="images per minute per job")
+    validation_rate_medium: int = Field(default=500, ge=1, description="images per minute per job")
+    validation_rate_slow: int = Field(default=100, ge=1, description="images per minute per job")
+    validation_phash_threshold: int = Field(
+        default=6, ge=0, le=32, description="near-duplicate Hamming distance (shared.dedupe's measured default)"
+    )
+    validation_window_threshold: int = Field(
+        default=6, ge=0, le=32,
+        description="Hamming distance of an image to a window of another (crops)",
+    )
+    validation_quality: QualityThresholds = Field(
+        default_factory=QualityThresholds,
+        description='slow-level thresholds as JSON, e.g. {"min_sharpness": 80, "min_bytes": 4096}',
     )
 
     @field_validator("fetch_allow_networks", mode="before")

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator, mode
 from shared.models.base import (
     Document, ImageFormat, JobStatus, Keyword, Level, Model, SourceType, utcnow,
 )
+from shared.models.validation import ValidationProgress
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,5 +207,8 @@ class JobProgress(Model):
     duplicate_images: int = 0
     failed_downloads: int = 0
     failed_by_reason: dict[str, int] = Field(default_factory=dict)
+    validation: ValidationProgress | None = Field(
+        default=None, description="the job's latest validation run (phase 'validating')"
+    )
     started_at: datetime | None = None
     updated_at: datetime | None = None

@@ -23,6 +23,7 @@ from shared.models.api import PageQuery
 from shared.models.base import ChunkStatus, JobStatus, Model, utcnow
 from shared.models.images import BatchResult, Candidate, ValidationRules
 from shared.models.jobs import ChunkSpec, Job, JobProgress
+from shared.models.validation import BatchValidation, ValidationProgress, ValidationStart
 
 _OPEN = (ChunkStatus.pending, ChunkStatus.in_progress)
 #: How many checkpoint write latencies the checkpoint entity keeps (the newest ones).
@@ -56,6 +57,7 @@ class ProgressState(Model):
     valid: int = 0
     duplicates: int = 0
     failed: dict[str, int] = Field(default_factory=dict)
+    validation: ValidationProgress | None = None
     updated_at: datetime | None = None
 
     def start_run(self, op: StartRun) -> "ProgressState":
@@ -100,6 +102,24 @@ class ProgressState(Model):
         new.updated_at = utcnow()
         return new
 
+    def start_validation(self, op: ValidationStart) -> "ProgressState":
+        """A validation run begins; the same run announced again keeps its counts."""
+        if self.validation is not None and self.validation.run_id == op.run_id:
+            return self
+        new = self.model_copy(deep=True)
+        new.validation = ValidationProgress(**op.model_dump())
+        new.updated_at = utcnow()
+        return new
+
+    def apply_validation(self, result: BatchValidation) -> "ProgressState":
+        """Count one validation batch (once per run and batch index)."""
+        if self.validation is None:
+            return self
+        applied = self.validation.apply(result)
+        if applied is self.validation:
+            return self
+        return self.model_copy(update={"validation": applied, "updated_at": utcnow()})
+
     def count(self, *statuses: ChunkStatus) -> int:
         return sum(1 for s in self.chunks.values() if s in statuses)
 
@@ -122,6 +142,7 @@ class ProgressState(Model):
             duplicate_images=self.duplicates,
             failed_downloads=sum(self.failed.values()),
             failed_by_reason=dict(self.failed),
+            validation=self.validation,
             started_at=started_at,
             updated_at=self.updated_at,
         )

@@ -24,7 +24,7 @@ __all__ = [
     "QualityCheck", "QualityThresholds", "QualityReport",
     "ValidationPlan", "ValidateJobInput", "ValidateBatch", "BatchValidation", "DedupeSummary",
     "ValidationStart", "ValidationProgress", "ValidationRequest", "ValidationStarted",
-    "CheckCounts", "ValidationStats",
+    "CheckCounts", "ValidationStats", "PlanValidation",
 ]
 
 PHashHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{16}$")]
@@ -275,3 +275,11 @@ class ValidationStats(Model):
     duplicates: int
     by_level: dict[Level, int]
     checks: dict[str, CheckCounts] = Field(description="records that ran each check")
+
+
+class PlanValidation(Model):
+    """Input of the ``plan_validation`` and ``dedupe_job`` activities."""
+
+    job_id: str
+    level: Level
+    run_id: str
