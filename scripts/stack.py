@@ -50,6 +50,7 @@ def app_env(services_env: dict[str, str], extra: dict[str, str] | None = None) -
     env.setdefault("PIXCRAWLER_AUTH_HS256_SECRET", LOCAL_SECRET)
     env.setdefault("PIXCRAWLER_FETCH_ALLOW_NETWORKS", "127.0.0.1/32")
     env.setdefault("PIXCRAWLER_TASK_HUB", "pixcrawler")
+    env.setdefault("PIXCRAWLER_VALIDATION_PACING", "false")  # no rate limit on one machine
     env.update(extra or {})
     return env
 
