@@ -151,7 +151,9 @@ class _Service:
                 "--queueHost", HOST, "--queuePort", str(port + 1),
                 "--tableHost", HOST, "--tablePort", str(port + 2),
             ]  # fmt: skip
-        return [str(NODE_BIN / "cosmosdb-server"), "--host", HOST, "--port", str(port)]
+        # --keep-alive (our patch): the emulator otherwise closes every connection, and each
+        # request pays a new TLS handshake -- a local artefact real Cosmos DB does not have.
+        return [str(NODE_BIN / "cosmosdb-server"), "--host", HOST, "--port", str(port), "--keep-alive"]
 
     def ready(self, port: int) -> bool:
         return all(_answers(port + offset, self.tls) for offset in range(self.port_count))
