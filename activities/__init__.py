@@ -5,6 +5,7 @@ import azure.durable_functions as df
 blueprint = df.Blueprint()
 
 from activities import crawl  # noqa: E402,F401  (register on the blueprint)
+from activities import datasets  # noqa: E402,F401
 from activities import validation  # noqa: E402,F401
 
 __all__ = ["blueprint"]

@@ -8,6 +8,7 @@ from http_triggers._api import set_authenticator, set_rate_limiter
 from http_triggers._auth import authenticate, count_call
 from http_triggers._blueprint import blueprint
 from http_triggers import api_keys, checkpoints, docs, health, jobs, notifications  # noqa: F401  (register routes)
+from http_triggers import datasets  # noqa: F401
 from http_triggers import validation  # noqa: F401
 
 set_authenticator(authenticate)

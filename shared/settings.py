@@ -191,6 +191,23 @@ class Settings(BaseSettings):
         description='slow-level thresholds as JSON, e.g. {"min_sharpness": 80, "min_bytes": 4096}',
     )
 
+    # --- Datasets ----------------------------------------------------------------------------
+    dataset_part_images: int = Field(
+        default=2000, ge=1, le=100_000, description="image records per build part (one activity "
+        "each: at ~250 KB an image, a part moves ~500 MB, well within functionTimeout)"
+    )
+    dataset_parts_per_history: int = Field(
+        default=50, ge=1, description="build parts per build_dataset history (then continue_as_new)"
+    )
+    dataset_prefetch: int = Field(default=8, ge=1, le=64, description="image blobs read ahead while packing")
+    dataset_block_size: int = Field(
+        default=8 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024,
+        description="bytes per staged block (a blob holds 50,000: ~390 GiB at 8 MiB)",
+    )
+    dataset_download_minutes: int = Field(
+        default=60, ge=1, le=7 * 24 * 60, description="how long a download URL stays valid"
+    )
+
     @field_validator("fetch_allow_networks", mode="before")
     @classmethod
     def _parse_networks(cls, value: object) -> object:

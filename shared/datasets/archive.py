@@ -32,11 +32,20 @@ from shared.datasets.zipstream import ZipStream
 from shared.models.datasets import ArchiveSummary, DatasetMeta
 from shared.models.images import ImageRecord
 
-__all__ = ["FetchBytes", "skip_reason", "write_archive"]
+__all__ = ["ArchiveBuilder", "FetchBytes", "admitted", "fetched", "skip_reason", "write_archive", "zip_time"]
 
 FetchBytes = Callable[[ImageRecord], Awaitable[bytes]]
 
 _MANIFEST_SPOOL = 8 * 1024 * 1024
+
+
+def zip_time(meta: DatasetMeta) -> tuple[int, int, int, int, int, int]:
+    """The date and time every member of the dataset's archive carries (its creation)."""
+    created = meta.created
+    return (
+        max(created.year, 1980), created.month, created.day,
+        created.hour, created.minute, created.second,
+    )  # fmt: skip
 
 
 def skip_reason(record: ImageRecord, meta: DatasetMeta) -> str | None:
@@ -56,19 +65,20 @@ def skip_reason(record: ImageRecord, meta: DatasetMeta) -> str | None:
     return None
 
 
-class _ArchiveBuilder:
+class ArchiveBuilder:
     """The synchronous half: lays records out, tallies them, and drives the zip."""
 
-    def __init__(self, meta: DatasetMeta, spool: IO[bytes]) -> None:
+    def __init__(
+        self,
+        meta: DatasetMeta,
+        spool: IO[bytes],
+        *,
+        zip_stream: ZipStream | None = None,
+        tally: ArchiveTally | None = None,
+    ) -> None:
         self.meta = meta
-        self.tally = ArchiveTally(splits=dict(meta.splits))
-        created = meta.created
-        self.zip = ZipStream(
-            date_time=(
-                max(created.year, 1980), created.month, created.day,
-                created.hour, created.minute, created.second,
-            )
-        )
+        self.tally = tally or ArchiveTally(splits=dict(meta.splits))
+        self.zip = zip_stream or ZipStream(date_time=zip_time(meta))
         self.manifest = spool
 
     def add_image(self, record: ImageRecord, data: bytes) -> Iterator[bytes]:
@@ -91,14 +101,18 @@ class _ArchiveBuilder:
         chunks = iter(lambda: self.manifest.read(self.zip.part_size), b"")
         yield from self.zip.add(MANIFEST, chunks, size=size, compress=True)
 
-    def finish(self) -> Iterator[bytes]:
-        yield from self._spooled_manifest()
+    def descriptions(self) -> Iterator[bytes]:
+        """``labels.csv``, ``dataset.json`` and the card, from the tally."""
         for name, text in (
             (LABELS_CSV, labels_csv(self.tally)),
             (DATASET_JSON, dataset_json(self.meta, self.tally)),
             (CARD, render_card(self.meta, self.tally)),
         ):
             yield from self.zip.add_bytes(name, text.encode("utf-8"), compress=True)
+
+    def finish(self) -> Iterator[bytes]:
+        yield from self._spooled_manifest()
+        yield from self.descriptions()
         yield from self.zip.finish()
 
     def summary(self) -> ArchiveSummary:
@@ -112,7 +126,7 @@ class _ArchiveBuilder:
         )
 
 
-async def _admitted(
+async def admitted(
     records: AsyncIterable[ImageRecord], meta: DatasetMeta, tally: ArchiveTally
 ) -> AsyncIterator[ImageRecord]:
     async for record in records:
@@ -123,7 +137,7 @@ async def _admitted(
             tally.skipped[reason] += 1
 
 
-async def _fetched(
+async def fetched(
     records: AsyncIterable[ImageRecord], fetch_bytes: FetchBytes, window: int
 ) -> AsyncIterator[tuple[ImageRecord, bytes]]:
     """Records with their bytes, in input order, fetching up to ``window`` ahead."""
@@ -163,10 +177,10 @@ async def write_archive(
     if prefetch < 1:
         raise ValueError(f"prefetch must be at least 1, got {prefetch}")
     with tempfile.SpooledTemporaryFile(max_size=_MANIFEST_SPOOL, mode="w+b") as spool:
-        builder = _ArchiveBuilder(meta, spool)
+        builder = ArchiveBuilder(meta, spool)
         try:
-            admitted = _admitted(records, meta, builder.tally)
-            async for record, data in _fetched(admitted, fetch_bytes, prefetch):
+            packed = admitted(records, meta, builder.tally)
+            async for record, data in fetched(packed, fetch_bytes, prefetch):
                 for part in builder.add_image(record, data):
                     await sink.write(part)
             for part in builder.finish():

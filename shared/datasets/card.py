@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.datasets.labels import safe_label
 from shared.datasets.layout import CARD, DATASET_JSON, LABELS_CSV, MANIFEST
-from shared.models.datasets import DatasetCounts, DatasetMeta
+from shared.models.datasets import DatasetCounts, DatasetMeta, DatasetTally
 from shared.models.images import ImageRecord
 
 __all__ = ["ArchiveTally", "dataset_json", "labels_csv", "render_card"]
@@ -39,6 +39,34 @@ class ArchiveTally:
     sources: Counter[str] = field(default_factory=Counter)
     licenses: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+
+    @classmethod
+    def resume(cls, splits: dict[str, float], saved: DatasetTally) -> ArchiveTally:
+        """The tally a previous part of the build left (see :meth:`saved`)."""
+        return cls(
+            splits=dict(splits),
+            per_label=Counter(saved.per_label),
+            per_split=Counter(saved.per_split),
+            per_label_split=Counter({
+                (label, split): n
+                for label, by_split in saved.per_label_split.items()
+                for split, n in by_split.items()
+            }),
+            sources=Counter(saved.sources),
+            licenses=Counter(saved.licenses),
+            skipped=Counter(saved.skipped),
+        )  # fmt: skip
+
+    def saved(self) -> DatasetTally:
+        """The tally as a small model, for the next part of the build."""
+        by_label: dict[str, dict[str, int]] = {}
+        for (label, split), n in sorted(self.per_label_split.items()):
+            by_label.setdefault(label, {})[split] = n
+        return DatasetTally(
+            per_label=dict(self.per_label), per_split=dict(self.per_split),
+            per_label_split=by_label, sources=dict(self.sources),
+            licenses=dict(self.licenses), skipped=dict(self.skipped),
+        )  # fmt: skip
 
     def add(self, record: ImageRecord, split: str) -> None:
         self.per_label[record.label] += 1

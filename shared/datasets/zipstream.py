@@ -20,8 +20,11 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from collections.abc import Iterable, Iterator
+from typing import IO, Protocol
 
-__all__ = ["PART_SIZE", "ZipStream"]
+from shared.datasets.zipdir import ZipEntry
+
+__all__ = ["PART_SIZE", "Hasher", "MemberWriter", "ZipStream"]
 
 #: Parts are handed out once this many bytes are pending (and at the end of every member).
 PART_SIZE = 1024 * 1024
@@ -29,15 +32,26 @@ PART_SIZE = 1024 * 1024
 _FILE_MODE = 0o644 << 16
 
 
+class Hasher(Protocol):
+    """What the stream hashes its bytes with: ``hashlib.sha256()`` or a resumable one."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
 class _ForwardWriter:
     """The file object zipfile writes into: tells its position, refuses to seek."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: int = 0, digest: Hasher | None = None) -> None:
         self.pending = bytearray()
-        self.position = 0
-        self.digest = hashlib.sha256()
+        self.position = start
+        self.digest: Hasher = digest or hashlib.sha256()
+        self.detached = False
 
     def write(self, data: bytes) -> int:
+        if self.detached:
+            return len(data)
         self.pending += data
         self.digest.update(data)
         self.position += len(data)
@@ -66,22 +80,30 @@ class ZipStream:
 
     Members are STORED (``compress=False``, for images: already compressed) or DEFLATEd.
     All members carry ``date_time`` so the same input gives the same bytes.
+
+    A part of an archive built in several processes starts at ``start`` (the bytes before it)
+    with ``hasher`` holding the hash of those bytes; it ends with :meth:`entries` instead of
+    :meth:`finish`, and the last part writes the directory of every part's entries
+    (:class:`shared.datasets.zipdir.CentralDirectory`).
     """
 
     def __init__(
         self,
         date_time: tuple[int, int, int, int, int, int],
         part_size: int = PART_SIZE,
+        *,
+        start: int = 0,
+        hasher: Hasher | None = None,
     ) -> None:
         self.date_time = date_time
         self.part_size = part_size
         self.names: set[str] = set()
-        self._out = _ForwardWriter()
+        self._out = _ForwardWriter(start, hasher)
         self._zip = zipfile.ZipFile(self._out, mode="w", allowZip64=True)
 
     @property
     def size(self) -> int:
-        """Bytes produced so far (the archive's size once finished)."""
+        """Offset reached: ``start`` plus the bytes produced (the archive's size once finished)."""
         return self._out.position
 
     @property
@@ -89,15 +111,34 @@ class ZipStream:
         """Hex sha256 of the bytes produced so far (the archive's once finished)."""
         return self._out.digest.hexdigest()
 
-    def add(self, name: str, chunks: Iterable[bytes], *, size: int, compress: bool) -> Iterator[bytes]:
-        """Write member ``name`` of ``size`` bytes from ``chunks``; yield parts as they fill."""
+    @property
+    def hasher(self) -> Hasher:
+        """The running hash (a resumable one hands its state to the next part)."""
+        return self._out.digest
+
+    def entries(self) -> list[ZipEntry]:
+        """The central directory entries of the members written so far."""
+        return [ZipEntry.of(info) for info in self._zip.filelist]
+
+    def open_member(self, name: str, *, size: int, compress: bool) -> MemberWriter:
+        """Write member ``name`` of ``size`` bytes piece by piece (from an async source)."""
+        info = self._info(name, compress)
+        info.file_size = size
+        return MemberWriter(self, self._zip.open(info, mode="w"))
+
+    def _info(self, name: str, compress: bool) -> zipfile.ZipInfo:
         if name in self.names:
             raise ValueError(f"zip member {name!r} written twice")
         self.names.add(name)
         info = zipfile.ZipInfo(name, date_time=self.date_time)
         info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-        info.file_size = size
         info.external_attr = _FILE_MODE
+        return info
+
+    def add(self, name: str, chunks: Iterable[bytes], *, size: int, compress: bool) -> Iterator[bytes]:
+        """Write member ``name`` of ``size`` bytes from ``chunks``; yield parts as they fill."""
+        info = self._info(name, compress)
+        info.file_size = size
         with self._zip.open(info, mode="w") as member:
             for chunk in chunks:
                 member.write(chunk)
@@ -117,6 +158,26 @@ class ZipStream:
         yield self._out.take()
 
     def discard(self) -> None:
-        """Abandon the archive (after a failure): drop pending bytes without finishing."""
+        """Stop here without finishing: after a failure, or at the end of a part of an archive
+        built in parts. Pending bytes are dropped, and nothing written later (the end record
+        ``zipfile`` writes when collected) reaches the parts or the hash."""
         self._out.pending.clear()
+        self._out.detached = True
         self.names.clear()
+
+
+class MemberWriter:
+    """One member being written: each call returns the bytes ready to send on (maybe none)."""
+
+    def __init__(self, stream: ZipStream, handle: IO[bytes]) -> None:
+        self._stream = stream
+        self._handle = handle
+
+    def write(self, data: bytes) -> bytes:
+        self._handle.write(data)
+        out = self._stream._out
+        return out.take() if len(out.pending) >= self._stream.part_size else b""
+
+    def close(self) -> bytes:
+        self._handle.close()
+        return self._stream._out.take()

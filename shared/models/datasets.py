@@ -25,6 +25,9 @@ __all__ = [
     "DEFAULT_SPLITS",
     "ArchiveSummary",
     "Dataset",
+    "DatasetBuild",
+    "DatasetBuildFailure",
+    "DatasetBuildState",
     "DatasetCounts",
     "DatasetCreate",
     "DatasetDownload",
@@ -32,6 +35,7 @@ __all__ = [
     "DatasetPage",
     "DatasetQuery",
     "DatasetStatus",
+    "DatasetTally",
     "check_splits",
     "dataset_blob_name",
 ]
@@ -185,3 +189,54 @@ class ArchiveSummary(Model):
         default_factory=dict, description="records left out, by reason"
     )
     licenses: dict[str, int] = Field(default_factory=dict)
+
+
+# --- the build, in parts (orchestration and activity payloads) ----------------------------
+
+
+class DatasetTally(Model):
+    """What the parts packed so far, by label, split, source and license, and what they left
+    out by reason. Small: it travels from part to part."""
+
+    per_label: dict[str, int] = Field(default_factory=dict)
+    per_split: dict[str, int] = Field(default_factory=dict)
+    per_label_split: dict[str, dict[str, int]] = Field(default_factory=dict)
+    sources: dict[str, int] = Field(default_factory=dict)
+    licenses: dict[str, int] = Field(default_factory=dict)
+    skipped: dict[str, int] = Field(default_factory=dict)
+
+
+class DatasetBuildState(Model):
+    """Where a build in parts stands after its last part: the archive's bytes so far (their
+    length and the running sha256), the Cosmos page to go on from, and the block counts.
+
+    The parts' directory entries and manifest lines wait in small blobs (never here)."""
+
+    part: int = Field(default=0, description="the next part's number")
+    offset: int = Field(default=0, description="archive bytes written by the parts so far")
+    continuation: str | None = Field(default=None, description="Cosmos page token to go on from")
+    sha256_state: str | None = Field(default=None, description="resumable SHA-256 state, base64")
+    blocks: list[int] = Field(default_factory=list, description="blocks staged by each part")
+    members: int = Field(default=0, description="zip members written by the parts")
+    manifest_bytes: int = 0
+    tally: DatasetTally = Field(default_factory=DatasetTally)
+    done: bool = Field(default=False, description="every record has been through a part")
+
+
+class DatasetBuild(Model):
+    """Input of the ``build_dataset`` orchestration and of its activities."""
+
+    meta: DatasetMeta
+    user_id: str
+    part_images: int = Field(ge=1, description="records per part (one activity each)")
+    parts_per_history: int = Field(ge=1, description="parts before continue_as_new")
+    state: DatasetBuildState = Field(default_factory=DatasetBuildState)
+
+
+class DatasetBuildFailure(Model):
+    """Input of ``fail_dataset``: the build stopped with ``error``."""
+
+    dataset_id: str
+    user_id: str
+    parts: int = Field(default=0, description="parts whose blobs may be left to remove")
+    error: str

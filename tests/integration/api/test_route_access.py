@@ -15,7 +15,7 @@ from _apitest import Api, assert_error_shape, job_body, new_user, wait_for
 
 import http_triggers  # noqa: F401  (registers every route)
 from http_triggers._api import ROUTES, Auth
-from shared.models import Notification, NotificationKind
+from shared.models import Dataset, DatasetStatus, Notification, NotificationKind
 from shared.notifications import notify
 from shared.settings import Settings
 from shared.storage import Repo, StorageContext
@@ -59,6 +59,23 @@ def _notification(settings: Settings) -> Setup:
     return setup
 
 
+def _dataset(settings: Settings) -> Setup:
+    """A ready dataset record of the owner (its archive is not needed to sign a link)."""
+
+    def setup(api: Api, owner: str) -> dict[str, str]:
+        async def create() -> Dataset:
+            async with StorageContext(settings) as storage:
+                dataset = Dataset(
+                    id=uuid.uuid4().hex, user_id=owner, job_id="job-1", name="matrix",
+                    status=DatasetStatus.ready, size_bytes=22, sha256="0" * 64,
+                )  # fmt: skip
+                return await Repo(storage.database, "datasets", Dataset).create(dataset)
+
+        return {"dataset_id": asyncio.run(create()).id}
+
+    return setup
+
+
 @dataclass(frozen=True)
 class Case:
     """Expected statuses for (anonymous, another user, owner, admin); ``setup`` makes the
@@ -91,6 +108,10 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "v1/jobs/{job_id}/progress"): Case(401, 403, 200, 403, setup="job"),
     ("GET", "v1/jobs"): Case(401, 200, 200, 200),
     ("DELETE", "v1/jobs/{job_id}"): Case(401, 403, 204, 403, setup="job"),
+    # a job that never ran has no images to validate: 404 for its owner
+    ("POST", "v1/validation/job/{job_id}"): Case(401, 403, 404, 403, setup="job", body={"level": "medium"}),
+    ("GET", "v1/validation/results/{job_id}"): Case(401, 403, 200, 403, setup="job"),
+    ("GET", "v1/validation/stats/{job_id}"): Case(401, 403, 200, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/logs"): Case(401, 403, 200, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/stats"): Case(401, 403, 200, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/checkpoint"): Case(401, 403, 200, 200, setup="started_job"),
@@ -98,6 +119,11 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "v1/jobs/{job_id}/checkpoints/keywords"): Case(401, 403, 200, 200, setup="started_job"),
     ("DELETE", "v1/jobs/{job_id}/checkpoint"): Case(401, 403, 403, 204, setup="job"),
     ("GET", "v1/checkpoints/stats"): Case(401, 403, 403, 200),
+    ("POST", "v1/datasets"): Case(401, 404, 404, 404, body={"job_id": "no-such-job", "name": "x"}),
+    ("GET", "v1/datasets"): Case(401, 200, 200, 200),
+    ("GET", "v1/datasets/{dataset_id}"): Case(401, 403, 200, 200, setup="dataset"),
+    ("DELETE", "v1/datasets/{dataset_id}"): Case(401, 403, 204, 403, setup="dataset"),
+    ("GET", "v1/datasets/{dataset_id}/download"): Case(401, 403, 200, 403, setup="dataset"),
 }
 
 DOCUMENTED = sorted({(m, r.route) for r in ROUTES if not r.hidden for m in r.methods})
@@ -115,6 +141,7 @@ def setups(stack_settings: Settings) -> dict[str, Setup]:
         "started_job": _started_job,
         "key": _key,
         "notification": _notification(stack_settings),
+        "dataset": _dataset(stack_settings),
     }
 
 

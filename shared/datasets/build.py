@@ -1,0 +1,209 @@
+"""The datasets domain: ask for a dataset, build it in parts, list, read, delete, download.
+
+HTTP handlers and activities call these functions; every rule about datasets lives here.
+
+Example::
+
+    dataset = await create_dataset(jobs, datasets, client, settings, "alice", body)
+    # build_dataset orchestration: build_part ... build_part, finish_build (or fail_build)
+    link = await download_link(datasets, blobs, settings, "alice", dataset.id)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from shared.datasets.labels import safe_label
+from shared.datasets.parts import DATASETS_CONTAINER, finish_parts, remove_parts, write_part
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.jobs import JobsStore, get_owned_job
+from shared.models import (
+    Dataset, DatasetBuild, DatasetBuildFailure, DatasetBuildState, DatasetCreate, DatasetDownload,
+    DatasetMeta, DatasetPage, DatasetQuery, DatasetStatus, ImageRecord, JobCreate, JobStatus,
+    dataset_blob_name, utcnow,
+)
+from shared.settings import Settings
+from shared.storage import BlobStore, ImagesRepo, Repo
+
+__all__ = [
+    "BUILD_ORCHESTRATOR", "RecordPages", "build_part", "create_dataset", "delete_dataset",
+    "download_link", "fail_build", "finish_build", "get_owned_dataset", "list_datasets",
+]
+
+BUILD_ORCHESTRATOR = "build_dataset"
+ZIP_CONTENT_TYPE = "application/zip"
+#: Records read from Cosmos per query page while building.
+_PAGE = 200
+_UNFINISHED = (DatasetStatus.pending, DatasetStatus.building)
+
+
+async def create_dataset(
+    jobs: JobsStore, datasets: Repo[Dataset], client: df.DurableOrchestrationClient,
+    settings: Settings, user_id: str, body: DatasetCreate,
+) -> Dataset:  # fmt: skip
+    """Record a pending dataset of the caller's completed job and start its build (instance
+    id = dataset id). 404/403 for someone else's or an unknown job, 400 unless completed."""
+    job = await get_owned_job(jobs, user_id, body.job_id)
+    if job.status is not JobStatus.completed:
+        raise BadRequest(
+            f"Cannot build a dataset from job {job.id} with status '{job.status.value}'. "
+            "Only completed jobs can be built into datasets: wait until it completes, or "
+            "resume it if it failed or was cancelled.",
+            error_code="invalid_job_status", field="job_id",
+        )  # fmt: skip
+    dataset = await datasets.create(Dataset(id=uuid.uuid4().hex, user_id=user_id, **body.model_dump()))
+    meta = DatasetMeta(
+        dataset_id=dataset.id, name=dataset.name, job_id=job.id, created=dataset.created_at,
+        splits=dataset.splits, include_duplicates=dataset.include_duplicates,
+        min_level=dataset.min_level,
+    )  # fmt: skip
+    build = DatasetBuild(
+        meta=meta, user_id=user_id, part_images=settings.dataset_part_images,
+        parts_per_history=settings.dataset_parts_per_history,
+    )  # fmt: skip
+    try:
+        await client.start_new(BUILD_ORCHESTRATOR, dataset.id, build.model_dump(mode="json"))
+    except Exception as exc:
+        await _mark(datasets, dataset.id, user_id, DatasetStatus.failed, error=f"could not start the build: {exc}")
+        raise
+    return dataset
+
+
+async def get_owned_dataset(
+    datasets: Repo[Dataset], user_id: str, dataset_id: str, *, admin: bool = False
+) -> Dataset:
+    """The dataset, if it exists (404) and belongs to the caller (403) or the caller is an admin."""
+    dataset = await datasets.find(dataset_id)
+    if dataset is None:
+        raise NotFound(f"Dataset {dataset_id} not found.", error_code="dataset_not_found")
+    if dataset.user_id != user_id and not admin:
+        raise Forbidden(f"Dataset {dataset_id} belongs to another user.", error_code="not_owner")
+    return dataset
+
+
+async def list_datasets(datasets: Repo[Dataset], user_id: str, query: DatasetQuery) -> DatasetPage:
+    """The caller's datasets, newest first, one page at a time (optionally one status only)."""
+    sql = "SELECT * FROM c WHERE c.user_id = @pk"
+    params: dict[str, Any] = {}
+    if query.status is not None:
+        sql += " AND c.status = @status"
+        params["@status"] = query.status.value
+    sql += " ORDER BY c.created_at DESC"
+    items, token = await datasets.page(sql, params, pk=user_id, limit=query.limit, continuation=query.continuation)
+    return DatasetPage(items=items, continuation=token)
+
+
+async def delete_dataset(datasets: Repo[Dataset], blobs: BlobStore, user_id: str, dataset_id: str) -> None:
+    """Delete a ready or failed dataset: its archive blob, then its record. 409 while it builds."""
+    dataset = await get_owned_dataset(datasets, user_id, dataset_id)
+    if dataset.status in _UNFINISHED:
+        raise Conflict(
+            f"Dataset {dataset.id} is {dataset.status.value}: delete it once it is ready or failed.",
+            error_code="dataset_building",
+        )
+    await blobs.delete(DATASETS_CONTAINER, dataset.blob_name)
+    await datasets.delete(dataset.id, dataset.user_id)
+
+
+async def download_link(
+    datasets: Repo[Dataset], blobs: BlobStore, settings: Settings, user_id: str, dataset_id: str
+) -> DatasetDownload:
+    """A read-only URL to the archive, valid ``dataset_download_minutes``. 409 unless ready."""
+    dataset = await get_owned_dataset(datasets, user_id, dataset_id)
+    if dataset.status is not DatasetStatus.ready or dataset.size_bytes is None or dataset.sha256 is None:
+        raise Conflict(
+            f"Dataset {dataset.id} is {dataset.status.value}, not ready: "
+            + ("try again once it is built." if dataset.status in _UNFINISHED else f"{dataset.error}"),
+            error_code="dataset_not_ready",
+        )
+    expires_in = timedelta(minutes=settings.dataset_download_minutes)
+    filename = f"{safe_label(dataset.name)}.zip"
+    url = await blobs.sas_url(DATASETS_CONTAINER, dataset.blob_name, expires_in, filename=filename)
+    return DatasetDownload(
+        url=url, expires_at=utcnow() + expires_in, size_bytes=dataset.size_bytes, sha256=dataset.sha256
+    )
+
+
+# --- the build (activities) ----------------------------------------------------------------
+
+
+class RecordPages:
+    """A job's image records from ``continuation`` on, whole Cosmos pages until at least
+    ``limit`` were read; ``continuation`` then says where the next part starts (None: the end)."""
+
+    def __init__(self, images: ImagesRepo, job_id: str, continuation: str | None, limit: int) -> None:
+        self.images = images
+        self.job_id = job_id
+        self.continuation = continuation
+        self.limit = limit
+
+    async def __aiter__(self) -> AsyncIterator[ImageRecord]:
+        taken = 0
+        while taken < self.limit:
+            page_size = min(self.limit, _PAGE)
+            items, self.continuation = await self.images.list_by_job(self.job_id, page_size, self.continuation)
+            for record in items:
+                yield record
+            taken += len(items)
+            if self.continuation is None:
+                return
+
+
+async def _mark(datasets: Repo[Dataset], dataset_id: str, user_id: str, status: DatasetStatus, **fields: Any) -> Dataset:
+    values = {"status": status.value, "updated_at": utcnow().isoformat(), **fields}
+    return await datasets.patch(dataset_id, user_id, [{"op": "set", "path": f"/{k}", "value": v} for k, v in values.items()])
+
+
+async def build_part(
+    images: ImagesRepo, blobs: BlobStore, datasets: Repo[Dataset], settings: Settings, build: DatasetBuild
+) -> DatasetBuildState:
+    """Pack the next ``part_images`` records (the first part marks the dataset building)."""
+    meta = build.meta
+    if build.state.part == 0:
+        await _mark(datasets, meta.dataset_id, build.user_id, DatasetStatus.building)
+    pages = RecordPages(images, meta.job_id, build.state.continuation, build.part_images)
+
+    async def fetch(record: ImageRecord) -> bytes:
+        container, _, name = record.blob_name.partition("/")  # "images/{job_id}/{sha256}.{ext}"
+        return await blobs.get(container, name)
+
+    staged = blobs.staged(DATASETS_CONTAINER, dataset_blob_name(meta.dataset_id), ZIP_CONTENT_TYPE)
+    state = await write_part(
+        pages, fetch, staged, blobs, build, prefetch=settings.dataset_prefetch, block_size=settings.dataset_block_size
+    )
+    return state.model_copy(update={"continuation": pages.continuation, "done": pages.continuation is None})
+
+
+async def finish_build(
+    jobs: JobsStore, blobs: BlobStore, datasets: Repo[Dataset], settings: Settings, build: DatasetBuild
+) -> Dataset:
+    """Write the archive's tail, commit it, and mark the dataset ready with its counts."""
+    meta = build.meta
+    job = await jobs.find(meta.job_id)
+    if job is not None:
+        settings_of_job = JobCreate.model_validate(job.model_dump(include=set(JobCreate.model_fields)))
+        meta = meta.model_copy(update={"job": settings_of_job})
+    staged = blobs.staged(DATASETS_CONTAINER, dataset_blob_name(meta.dataset_id), ZIP_CONTENT_TYPE)
+    summary = await finish_parts(staged, blobs, build, meta, block_size=settings.dataset_block_size)
+    dataset = await _mark(
+        datasets, meta.dataset_id, build.user_id, DatasetStatus.ready, error=None,
+        counts=summary.counts.model_dump(mode="json"), size_bytes=summary.size_bytes,
+        sha256=summary.sha256,
+    )  # fmt: skip
+    await remove_parts(blobs, meta.dataset_id, build.state.part)
+    return dataset
+
+
+async def fail_build(datasets: Repo[Dataset], blobs: BlobStore, failure: DatasetBuildFailure) -> Dataset | None:
+    """Mark the dataset failed with the error and drop its parts' blobs (the archive's
+    uncommitted blocks are never visible). None when the record is gone."""
+    await remove_parts(blobs, failure.dataset_id, failure.parts)
+    try:
+        return await _mark(datasets, failure.dataset_id, failure.user_id, DatasetStatus.failed, error=failure.error)
+    except NotFound:
+        return None
