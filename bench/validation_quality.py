@@ -9,6 +9,8 @@ truth, and the images per second of each level over the corpus files held in mem
   the 18 window pHashes the download activity stores for crop detection
 - medium: fast + ``find_duplicate_groups`` over the whole corpus
 - slow: medium + ``assess_quality_bytes`` of every image
+- dedupe: ``find_duplicate_groups`` alone over hashes already stored, which is what a medium
+  run of ``validate_job`` computes (the fast level ran at download time)
 
 Example::
 
@@ -147,9 +149,16 @@ def report_throughput(entries: Iterable[CorpusEntry], corpus: Corpus,
         for entry in entries:
             assess_quality_bytes(blobs[entry.id])
 
+    stored = list(fast().values())
+
+    def dedupe_stored() -> DedupeResult:
+        return find_duplicate_groups(stored, threshold)
+
     throughput("fast", len(entries), fast)
     throughput("medium", len(entries), medium)
     throughput("slow", len(entries), slow)
+    print("  what validate_job adds to records the download stored (hashes already there):")
+    throughput("dedupe", len(entries), dedupe_stored)
 
 
 def main(argv: list[str] | None = None) -> None:

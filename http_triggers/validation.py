@@ -2,6 +2,7 @@
 
 from http_triggers._api import ApiRequest, api
 from shared import validation
+from shared.jobs import get_owned_job
 from shared.models import (
     ValidationRequest, ValidationResultPage, ValidationResultQuery, ValidationStarted, ValidationStats,
 )
@@ -16,11 +17,10 @@ TAGS = ("validation",)
 )
 async def validate_job(request: ApiRequest) -> ValidationStarted:
     """Validate every image of a job at level fast, medium or slow (a running one is returned)."""
-    body = request.json(ValidationRequest)
     runtime = await get_runtime()
-    return await validation.start_validation(
-        runtime.jobs, runtime.images, request.client, request.user.user_id, request.params["job_id"], body.level
-    )
+    job = await get_owned_job(runtime.jobs, request.user.user_id, request.params["job_id"])  # 404/403 first
+    body = request.json(ValidationRequest)
+    return await validation.start_validation(runtime.images, request.client, job, body.level)
 
 
 @api(

@@ -51,6 +51,7 @@ from shared.models import (
     DedupeSummary,
     HashedImage,
     ImageRecord,
+    Job,
     Level,
     PlanValidation,
     QualityCheck,
@@ -67,7 +68,7 @@ from shared.models import (
     utcnow,
 )
 from shared.settings import Settings
-from shared.storage import BlobStore, ImagesRepo
+from shared.storage import ImagesRepo
 
 VALIDATE_ORCHESTRATOR = "validate_job"
 #: The check a medium run adds: False for an image that is a near-duplicate of a kept one.
@@ -315,12 +316,10 @@ async def _running(client: df.DurableOrchestrationClient, instance_ids: list[str
 
 
 async def start_validation(
-    jobs: JobsStore, images: ImagesRepo, client: df.DurableOrchestrationClient,
-    user_id: str, job_id: str, level: Level,
+    images: ImagesRepo, client: df.DurableOrchestrationClient, job: Job, level: Level
 ) -> ValidationStarted:
-    """Start validating a job's images at ``level``; while a validation of the job runs,
-    answer with that one instead."""
-    job = await get_owned_job(jobs, user_id, job_id)
+    """Start validating a job's images at ``level`` (the caller has checked that ``job`` is
+    theirs); while a validation of the job runs, answer with that one instead."""
     count = await images.count_by_job(job.id)
     if count == 0:
         raise NotFound(f"No images found for job {job.id}", error_code="no_images")
