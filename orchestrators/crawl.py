@@ -71,22 +71,30 @@ def _checkpoint(run: ChunkRun, status: ChunkStatus, now: Any) -> dict[str, Any]:
     )
 
 
+def _discover(context: df.DurableOrchestrationContext, run: ChunkRun, offset: int, count: int) -> Any:
+    request = DiscoverRequest(job_id=run.job_id, chunk=run.chunk, offset=offset, count=count)
+    return context.call_activity_with_retry("discover", ACTIVITY_RETRY, _dump(request))
+
+
 def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orchestration:
     """Crawl up to ``history_limit`` pages. Returns the chunk's final status, or None when
-    the chunk must go on in a fresh history (continue_as_new)."""
+    the chunk must go on in a fresh history (continue_as_new).
+
+    The next page is discovered while the current batch downloads. It asks for no more than
+    the quota left if every current candidate succeeds, so a chunk never overshoots its quota.
+    """
     chunk = run.chunk
     progress = df.EntityId("job_progress", run.job_id)
     checkpoint = df.EntityId("checkpoint", run.job_id)
+    prefetched: DiscoverResult | None = None
     for _ in range(run.history_limit):
         remaining = chunk.quota - run.valid
         if remaining <= 0:
             return ChunkStatus.completed
-        request = DiscoverRequest(
-            job_id=run.job_id, chunk=chunk, offset=run.offset, count=min(run.batch_size, remaining)
+        page = prefetched or DiscoverResult.model_validate(
+            (yield _discover(context, run, run.offset, min(run.batch_size, remaining)))
         )
-        page = DiscoverResult.model_validate(
-            (yield context.call_activity_with_retry("discover", ACTIVITY_RETRY, _dump(request)))
-        )
+        prefetched = None
         if page.rate_limited or page.error:
             run.attempts += 1
             run.last_error = page.error or "source rate limited"
@@ -111,9 +119,14 @@ def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orch
                 rules=run.rules,
                 candidates=page.candidates,
             )
-            result = BatchResult.model_validate(
-                (yield context.call_activity_with_retry("download_batch", ACTIVITY_RETRY, _dump(batch)))
-            )
+            download = context.call_activity_with_retry("download_batch", ACTIVITY_RETRY, _dump(batch))
+            ahead = min(run.batch_size, remaining - len(page.candidates))
+            if page.next_offset is not None and ahead > 0:
+                done, following = yield context.task_all([download, _discover(context, run, page.next_offset, ahead)])
+                prefetched = DiscoverResult.model_validate(following)
+            else:
+                done = yield download
+            result = BatchResult.model_validate(done)
             context.signal_entity(progress, "batch", _dump(result))
             run.downloaded += result.downloaded
             run.valid += result.valid

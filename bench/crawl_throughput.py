@@ -1,0 +1,187 @@
+"""Crawl throughput: a whole job through the HTTP API, and the download activity alone.
+
+A local corpus (the demo source: unique JPEG/PNG of 20-300 KB, 256-1024 px, with a few per
+cent duplicates and broken files) serves N labels x M images. Two measurements:
+
+1. whole job -- POST /jobs + /start on a devhost against Azurite and the Cosmos emulator, until
+   the job is completed: images/s, MB/s, and CPU seconds per 1,000 images (devhost, emulators
+   and all, measured from /proc);
+2. activity alone -- the download activity's code run in this process over the same
+   candidates, batch after batch with the same parallelism as the job's chunks: download +
+   fast checks alone, then with the Blob and Cosmos writes as well.
+
+    .venv/bin/python bench/crawl_throughput.py [--labels 6] [--per-label 550]
+
+Targets on the 2-core machine: whole job >= 264 images/s, activity alone >= 280 images/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiohttp  # noqa: E402
+
+from scripts.devtoken import LOCAL_SECRET  # noqa: E402
+from scripts.stack import ROOT, DemoSourceProcess, Stack  # noqa: E402
+from shared.auth import issue_dev_token  # noqa: E402
+
+LABELS = ["cat", "dog", "bird", "fish", "horse", "tree", "car", "boat"]
+FAULTS = ["--duplicate", "0.03", "--truncated", "0.01", "--html", "0.005", "--not-found", "0.005"]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the given processes (from /proc)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def call(method: str, url: str, token: str, body: Any = None) -> Any:
+    request = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode())
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read() or b"null")
+
+
+def report(name: str, images: int, megabytes: float, seconds: float, cpu: float, extra: str = "") -> None:
+    print(
+        f"{name:<22} {images:6d} images in {seconds:6.1f} s: {images / seconds:7.1f} images/s, "
+        f"{megabytes / seconds:6.1f} MB/s, {1000 * cpu / max(images, 1):5.2f} CPU s per 1,000 images{extra}",
+        flush=True,
+    )
+
+
+def whole_job(stack: Stack, labels: list[str], per_label: int) -> dict[str, Any]:
+    token = issue_dev_token("bench", secret=LOCAL_SECRET)
+    assert stack.devhost and stack.devhost.process
+    pids = [stack.devhost.process.pid, *(p for p in stack.services.status().values() if p)]
+    job = call("POST", f"{stack.base_url}/jobs", token, {
+        "name": "bench", "keywords": labels, "sources": ["wikimedia"],
+        "max_images_per_keyword": per_label, "validation_level": "fast",
+    })
+    cpu0, t0 = cpu_seconds(pids), time.perf_counter()
+    call("POST", f"{stack.base_url}/jobs/{job['id']}/start", token)
+    while True:
+        progress = call("GET", f"{stack.base_url}/jobs/{job['id']}/progress", token)
+        if progress["status"] != "running" and progress["phase"] == "done":
+            break
+        time.sleep(0.25)
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds(pids) - cpu0
+    return {"progress": progress, "seconds": seconds, "cpu": cpu, "devhost_cpu": cpu_seconds(pids[:1])}
+
+
+async def activity_alone(
+    env: dict[str, str], labels: list[str], per_label: int, batch: int, *, store: bool
+) -> dict[str, Any]:
+    """The download activity's code over every label, one batch at a time per label (as one
+    chunk each), all labels in parallel -- the job's shape without the orchestration. With
+    ``store`` false: download + fast checks only (what the issue compares with a plain aiohttp
+    + sha256 + decode loop); with it, the whole activity including the Blob and Cosmos writes."""
+    os.environ.update(env)
+    from shared.crawl import BatchProcessor
+    from shared.fetch import Downloader
+    from shared.imaging import Rejection, inspect_async
+    from shared.models import DownloadBatch, SourceSpec, ValidationRules
+    from shared.settings import get_settings
+    from shared.sources import make_source
+    from shared.storage import StorageContext
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    job_id = f"bench-activity-{int(time.time())}"
+    async with aiohttp.ClientSession() as session, StorageContext(settings) as storage:
+        source = make_source(SourceSpec(type="wikimedia"), settings, session)
+        pages: dict[str, list[Any]] = {}
+        for label in labels:
+            candidates, offset = [], 0
+            while offset is not None:
+                page = await source.search(label, offset, 50)
+                candidates += page.candidates
+                offset = page.next_offset
+            pages[label] = candidates[:per_label]
+        rules = ValidationRules()
+        stats = {"valid": 0, "bytes": 0}
+
+        async def check(downloader: Downloader, url: str) -> None:
+            outcome = await downloader.fetch(url)
+            if outcome.ok and not isinstance(await inspect_async(outcome.body, rules), Rejection):
+                stats["valid"] += 1
+                stats["bytes"] += len(outcome.body)
+
+        async def chunk(label: str) -> None:
+            items = pages[label]
+            for seq, start in enumerate(range(0, len(items), batch)):
+                candidates = items[start:start + batch]
+                async with Downloader(settings) as downloader:
+                    if not store:
+                        await asyncio.gather(*(check(downloader, c.url) for c in candidates))
+                        continue
+                    work = DownloadBatch(job_id=job_id, user_id="bench", chunk_id=label, batch_id=f"{label}:{seq}",
+                                         seq=seq, label=label, rules=rules, candidates=candidates)
+                    result = await BatchProcessor(downloader, storage.images, storage.blobs).run(work)
+                stats["valid"] += result.valid
+                stats["bytes"] += result.bytes
+
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(chunk(label) for label in labels))
+        seconds = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    return {"seconds": seconds, "cpu": cpu, **stats}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labels", type=int, default=6, help=f"how many labels (max {len(LABELS)})")
+    parser.add_argument("--per-label", type=int, default=550)
+    parser.add_argument("--batch-size", type=int, default=50)
+    args = parser.parse_args(argv)
+    labels = LABELS[: args.labels]
+    with tempfile.TemporaryDirectory(prefix="pixcrawler-bench-") as tmp:
+        source = DemoSourceProcess(Path(tmp) / "source", [
+            "--labels", ",".join(labels), "--per-label", str(args.per_label), "--seed", "11",
+            "--dir", str(ROOT / ".local" / "bench-catalogue"), *FAULTS,
+        ])
+        print(f"corpus: {len(labels)} labels x {args.per_label} images (generated once, cached) ...", flush=True)
+        source.start(timeout=900)
+        try:
+            extra = {"PIXCRAWLER_WIKIMEDIA_BASE_URL": source.url, "PIXCRAWLER_BATCH_SIZE": str(args.batch_size)}
+            with Stack(Path(tmp) / "stack", port=None, extra_env=extra) as stack:
+                job = whole_job(stack, labels, args.per_label)
+                p = job["progress"]
+                megabytes = p["valid_images"] and sum(
+                    e["bytes"] or 0 for e in source.get("/_demo/catalogue")["items"]  # type: ignore[index]
+                ) / 1e6
+                report("whole job", p["valid_images"], megabytes, job["seconds"], job["cpu"],
+                       f"  (devhost alone {1000 * job['devhost_cpu'] / max(p['valid_images'], 1):.2f};"
+                       f" {p['duplicate_images']} duplicates, {p['failed_downloads']} failed)")
+                for store, name in ((False, "download + validate"), (True, "+ Blob and Cosmos")):
+                    alone = asyncio.run(activity_alone(stack.env, labels, args.per_label, args.batch_size, store=store))
+                    report(name, alone["valid"], alone["bytes"] / 1e6, alone["seconds"], alone["cpu"])
+        finally:
+            source.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
