@@ -3,7 +3,8 @@
 Starts the emulators, the devhost and a local demo source (a Wikimedia-Commons and Openverse
 look-alike serving a generated, labelled catalogue with a realistic share of bad files), runs
 a job of KEYWORDS x 2 sources x N images through the API with the pixcrawler SDK, shows live
-progress, prints what was stored, and stops everything it started.
+progress, prints what was stored, builds the job's dataset and loads it through the SDK
+(images per label and split), and stops everything it started.
 
     scripts/demo                          # cat, dog, bird x wikimedia, openverse x 100
     scripts/demo --keywords fox,owl --per-keyword 50
@@ -17,6 +18,7 @@ import math
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,25 @@ def summary(client: Client, job_id: str, progress: JobProgress, seconds: float) 
     return "\n".join(lines)
 
 
+def dataset(client: Client, job_id: str) -> int:
+    """Build the job's dataset, load it through the SDK, print images per label and split."""
+    clock = time.monotonic()
+    info = client.wait_for_dataset(client.create_dataset(job_id, "demo").id, poll_interval=0.5)
+    if not info.is_ready:
+        print(f"\ndataset {info.id}: {info.status}: {info.error}")
+        return 1
+    with client.load_dataset(info.id, progress=False) as ds:
+        counts = Counter((item.label, item.split) for item in ds)
+        print(
+            f"\ndataset {info.id}: {len(ds)} images, {info.size_bytes:,} bytes, built in "
+            f"{time.monotonic() - clock:.1f} s, downloaded and loaded through the SDK"
+        )
+        print(f"    {'label':<12} " + " ".join(f"{name:>6}" for name in info.splits))
+        for label in ds.labels:
+            print(f"    {label:<12} " + " ".join(f"{counts[(label, name)]:>6}" for name in info.splits))
+    return 0
+
+
 def run(args: argparse.Namespace, directory: Path) -> int:
     keywords = [k.strip() for k in args.keywords.split(",") if k.strip()]
     extra = {"PIXCRAWLER_FETCH_ALLOW_NETWORKS": "" if args.real else "127.0.0.1/32"}
@@ -92,7 +113,7 @@ def run(args: argparse.Namespace, directory: Path) -> int:
         with Stack(directory / "stack", port=None, extra_env=extra) as stack:
             print(f"devhost: {stack.base_url}", flush=True)
             token = issue_dev_token("demo", secret=LOCAL_SECRET)
-            with Client(token=token, base_url=stack.base_url, timeout=60) as client:
+            with Client(token=token, base_url=stack.base_url, timeout=60, cache_dir=directory / "cache") as client:
                 job = client.create_job(
                     name="demo", keywords=keywords, sources=SOURCES,
                     max_images_per_keyword=args.per_keyword, validation_level=args.level,
@@ -105,7 +126,9 @@ def run(args: argparse.Namespace, directory: Path) -> int:
                     job.id, poll_interval=0.5 if tty else 2.0, on_update=lambda p: live(p, clock, tty)
                 )
                 print(summary(client, job.id, final, time.monotonic() - clock))
-                return 0 if final.status == "completed" else 1
+                if final.status != "completed":
+                    return 1
+                return dataset(client, job.id)
     finally:
         for demo in demos:
             demo.stop()
