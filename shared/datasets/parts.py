@@ -19,7 +19,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 from collections.abc import AsyncIterable
 
@@ -27,17 +26,14 @@ from shared.datasets.archive import ArchiveBuilder, FetchBytes, admitted, fetche
 from shared.datasets.card import ArchiveTally
 from shared.datasets.layout import MANIFEST
 from shared.datasets.resumable import ResumableSha256
-from shared.datasets.sinks import DEFAULT_BLOCK_SIZE
+from shared.datasets.sinks import DEFAULT_BLOCK_SIZE, BlobBlockSink
 from shared.datasets.zipdir import CentralDirectory, ZipEntry
 from shared.datasets.zipstream import ZipStream
 from shared.models.datasets import ArchiveSummary, DatasetBuild, DatasetBuildState, DatasetMeta
 from shared.models.images import ImageRecord
 from shared.storage import BlobStore, StagedBlob
 
-__all__ = [
-    "DATASETS_CONTAINER", "PartBlocks", "finish_parts", "part_blob", "part_block_id",
-    "remove_parts", "write_part",
-]
+__all__ = ["DATASETS_CONTAINER", "finish_parts", "part_blob", "remove_parts", "write_part"]
 
 DATASETS_CONTAINER = "datasets"
 _NDJSON = "application/x-ndjson"
@@ -50,44 +46,6 @@ def part_blob(dataset_id: str, part: int, kind: str) -> str:
     'parts/d1/000003.entries.jsonl'
     """
     return f"parts/{dataset_id}/{part:06d}.{kind}.jsonl"
-
-
-def part_block_id(part: int, index: int) -> str:
-    """Block ``index`` of part ``part``: all ids have one length, and sort in archive order.
-
-    >>> part_block_id(0, 1)
-    'MDAwMDAwLTAwMDAwMQ=='
-    """
-    return base64.b64encode(f"{part:06d}-{index:06d}".encode()).decode()
-
-
-class PartBlocks:
-    """Stages one part's bytes as blocks of ``block_size`` (the last one shorter); no commit."""
-
-    def __init__(self, staged: StagedBlob, part: int, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
-        self.staged = staged
-        self.part = part
-        self.block_size = block_size
-        self.count = 0
-        self._buffer = bytearray()
-
-    async def _stage(self, block: bytes) -> None:
-        await self.staged.stage_block(part_block_id(self.part, self.count), block)
-        self.count += 1
-
-    async def write(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= self.block_size:
-            block = bytes(self._buffer[: self.block_size])
-            del self._buffer[: self.block_size]
-            await self._stage(block)
-
-    async def flush(self) -> int:
-        """Stage what is left; the number of blocks this part staged."""
-        if self._buffer:
-            await self._stage(bytes(self._buffer))
-            self._buffer.clear()
-        return self.count
 
 
 def _stream(meta: DatasetMeta, state: DatasetBuildState) -> ZipStream:
@@ -113,12 +71,12 @@ async def write_part(
     tally = ArchiveTally.resume(meta.splits, state.tally)
     manifest = io.BytesIO()
     builder = ArchiveBuilder(meta, manifest, zip_stream=stream, tally=tally)
-    sink = PartBlocks(staged, state.part, block_size)
+    sink = BlobBlockSink(staged, block_size, part=state.part)
     try:
         async for record, data in fetched(admitted(records, meta, tally), fetch_bytes, prefetch):
             for piece in builder.add_image(record, data):
                 await sink.write(piece)
-        blocks = await sink.flush()
+        await sink.flush()
     finally:
         stream.discard()
     entries = stream.entries()
@@ -130,7 +88,7 @@ async def write_part(
     assert isinstance(stream.hasher, ResumableSha256)
     return state.model_copy(update={
         "part": state.part + 1, "offset": stream.size, "sha256_state": stream.hasher.state(),
-        "blocks": [*state.blocks, blocks], "members": state.members + len(entries),
+        "blocks": [*state.blocks, len(sink.block_ids)], "members": state.members + len(entries),
         "manifest_bytes": state.manifest_bytes + len(text), "tally": tally.saved(),
     })  # fmt: skip
 
@@ -139,7 +97,7 @@ class _Tail:
     """The last step's output: blocks of the sink, hashed on the way (the directory is
     written here, not through the zip stream)."""
 
-    def __init__(self, stream: ZipStream, sink: PartBlocks) -> None:
+    def __init__(self, stream: ZipStream, sink: BlobBlockSink) -> None:
         self.stream = stream
         self.sink = sink
 
@@ -164,7 +122,7 @@ async def finish_parts(
     stream = _stream(meta, state)
     tally = ArchiveTally.resume(meta.splits, state.tally)
     builder = ArchiveBuilder(meta, io.BytesIO(), zip_stream=stream, tally=tally)
-    out = _Tail(stream, PartBlocks(staged, state.part, block_size))
+    out = _Tail(stream, BlobBlockSink(staged, block_size, part=state.part))
     member = stream.open_member(MANIFEST, size=state.manifest_bytes, compress=True)
     for part in range(state.part):
         lines = await blobs.get(DATASETS_CONTAINER, part_blob(dataset_id, part, "manifest"))
@@ -181,8 +139,10 @@ async def finish_parts(
     last = directory.records(stream.entries())
     end = directory.end()
     await out.write(last + end, hashed=False)
-    blocks = [*state.blocks, await out.sink.flush()]
-    await staged.commit_block_list([part_block_id(p, i) for p, n in enumerate(blocks) for i in range(n)])
+    await out.sink.flush()
+    blocks = [*state.blocks, len(out.sink.block_ids)]
+    ids = [BlobBlockSink.part_block_id(p, i) for p, n in enumerate(blocks) for i in range(n)]
+    await staged.commit_block_list(ids)
     size = directory.start + directory.size + len(end)
     return builder.summary().model_copy(update={"size_bytes": size, "members": directory.count})
 

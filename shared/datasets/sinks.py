@@ -93,7 +93,9 @@ class BlobBlockSink:
 
     Until ``close`` the blob's previous content (if any) stays what readers see: an archive
     whose build fails half-way never replaces a good one. Block ids are the block's index,
-    zero-padded and base64-encoded, so all ids have the same length as Blob requires.
+    zero-padded and base64-encoded, so all ids have the same length as Blob requires. With
+    ``part``, the ids carry the part's number too (:meth:`part_block_id`): one part of an
+    archive built in parts, ended with :meth:`flush` and committed by the last step.
 
     Example::
 
@@ -102,11 +104,18 @@ class BlobBlockSink:
         sink = BlobBlockSink(client, block_size=4 * 1024 * 1024)
     """
 
-    def __init__(self, client: BlockBlobClient, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+    def __init__(
+        self,
+        client: BlockBlobClient,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        *,
+        part: int | None = None,
+    ) -> None:
         if block_size < 1:
             raise ValueError(f"block_size must be at least 1 byte, got {block_size}")
         self.client = client
         self.block_size = block_size
+        self.part = part
         self.block_ids: list[str] = []
         self._buffer = bytearray()
         self.closed = False
@@ -120,8 +129,19 @@ class BlobBlockSink:
         """
         return base64.b64encode(f"{index:06d}".encode()).decode()
 
+    @staticmethod
+    def part_block_id(part: int, index: int) -> str:
+        """Block ``index`` of part ``part`` of an archive built in parts: all ids have one
+        length, and sort in archive order.
+
+        >>> BlobBlockSink.part_block_id(0, 1)
+        'MDAwMDAwLTAwMDAwMQ=='
+        """
+        return base64.b64encode(f"{part:06d}-{index:06d}".encode()).decode()
+
     async def _stage(self, data: bytes) -> None:
-        block_id = self.block_id(len(self.block_ids))
+        index = len(self.block_ids)
+        block_id = self.block_id(index) if self.part is None else self.part_block_id(self.part, index)
         await self.client.stage_block(block_id, data)
         self.block_ids.append(block_id)
 
@@ -134,12 +154,16 @@ class BlobBlockSink:
             del self._buffer[: self.block_size]
             await self._stage(block)
 
-    async def close(self) -> None:
-        if self.closed:
-            return
+    async def flush(self) -> None:
+        """Stage what is buffered, without committing (the end of one part of an archive)."""
         if self._buffer:
             await self._stage(bytes(self._buffer))
             self._buffer.clear()
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        await self.flush()
         await self.client.commit_block_list(self.block_ids)
         self.closed = True
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from azure.cosmos import CosmosClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +30,7 @@ from scripts.stack import ROOT, DemoSourceProcess, Stack
 from shared.auth import issue_dev_token
 from shared.datasets import METADATA_MEMBERS, image_member, split_for
 from shared.models import DEFAULT_SPLITS
+from tests.integration.datasets._datasettest import stored_records
 
 pytestmark = pytest.mark.e2e
 
@@ -64,16 +64,6 @@ def client_for(world: dict[str, Any], user: str, **options: Any) -> Client:
     return Client(token=token, base_url=world["stack"].base_url, cache_dir=cache, **options)
 
 
-def records_of(stack: Stack, job_id: str) -> list[dict[str, Any]]:
-    env = stack.env
-    cosmos = CosmosClient(env["PIXCRAWLER_COSMOS_ENDPOINT"], env["PIXCRAWLER_COSMOS_KEY"], connection_verify=False)
-    images = cosmos.get_database_client("pixcrawler").get_container_client("images")
-    return list(images.query_items(
-        "SELECT * FROM c WHERE c.job_id = @j", parameters=[{"name": "@j", "value": job_id}],
-        partition_key=job_id,
-    ))  # fmt: skip
-
-
 def crawl(client: Client, **body: Any) -> str:
     job = client.create_job(name="sdk live", validation_level="fast", **body)
     client.start_job(job.id)
@@ -103,7 +93,7 @@ def test_a_crawl_becomes_a_dataset_whose_counts_match_the_stored_records(
 ) -> None:
     info = built["info"]
     assert info.is_ready, info
-    per_label, per_split = expected_counts(records_of(world["stack"], built["job_id"]))
+    per_label, per_split = expected_counts(stored_records(world["stack"].env, built["job_id"]))
     assert set(per_label) == set(LABELS)
     assert info.counts.per_label == dict(per_label)
     assert info.counts.per_split == {name: per_split[name] for name in DEFAULT_SPLITS}
@@ -225,7 +215,7 @@ def test_manifest_zip_members_and_records_agree_for_any_labels(world: dict[str, 
         job_id = crawl(client, sources=sources)
         info = client.wait_for_dataset(client.create_dataset(job_id, "labels").id, poll_interval=0.3, timeout=120)
         assert info.is_ready, info
-        records = records_of(world["stack"], job_id)
+        records = stored_records(world["stack"].env, job_id)
         with client.load_dataset(info.id, progress=False) as ds:
             names = set(zipfile.ZipFile(ds.path).namelist())
             manifest = {(item.file, item.label, item.split, item.sha256) for item in ds}
