@@ -112,10 +112,6 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "v1/validation/job/{job_id}"): Case(401, 403, 404, 403, setup="job", body={"level": "medium"}),
     ("GET", "v1/validation/results/{job_id}"): Case(401, 403, 200, 403, setup="job"),
     ("GET", "v1/validation/stats/{job_id}"): Case(401, 403, 200, 403, setup="job"),
-    # a job that never ran has no images to validate: 404 for its owner
-    ("POST", "v1/validation/job/{job_id}"): Case(401, 403, 404, 403, setup="job", body={"level": "medium"}),
-    ("GET", "v1/validation/results/{job_id}"): Case(401, 403, 200, 403, setup="job"),
-    ("GET", "v1/validation/stats/{job_id}"): Case(401, 403, 200, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/logs"): Case(401, 403, 200, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/stats"): Case(401, 403, 200, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/checkpoint"): Case(401, 403, 200, 200, setup="started_job"),
