@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import azure.durable_functions as df
 
-from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.errors import BadRequest, Conflict, NotFound
 from shared.models import (
     CheckpointState,
     ChunkRun,
@@ -49,6 +49,7 @@ from shared.notifications import NotificationRepo, notify
 from shared.settings import Settings
 from shared.sources import missing_settings
 from shared.storage import BlobStore, ImagesRepo, JobsRepo
+from shared.storage.cosmos import find_owned, owned_page
 
 IMAGES_CONTAINER = "images"
 
@@ -107,11 +108,7 @@ async def create_job(store: JobsStore, settings: Settings, user_id: str, body: J
 
 async def get_owned_job(store: JobsStore, user_id: str, job_id: str, *, admin: bool = False) -> Job:
     """The job, if it exists (404) and belongs to the caller (403) or the caller is an admin."""
-    job = await store.find(job_id)
-    if job is None:
-        raise NotFound(f"Job {job_id} not found.", error_code="job_not_found")
-    if job.user_id != user_id and not admin:
-        raise Forbidden(f"Job {job_id} belongs to another user.", error_code="not_owner")
+    job: Job = await find_owned(store, job_id, user_id, kind="job", admin=admin)
     return job
 
 
@@ -281,17 +278,31 @@ async def cancel_job(
     )
 
 
+async def _stop_for_new_run(
+    store: JobsStore,
+    client: df.DurableOrchestrationClient,
+    user_id: str,
+    job_id: str,
+    verb: tuple[str, str],
+    allowed: str,
+) -> Job:
+    """The job, once it is sure to be failed or cancelled (400 otherwise) and whatever is left
+    of its last run's orchestrations is terminated."""
+    job = await get_owned_job(store, user_id, job_id)
+    if job.status not in (JobStatus.failed, JobStatus.cancelled):
+        raise BadRequest(
+            f"Cannot {verb[0]} job with status '{job.status.value}'. Only {allowed} jobs can be {verb[1]}.",
+            error_code="invalid_job_status",
+        )
+    await _terminate(client, [job_instance_id(job.id, job.run), *job.task_ids], verb[1])
+    return job
+
+
 async def retry_job(
     store: JobsStore, settings: Settings, client: df.DurableOrchestrationClient, user_id: str, job_id: str
 ) -> StartResponse:
     """Start a failed or cancelled job again from scratch (counters reset)."""
-    job = await get_owned_job(store, user_id, job_id)
-    if job.status not in (JobStatus.failed, JobStatus.cancelled):
-        raise BadRequest(
-            f"Cannot retry job with status '{job.status.value}'. Only failed or cancelled jobs can be retried.",
-            error_code="invalid_job_status",
-        )
-    await _terminate(client, [job_instance_id(job.id, job.run), *job.task_ids], "retried")
+    job = await _stop_for_new_run(store, client, user_id, job_id, ("retry", "retried"), "failed or cancelled")
     # From scratch means from offset 0: drop the saved positions (the entity handles this
     # before the new run's begin), or the new run's saves would count as stale until they
     # passed the old positions and a later resume would skip pages it never crawled.
@@ -330,13 +341,7 @@ async def resume_job(
     job_id: str,
 ) -> ResumeResponse:
     """Start a new run that skips completed chunks and continues open ones at their offsets."""
-    job = await get_owned_job(store, user_id, job_id)
-    if job.status not in (JobStatus.failed, JobStatus.cancelled):
-        raise BadRequest(
-            f"Cannot resume job with status '{job.status.value}'. Only failed, cancelled or stale jobs can be resumed.",
-            error_code="invalid_job_status",
-        )
-    await _terminate(client, [job_instance_id(job.id, job.run), *job.task_ids], "resumed")
+    job = await _stop_for_new_run(store, client, user_id, job_id, ("resume", "resumed"), "failed, cancelled or stale")
     saved = await _saved_checkpoint(blobs, client, settings, job)
     runs: list[ChunkRun] = []
     done: list[str] = []
@@ -412,13 +417,8 @@ async def finish_run(store: JobsStore, notices: NotificationRepo, finish: Finish
 
 async def list_jobs(store: JobsRepo, user_id: str, query: JobQuery) -> JobPage:
     """The caller's jobs, newest first, one page at a time (optionally one status only)."""
-    sql = "SELECT * FROM c WHERE c.user_id = @pk"
-    params: dict[str, Any] = {}
-    if query.status is not None:
-        sql += " AND c.status = @status"
-        params["@status"] = query.status.value
-    sql += " ORDER BY c.created_at DESC"
-    items, token = await store.page(sql, params, pk=user_id, limit=query.limit, continuation=query.continuation)
+    status = query.status.value if query.status is not None else None
+    items, token = await owned_page(store, user_id, status, query.limit, query.continuation)
     return JobPage(items=items, continuation=token)
 
 

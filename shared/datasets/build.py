@@ -20,7 +20,7 @@ import azure.durable_functions as df
 
 from shared.datasets.labels import safe_label
 from shared.datasets.parts import DATASETS_CONTAINER, finish_parts, remove_parts, write_part
-from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.errors import BadRequest, Conflict, NotFound
 from shared.jobs import JobsStore, get_owned_job
 from shared.models import (
     Dataset, DatasetBuild, DatasetBuildFailure, DatasetBuildState, DatasetCreate, DatasetDownload,
@@ -29,6 +29,7 @@ from shared.models import (
 )
 from shared.settings import Settings
 from shared.storage import BlobStore, ImagesRepo, Repo
+from shared.storage.cosmos import find_owned, owned_page
 
 __all__ = [
     "BUILD_ORCHESTRATOR", "RecordPages", "build_part", "create_dataset", "delete_dataset",
@@ -78,23 +79,14 @@ async def get_owned_dataset(
     datasets: Repo[Dataset], user_id: str, dataset_id: str, *, admin: bool = False
 ) -> Dataset:
     """The dataset, if it exists (404) and belongs to the caller (403) or the caller is an admin."""
-    dataset = await datasets.find(dataset_id)
-    if dataset is None:
-        raise NotFound(f"Dataset {dataset_id} not found.", error_code="dataset_not_found")
-    if dataset.user_id != user_id and not admin:
-        raise Forbidden(f"Dataset {dataset_id} belongs to another user.", error_code="not_owner")
+    dataset: Dataset = await find_owned(datasets, dataset_id, user_id, kind="dataset", admin=admin)
     return dataset
 
 
 async def list_datasets(datasets: Repo[Dataset], user_id: str, query: DatasetQuery) -> DatasetPage:
     """The caller's datasets, newest first, one page at a time (optionally one status only)."""
-    sql = "SELECT * FROM c WHERE c.user_id = @pk"
-    params: dict[str, Any] = {}
-    if query.status is not None:
-        sql += " AND c.status = @status"
-        params["@status"] = query.status.value
-    sql += " ORDER BY c.created_at DESC"
-    items, token = await datasets.page(sql, params, pk=user_id, limit=query.limit, continuation=query.continuation)
+    status = query.status.value if query.status is not None else None
+    items, token = await owned_page(datasets, user_id, status, query.limit, query.continuation)
     return DatasetPage(items=items, continuation=token)
 
 

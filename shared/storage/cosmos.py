@@ -28,7 +28,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.cosmos.aio import ContainerProxy, DatabaseProxy
 from pydantic import BaseModel
 
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.models import ImageRecord, Job, ValidationSummary, utcnow
 from shared.names import COSMOS_CONTAINERS
 from shared.storage.errors import azure_errors
@@ -215,6 +215,36 @@ class Repo(Generic[T]):
                     ) from None
                 raise
         return items, pager.continuation_token or None
+
+
+async def find_owned(repo: Any, item_id: str, user_id: str, *, kind: str, admin: bool = False) -> Any:
+    """The item of a user-owned container: NotFound (``{kind}_not_found``) when it does not
+    exist, Forbidden when it belongs to someone else and the caller is not an admin.
+
+    Example::
+
+        job = await find_owned(jobs, job_id, caller.user_id, kind="job")
+    """
+    item = await repo.find(item_id)
+    if item is None:
+        raise NotFound(f"{kind.capitalize()} {item_id} not found.", error_code=f"{kind}_not_found")
+    if item.user_id != user_id and not admin:
+        raise Forbidden(f"{kind.capitalize()} {item_id} belongs to another user.", error_code="not_owner")
+    return item
+
+
+async def owned_page(
+    repo: Repo[T], user_id: str, status: str | None, limit: int, continuation: str | None
+) -> tuple[list[T], str | None]:
+    """A user's items of a ``/user_id``-partitioned container, newest first, one page at a
+    time, optionally of one ``status`` only."""
+    sql = "SELECT * FROM c WHERE c.user_id = @pk"
+    params: dict[str, Any] = {}
+    if status is not None:
+        sql += " AND c.status = @status"
+        params["@status"] = status
+    sql += " ORDER BY c.created_at DESC"
+    return await repo.page(sql, params, pk=user_id, limit=limit, continuation=continuation)
 
 
 class JobsRepo(Repo[Job]):
