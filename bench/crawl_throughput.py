@@ -8,7 +8,9 @@ cent duplicates and broken files) serves N labels x M images. Two measurements:
    and all, measured from /proc);
 2. activity alone -- the download activity's code run in this process over the same
    candidates, batch after batch with the same parallelism as the job's chunks: download +
-   fast checks alone, then with the Blob and Cosmos writes as well.
+   fast checks alone, then with the Blob and Cosmos writes as well;
+3. validation -- validate_job over the whole job at medium (near-duplicates across the job from
+   the hashes stored at download) and slow (quality checks, reading every image from Blob).
 
     .venv/bin/python bench/crawl_throughput.py [--labels 6] [--per-label 550]
 
@@ -86,7 +88,22 @@ def whole_job(stack: Stack, labels: list[str], per_label: int) -> dict[str, Any]
             break
         time.sleep(0.25)
     seconds, cpu = time.perf_counter() - t0, cpu_seconds(pids) - cpu0
-    return {"progress": progress, "seconds": seconds, "cpu": cpu, "devhost_cpu": cpu_seconds(pids[:1])}
+    return {"job_id": job["id"], "pids": pids, "progress": progress, "seconds": seconds, "cpu": cpu,
+            "devhost_cpu": cpu_seconds(pids[:1])}
+
+
+def validation(stack: Stack, job_id: str, level: str, pids: list[int]) -> dict[str, Any]:
+    """A validation run of the whole job at ``level`` through the API, until it is done."""
+    token = issue_dev_token("bench", secret=LOCAL_SECRET)
+    cpu0, t0 = cpu_seconds(pids), time.perf_counter()
+    started = call("POST", f"{stack.base_url}/validation/job/{job_id}", token, {"level": level})
+    while True:
+        progress = call("GET", f"{stack.base_url}/jobs/{job_id}/progress", token)
+        run = progress.get("validation") or {}
+        if progress["phase"] == "done" and run.get("level") == level and len(run.get("batches_done", [])) == run.get("batches"):
+            break
+        time.sleep(0.1)
+    return {"images": started["images_count"], "seconds": time.perf_counter() - t0, "cpu": cpu_seconds(pids) - cpu0}
 
 
 async def activity_alone(
@@ -175,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                 report("whole job", p["valid_images"], megabytes, job["seconds"], job["cpu"],
                        f"  (devhost alone {1000 * job['devhost_cpu'] / max(p['valid_images'], 1):.2f};"
                        f" {p['duplicate_images']} duplicates, {p['failed_downloads']} failed)")
+                for level in ("medium", "slow"):
+                    run = validation(stack, job["job_id"], level, job["pids"])
+                    report(f"validate_job {level}", run["images"], 0.0, run["seconds"], run["cpu"])
                 for store, name in ((False, "download + validate"), (True, "+ Blob and Cosmos")):
                     alone = asyncio.run(activity_alone(stack.env, labels, args.per_label, args.batch_size, store=store))
                     report(name, alone["valid"], alone["bytes"] / 1e6, alone["seconds"], alone["cpu"])
