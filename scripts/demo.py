@@ -64,11 +64,13 @@ def summary(client: Client, job_id: str, progress: JobProgress, seconds: float) 
         f"job {job_id}: {progress.status} in {seconds:.1f} s",
         f"  chunks      {progress.completed_chunks} completed, {progress.failed_chunks} failed,"
         f" of {progress.total_chunks}",
-        f"  stored      {stats['images']} images ({progress.valid_images / max(seconds, 1e-9):.1f} images/s)",
+        f"  stored      {progress.valid_images} images ({progress.valid_images / max(seconds, 1e-9):.1f} images/s),"
+        f" {stats['images']} kept after validation"
+        f" ({progress.valid_images - stats['images']} near-duplicates or rejected)",
     ]
     for label, count in stats["per_label"].items():
         lines.append(f"    {label:<12} {count}")
-    lines.append(f"  duplicates  {progress.duplicate_images}")
+    lines.append(f"  duplicates  {progress.duplicate_images} (exact copies, not stored twice)")
     lines.append(f"  downloaded  {progress.downloaded_images}")
     lines.append(f"  failures    {progress.failed_downloads}")
     for reason, count in sorted(progress.failed_by_reason.items(), key=lambda kv: -kv[1]):
