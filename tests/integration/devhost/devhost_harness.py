@@ -38,7 +38,8 @@ class Devhost:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "devhost", "--app", str(APP), "--port", "0",
              "--state", str(self.state), *extra],
-            cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=log, text=True)
+            cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=log, text=True,
+            start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             ready, _, _ = select.select([self.proc.stdout], [], [], 0.5)
@@ -57,8 +58,10 @@ class Devhost:
             self.proc.wait(timeout=30)
 
     def kill(self) -> None:
+        """SIGKILL the host and its replay worker processes, as a crash of its machine would
+        (killing the host alone would leave its --workers processes behind)."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
 
     # ---------------------------------------------------------------- HTTP
