@@ -56,7 +56,7 @@ class HostConfig:
         durable = ext.get("durableTask", {})
         cfg = cls()
         cfg.route_prefix = str(ext.get("http", {}).get("routePrefix", "api")).strip("/")
-        cfg.hub_name = durable.get("hubName", cfg.hub_name)
+        cfg.hub_name = resolve_setting(str(durable.get("hubName", cfg.hub_name)))  # "%SETTING%" too
         cfg.max_activities = int(durable.get("maxConcurrentActivityFunctions", cfg.max_activities))
         cfg.max_orchestrations = int(
             durable.get("maxConcurrentOrchestratorFunctions", cfg.max_orchestrations))
