@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from shared.fetch.budget import ByteBudget
+from shared.imaging import DecodeGate
 from shared.models import Document, Notification
 from shared.settings import Settings, get_settings
 from shared.storage import BlobStore, ImagesRepo, JobsRepo, Repo, StorageContext
@@ -29,12 +31,24 @@ T = TypeVar("T", bound=Document)
 
 @dataclass
 class Runtime:
-    """Settings, storage and an HTTP session for search sources."""
+    """Settings, storage, an HTTP session for search sources, and the process's memory
+    bounds for downloads (``memory_process_bytes``) and decodes (``large_decodes``)."""
 
     settings: Settings
     storage: StorageContext
     _session: aiohttp.ClientSession | None = None
     _repos: dict[str, Repo[Any]] = field(default_factory=dict)
+    memory: ByteBudget = field(init=False)
+    decode_gate: DecodeGate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.memory = ByteBudget(self.settings.memory_process_bytes)
+        self.decode_gate = DecodeGate(self.settings.large_decode_bytes, self.settings.large_decodes)
+
+    def download_budget(self) -> ByteBudget:
+        """A fresh budget of ``memory_activity_bytes`` for one download activity, drawing on
+        the process's."""
+        return ByteBudget(self.settings.memory_activity_bytes, parent=self.memory)
 
     @property
     def jobs(self) -> JobsRepo:
