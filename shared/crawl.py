@@ -113,7 +113,6 @@ async def discover(
 
 @dataclass
 class _Accepted:
-    candidate: Candidate
     info: ImageInfo
     offset: int
 
@@ -124,6 +123,9 @@ class _Tally:
     duplicates: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     accepted: dict[str, _Accepted | None] = field(default_factory=dict)
+    #: sha256 -> the smallest position it was found at in the batch (whichever copy arrived
+    #: first): the record's origin, the same however the downloads interleave.
+    first: dict[str, tuple[int, Candidate]] = field(default_factory=dict)
 
 
 def _metadata(batch: DownloadBatch, candidate: Candidate, info: ImageInfo) -> dict[str, Any]:
@@ -163,17 +165,20 @@ class BatchProcessor:
             # Each image is checked (in the decode threads) as soon as it arrives and goes into
             # the shard as soon as it passes, while the rest of the batch still downloads.
             async with asyncio.TaskGroup() as group:  # one failure cancels the rest
-                for candidate in batch.candidates:
-                    group.create_task(self._one(batch, candidate, writer, tally))
+                for index, candidate in enumerate(batch.candidates):
+                    group.create_task(self._one(batch, batch.offset + index, candidate, writer, tally))
             if writer.members:
                 await writer.commit()
         except BaseException:
             await writer.abort()
             raise
         accepted = [item for item in tally.accepted.values() if item is not None]
-        records = [self._record(batch, shard, item) for item in accepted]
+        records = [self._record(batch, shard, item, *tally.first[item.info.sha256]) for item in accepted]
         stored = await self._images.create_many(batch.job_id, records)
-        new = [r for r, (existing, created) in zip(records, stored) if created or existing.origin == r.origin]
+        new = [
+            r for r, (existing, created) in zip(records, stored)
+            if created or existing.origin.same_place(r.origin, existing.chunk_id, r.chunk_id)
+        ]
         if writer.members:
             await self._settle(shard, any(created for _, created in stored))
         return BatchResult(
@@ -199,7 +204,9 @@ class BatchProcessor:
         else:
             await self._blobs.delete(container, name)
 
-    async def _one(self, batch: DownloadBatch, candidate: Candidate, writer: ShardWriter, tally: _Tally) -> None:
+    async def _one(
+        self, batch: DownloadBatch, position: int, candidate: Candidate, writer: ShardWriter, tally: _Tally
+    ) -> None:
         outcome = await self._fetcher.fetch(candidate.url)
         if not outcome.ok:
             tally.failed[(outcome.reason or FailureReason.connection).value] += 1
@@ -211,7 +218,11 @@ class BatchProcessor:
             info = await loop.run_in_executor(decode_pool(), inspect_image, outcome.body, batch.rules, self._gate)
             if isinstance(info, Rejection):
                 tally.failed[info.reason.value] += 1
-            elif info.sha256 in tally.accepted:
+                return
+            found = tally.first.get(info.sha256)
+            if found is None or position < found[0]:
+                tally.first[info.sha256] = (position, candidate)
+            if info.sha256 in tally.accepted:
                 tally.duplicates += 1  # the same bytes twice in one batch
             else:
                 tally.accepted[info.sha256] = None  # taken: a copy arriving meanwhile is a duplicate
@@ -220,14 +231,15 @@ class BatchProcessor:
                     _metadata(batch, candidate, info), release=outcome.release,
                 )  # fmt: skip
                 handed = True
-                tally.accepted[info.sha256] = _Accepted(candidate, info, offset)
+                tally.accepted[info.sha256] = _Accepted(info, offset)
         finally:
             if not handed:
                 outcome.release()
 
     @staticmethod
-    def _record(batch: DownloadBatch, shard: str, item: _Accepted) -> ImageRecord:
-        info, candidate = item.info, item.candidate
+    def _record(batch: DownloadBatch, shard: str, item: _Accepted, position: int, candidate: Candidate) -> ImageRecord:
+        """The record of an accepted image, from the first place the batch found it at."""
+        info = item.info
         return ImageRecord(
             id=info.sha256,
             job_id=batch.job_id,
@@ -252,6 +264,6 @@ class BatchProcessor:
             mode=info.mode,
             exif_orientation=info.exif_orientation,
             chunk_id=batch.chunk_id,
-            origin=Origin(batch_id=batch.batch_id, url=candidate.url),
+            origin=Origin(batch_id=batch.batch_id, url=candidate.url, position=position),
             validation=ValidationSummary(level=Level.fast, checks=dict(FAST_CHECKS)),
         )

@@ -140,6 +140,7 @@ def _chunk_runs(job: Job, settings: Settings, chunks: list[ChunkSpec], run: int)
             rules=rules,
             batch_size=settings.batch_size,
             history_limit=settings.chunk_history_limit,
+            batches_in_flight=settings.chunk_batches_in_flight,
         )
         for chunk in chunks
     ]

@@ -111,7 +111,11 @@ class Settings(BaseSettings):
 
     # --- Crawl -----------------------------------------------------------------------------
     batch_size: int = Field(default=50, ge=1, le=1000, description="images per download batch")
-    max_parallel_chunks: int = Field(default=16, ge=1, le=1000)
+    max_parallel_chunks: int = Field(default=16, ge=1, le=1000, description="chunks in flight per job")
+    chunk_batches_in_flight: int = Field(
+        default=3, ge=1, le=32, description="download batches in flight per chunk: the next "
+        "pages download while a batch waits for its slowest URL"
+    )
     chunk_history_limit: int = Field(
         default=20, ge=1, description="batches per crawl_chunk run before continue_as_new"
     )

@@ -69,22 +69,24 @@ def _lanczos(x: np.ndarray) -> np.ndarray:
     return np.where(inside, np.sinc(x) * np.sinc(x / _LANCZOS_SUPPORT), 0.0)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=1024)
 def _resample_dct(size: int, start: float, stop: float) -> np.ndarray:
     """``_DCT8 @ R`` where ``R`` (32 x ``size``) resamples the span [start, stop) of a line of
     ``size`` pixels to 32 samples with a Lanczos-3 filter, the way Pillow's ``resize`` with a
-    ``box`` does (filter widened by the scale, taps clipped to the image, rows normalised)."""
+    ``box`` does (filter widened by the scale, taps clipped to the image, rows normalised).
+    Only the taps are computed; the (8 x size) result is cached per line geometry."""
     scale = (stop - start) / _DCT_SIDE
     filter_scale = max(scale, 1.0)
     support = _LANCZOS_SUPPORT * filter_scale
     centers = start + (np.arange(_DCT_SIDE) + 0.5) * scale
-    pixels = np.arange(size)
-    weights = _lanczos((pixels[None, :] - centers[:, None] + 0.5) / filter_scale)
-    low = np.floor(centers - support + 0.5)
-    high = np.floor(centers + support + 0.5)
-    weights *= (pixels[None, :] >= low[:, None]) & (pixels[None, :] < high[:, None])
+    low = np.maximum(np.floor(centers - support + 0.5), 0).astype(np.int64)
+    high = np.minimum(np.floor(centers + support + 0.5), size).astype(np.int64)
+    taps = low[:, None] + np.arange(2 * int(np.ceil(support)) + 1)[None, :]
+    weights = _lanczos((taps - centers[:, None] + 0.5) / filter_scale) * (taps < high[:, None])
     weights /= weights.sum(axis=1, keepdims=True)
-    return _DCT8 @ weights
+    resample = np.zeros((_DCT_SIDE, size + taps.shape[1]))
+    np.put_along_axis(resample, taps, weights, axis=1)  # taps of a row are distinct
+    return _DCT8 @ resample[:, :size]
 
 
 def _spans(size: int, scale: float) -> list[tuple[float, float]]:

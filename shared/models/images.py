@@ -60,6 +60,7 @@ class DownloadBatch(Model):
     label: str
     rules: ValidationRules
     candidates: list[Candidate]
+    offset: int = Field(default=0, ge=0, description="the page's offset: candidate i is at offset + i")
 
 
 class FailureReason(StrEnum):
@@ -109,10 +110,23 @@ class ValidationSummary(Model):
 
 
 class Origin(Model):
-    """Which batch first stored an image: lets a re-run batch recognise its own earlier write."""
+    """Which batch first stored an image, and from which place in its chunk's results: a
+    batch that comes to the same place again (a retried activity, or a resumed run whose
+    batches are cut at other offsets) recognises the write as its own and counts it; the same
+    URL found at another place, or by another chunk, is a duplicate."""
 
     batch_id: str
     url: str
+    position: int | None = Field(
+        default=None, description="index of the URL in its chunk's result list (the source's offset)"
+    )
+
+    def same_place(self, other: "Origin", chunk_id: str, other_chunk_id: str) -> bool:
+        """True when both stored the same URL from the same place of the same chunk (records
+        written before positions existed compare by batch)."""
+        if self.position is None or other.position is None:
+            return self == other
+        return (chunk_id, self.position, self.url) == (other_chunk_id, other.position, other.url)
 
 
 class ImageRecord(Document):

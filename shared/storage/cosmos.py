@@ -309,7 +309,7 @@ BATCH_LIMIT = 100
 
 def _where(record: ImageRecord) -> tuple[object, ...]:
     """Who stored a record and where its bytes are: equal means it is this writer's own."""
-    return record.origin, record.blob_name, record.offset
+    return record.origin, record.chunk_id, record.blob_name, record.offset
 
 
 class ImagesRepo(Repo[ImageRecord]):
