@@ -35,6 +35,7 @@ import aiohttp
 
 from shared.errors import SourceError, SourceRateLimited
 from shared.imaging import DecodeGate, ImageInfo, Rejection, decode_pool, inspect_image
+from shared.logs import log_event
 from shared.models import (
     BatchResult,
     Candidate,
@@ -181,7 +182,7 @@ class BatchProcessor:
         ]
         if writer.members:
             await self._settle(shard, any(created for _, created in stored))
-        return BatchResult(
+        result = BatchResult(
             batch_id=batch.batch_id,
             chunk_id=batch.chunk_id,
             seq=batch.seq,
@@ -194,6 +195,15 @@ class BatchProcessor:
             bytes=sum(r.bytes for r in new),
             stored=[r.id for r in new],
         )
+        # The monitoring queries (docs/monitoring.md) count stored images and failure reasons
+        # from this event.
+        log_event(
+            log, "batch_done", "batch %s: %d of %d stored", batch.batch_id, len(new), len(batch.candidates),
+            job_id=batch.job_id, chunk_id=batch.chunk_id, batch_id=batch.batch_id, attempted=result.attempted,
+            downloaded=result.downloaded, stored=result.valid, duplicates=result.duplicates, bytes=result.bytes,
+            failed=result.failed,
+        )
+        return result
 
     async def _settle(self, shard: str, referenced: bool) -> None:
         """Mark the committed shard as having its records, or delete it when no record points

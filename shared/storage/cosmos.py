@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -30,6 +31,7 @@ from azure.cosmos.exceptions import CosmosBatchOperationError
 from pydantic import BaseModel
 
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.logs import log_event
 from shared.models import ImageRecord, Job, ValidationSummary, utcnow
 from shared.names import COSMOS_CONTAINERS
 from shared.storage.errors import azure_errors
@@ -256,11 +258,29 @@ async def owned_page(
     return await repo.page(sql, params, pk=user_id, limit=limit, continuation=continuation)
 
 
+log = logging.getLogger("pixcrawler.jobs")
+
+
+def _status_event(job: Job) -> None:
+    """The ``job_status`` event the monitoring queries count jobs by (docs/monitoring.md)."""
+    status = getattr(job.status, "value", job.status)
+    log_event(
+        log, "job_status", "job %s is %s", job.id, status,
+        job_id=job.id, user_id=job.user_id, status=status, run=job.run, error=job.error,
+    )
+
+
 class JobsRepo(Repo[Job]):
-    """Jobs (partition key ``/user_id``) with optimistic-concurrency state changes."""
+    """Jobs (partition key ``/user_id``) with optimistic-concurrency state changes. Every
+    status a job enters is logged as a ``job_status`` event."""
 
     def __init__(self, database: DatabaseProxy) -> None:
         super().__init__(database, "jobs", Job)
+
+    async def create(self, item: Job) -> Job:
+        created = await super().create(item)
+        _status_event(created)
+        return created
 
     async def update(self, job: Job, mutate: Callable[[Job], Job | None], attempts: int = 5) -> Job:
         """Read -> mutate -> replace with the etag; on a concurrent change read again and
@@ -275,9 +295,13 @@ class JobsRepo(Repo[Job]):
             changed = mutate(draft) or draft
             changed.updated_at = utcnow()
             try:
-                return await self.replace(changed, etag=current.etag)
+                saved = await self.replace(changed, etag=current.etag)
             except Conflict:
                 current = await self.get(job.id, job.user_id)
+                continue
+            if saved.status != current.status:
+                _status_event(saved)
+            return saved
         raise Conflict(
             f"job {job.id!r} kept changing concurrently ({attempts} attempts); retry",
             error_code="job_changed",
