@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         description="a decode above this many bytes is 'large': large_decodes at once per process",
     )
     large_decodes: int = Field(default=1, ge=1, le=64, description="large decodes at once per process")
+    memory_mmap_threshold_bytes: int = Field(
+        default=1024 * 1024, ge=0, description="glibc's malloc gives buffers this large their own "
+        "mapping, returned to the system when freed (0: glibc's own, moving threshold, which "
+        "keeps freed image buffers in the heap)"
+    )
     http_proxy_from_env: bool = Field(
         default=False, description="Azure SDK clients use HTTP(S)_PROXY/NO_PROXY and .netrc from "
         "the environment (off: no per-request environment lookups)"

@@ -21,6 +21,8 @@ Invariants (the shard is committed before any record points at it):
 
 Memory: the writer holds at most ``block_size`` bytes of members plus the images being
 staged; each image's :class:`~shared.fetch.budget.Hold` is released once its block is staged.
+Small members are joined into blocks; an image of 1 MiB or more is staged as a block of its
+own, from the download's own buffer, so no image is ever held twice.
 
 Example::
 
@@ -60,6 +62,8 @@ _BLOCK = 512
 _ZEROS = bytes(2 * _BLOCK)
 #: Staged blocks uploading at once per shard.
 _STAGING = 2
+#: An image this large is staged as a block of its own, so its bytes are never copied.
+_OWN_BLOCK = 1024 * 1024
 
 
 def _header(name: str, size: int, mtime: int) -> bytes:
@@ -131,16 +135,30 @@ class ShardWriter:
             return
         while len([task for task in self._uploads if not task.done()]) >= _STAGING:
             await asyncio.wait(self._uploads, return_when=asyncio.FIRST_COMPLETED)
-        block_id = StagedBlob.block_id(len(self._blocks))
-        self._blocks.append(block_id)
-        data = b"".join(self._pieces)
+        blocks: list[tuple[str, bytes | bytearray]] = []
+        small: list[bytes | bytearray] = []
+        for piece in [*self._pieces, b""]:  # the empty piece ends the last run of small ones
+            if len(piece) >= _OWN_BLOCK or not piece:
+                if small:
+                    blocks.append((self._next_block(), b"".join(small)))
+                    small = []
+                if piece:
+                    blocks.append((self._next_block(), piece))  # staged as it is: no copy
+            else:
+                small.append(piece)
         releases = self._releases
         self._pieces, self._releases, self._buffered = [], [], 0
-        self._uploads.append(asyncio.create_task(self._stage(block_id, data, releases)))
+        self._uploads.append(asyncio.create_task(self._stage(blocks, releases)))
 
-    async def _stage(self, block_id: str, data: bytes, releases: list[Callable[[], None]]) -> None:
+    def _next_block(self) -> str:
+        block_id = StagedBlob.block_id(len(self._blocks))
+        self._blocks.append(block_id)
+        return block_id
+
+    async def _stage(self, blocks: list[tuple[str, bytes | bytearray]], releases: list[Callable[[], None]]) -> None:
         try:
-            await self._staged.stage_block(block_id, data)
+            for block_id, data in blocks:
+                await self._staged.stage_block(block_id, data)
         finally:
             for release in releases:
                 release()

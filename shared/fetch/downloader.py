@@ -9,7 +9,8 @@ What it guarantees, per URL:
 * at most ``fetch_concurrency`` requests in flight, at most ``fetch_per_host`` per host (a
   request waiting for a slot is not yet timed);
 * connect, read and total timeouts per attempt (``fetch_connect_timeout``,
-  ``fetch_read_timeout``, ``fetch_total_timeout``);
+  ``fetch_read_timeout``, ``fetch_total_timeout``; with a memory budget the total runs to the
+  headers, stops while the body waits for room, and starts again for the body);
 * at most ``fetch_max_bytes`` read: a larger Content-Length is refused before the body, and a
   body that grows past it is cut off as soon as it does;
 * with a memory budget (:mod:`shared.fetch.budget`), a body's bytes are reserved before it is
@@ -222,8 +223,10 @@ class Downloader:
         self._session = aiohttp.ClientSession(
             connector=connector,
             headers={"User-Agent": user_agent(s.contact_url), "Accept": _ACCEPT},
+            # fetch_total_timeout is applied by _attempt itself (not by aiohttp), so that the
+            # wait for the memory budget between the headers and the body is not counted.
             timeout=aiohttp.ClientTimeout(
-                total=s.fetch_total_timeout,
+                total=None,
                 sock_connect=s.fetch_connect_timeout,
                 sock_read=s.fetch_read_timeout,
             ),
@@ -294,10 +297,11 @@ class Downloader:
                                     final_url=str(current))
             try:
                 async with self._slots.hold(current.host or ""):
-                    async with self._session.get(current, allow_redirects=False) as response:
-                        location = response.headers.get("Location")
-                        if response.status not in REDIRECT_STATUSES or not location:
-                            return await self._read(url, current, response)
+                    async with asyncio.timeout(self.settings.fetch_total_timeout) as deadline:
+                        async with self._session.get(current, allow_redirects=False) as response:
+                            location = response.headers.get("Location")
+                            if response.status not in REDIRECT_STATUSES or not location:
+                                return await self._read(url, current, response, deadline)
                 next_url = current.join(URL(location))
             except Exception as exc:  # aiohttp, asyncio and OS errors of this URL only
                 return _failure_from_exception(url, current, exc)
@@ -307,7 +311,7 @@ class Downloader:
                             f"more than {MAX_REDIRECTS} redirects", final_url=str(current))
 
     async def _read(
-        self, url: str, current: URL, response: aiohttp.ClientResponse
+        self, url: str, current: URL, response: aiohttp.ClientResponse, deadline: asyncio.Timeout
     ) -> FetchResult | _Retryable:
         status, final = response.status, str(current)
         if status >= 300:
@@ -330,10 +334,12 @@ class Downloader:
         expected = response.content_length
         hold: Hold | None = None
         if self.budget is not None:
+            deadline.reschedule(None)  # waiting for room is not the server's time
             try:
                 hold = await self.budget.reserve(limit if expected is None else expected)
             except OverBudget as exc:
                 return FetchFailure(url, FailureReason.too_large, str(exc), status, final)
+            deadline.reschedule(asyncio.get_running_loop().time() + self.settings.fetch_total_timeout)
         try:
             read = await self._body(url, response, status, final, expected, limit)
         except BaseException:

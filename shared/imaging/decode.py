@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageFile
 
@@ -128,6 +129,45 @@ class Rejection:
     message: str
 
 
+class BufferFile(io.RawIOBase):
+    """A read-only, seekable file over bytes in memory that, unlike ``io.BytesIO`` of a
+    bytearray, does not copy them: Pillow reads the download's own buffer piece by piece.
+
+    >>> BufferFile(bytearray(b"abcdef")).read(3)
+    b'abc'
+    """
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self._view = memoryview(data).cast("B")
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._view[self._position : self._position + len(buffer)]
+        buffer[: len(chunk)] = chunk
+        self._position += len(chunk)
+        return len(chunk)
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else self._position + size
+        chunk = bytes(self._view[self._position : end])
+        self._position += len(chunk)
+        return chunk
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+
 def _draft(image: ImageFile.ImageFile, fmt: ImageFormat) -> None:
     """Ask for a JPEG at 1/8 scale: its pixels are 8 x 8 block means, all the hashes need,
     and decoding it still reads (and checks) the whole entropy-coded stream."""
@@ -203,7 +243,7 @@ def inspect_image(
         allowed = ", ".join(f.value for f in rules.formats)
         return Rejection(FailureReason.format_not_allowed, f"{fmt.value} is not in [{allowed}]")
     try:
-        with Image.open(io.BytesIO(data), formats=[PIL_FORMAT[fmt]]) as image:
+        with Image.open(BufferFile(data), formats=[PIL_FORMAT[fmt]]) as image:
             width, height = image.size
             if width * height > rules.max_pixels:
                 return Rejection(

@@ -95,7 +95,7 @@ class StagedBlob:
         """A fixed-length block id for block number ``index`` (base64 of ``%06d``)."""
         return base64.b64encode(f"{index:06d}".encode()).decode()
 
-    async def stage_block(self, block_id: str, data: bytes) -> None:
+    async def stage_block(self, block_id: str, data: bytes | bytearray) -> None:
         """Upload one block (invisible until committed)."""
         with _blob_errors(self._container, self._name):
             await self.client.stage_block(block_id, data)

@@ -189,3 +189,28 @@ async def test_a_body_without_content_length_reserves_the_cap_then_only_its_size
     result.release()
     result.release()  # idempotent
     assert budget.used == 0
+
+
+async def test_waiting_for_the_memory_budget_does_not_count_against_the_total_timeout(
+    server: LocalServer,
+) -> None:
+    """The second body waits 1.5 s for the first to be released, longer than the 1 s total
+    timeout: the wait is not the server's time, so it still arrives."""
+    body = png_bytes() + bytes(40_000 - len(png_bytes()))
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="image/png")
+
+    urls = [server.route(f"/waits{n}.png", handler) for n in range(2)]
+    budget = ByteBudget(50_000)
+    settings = fetch_settings(fetch_max_bytes=CAP, fetch_total_timeout=1.0, fetch_retries=0)
+    async with Downloader(settings, budget=budget) as downloader:
+        first = await downloader.fetch(urls[0])
+        second_task = asyncio.create_task(downloader.fetch(urls[1]))
+        await asyncio.sleep(1.5)
+        assert not second_task.done()  # held back by the budget
+        first.release()
+        second = await second_task
+    assert first.ok and second.ok and len(second.body) == len(body)
+    second.release()
+    assert budget.used == 0

@@ -90,3 +90,16 @@ async def test_the_janitor_deletes_old_pending_shards_that_no_record_points_at(s
     left = {b.name: b.metadata for b in [b async for b in storage.blobs.list("images", f"{job_id}/", metadata=True)]}
     assert left == {used: {RECORDS_KEY: WRITTEN}}
     assert await janitor.sweep_job(job_id, utcnow() + timedelta(days=1)) == 0  # written: never looked at again
+
+
+async def test_a_large_image_is_a_block_of_its_own_and_the_tar_stays_whole(storage: StorageContext) -> None:
+    """Images of 1 MiB and more go up from the download's own buffer (no joined copy), between
+    blocks of the small members around them; the committed tar reads back member by member."""
+    name = f"{new_id('job')}/shards/c0/000000-c.tar"
+    images = {"small": os.urandom(3000), "large": bytearray(os.urandom(1_500_000)), "tail": os.urandom(10)}
+    offsets = await write_shard(storage, name, images, block_size=4 * 1024 * 1024)
+    blocks = await storage.blobs.client.get_blob_client("images", name).get_block_list("committed")
+    assert len(blocks[0]) >= 3
+    for key, body in images.items():
+        record = make_image(new_id("job"), 0, blob_name=f"images/{name}", offset=offsets[key], bytes=len(body))
+        assert await read_image(storage.blobs, record) == bytes(body)
