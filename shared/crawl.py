@@ -6,7 +6,8 @@ The download activity is this module's :class:`BatchProcessor`; the discover act
 A batch streams the images that pass their checks into one shard blob (a WebDataset tar, see
 :mod:`shared.shards`) while the rest of the batch is still downloading, commits it, then
 writes the records of the images that are new to the job: one query for those that exist,
-one transactional batch per 100 new records.
+one transactional batch per 100 new records. A batch with failures writes them, with their
+URLs, as one small blob (:mod:`shared.failures`).
 
 Idempotency: records are keyed by sha256 and created only if absent; a record remembers the
 batch and URL that first stored it (``origin``), so a batch that runs again recognises its own
@@ -34,6 +35,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from shared.errors import SourceError, SourceRateLimited
+from shared.failures import FailureBlobs, FailureLog
 from shared.imaging import DecodeGate, ImageInfo, Rejection, decode_pool, inspect_image
 from shared.logs import log_event
 from shared.models import (
@@ -66,7 +68,7 @@ class ImageStore(Protocol):
     async def create_many(self, job_id: str, records: list[ImageRecord]) -> list[tuple[ImageRecord, bool]]: ...
 
 
-class ShardBlobs(Protocol):
+class ShardBlobs(FailureBlobs, Protocol):
     def staged(self, container: str, name: str, content_type: str) -> StagedBlob: ...
 
     async def set_metadata(self, container: str, name: str, metadata: dict[str, str]) -> None: ...
@@ -124,6 +126,8 @@ class _Tally:
     duplicates: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     accepted: dict[str, _Accepted | None] = field(default_factory=dict)
+    #: What failed, with URLs: saved as the batch's failure blob (shared.failures).
+    log: FailureLog = field(default_factory=FailureLog)
     #: sha256 -> the smallest position it was found at in the batch (whichever copy arrived
     #: first): the record's origin, the same however the downloads interleave.
     first: dict[str, tuple[int, Candidate]] = field(default_factory=dict)
@@ -182,6 +186,7 @@ class BatchProcessor:
         ]
         if writer.members:
             await self._settle(shard, any(created for _, created in stored))
+        await tally.log.save(self._blobs, batch)
         result = BatchResult(
             batch_id=batch.batch_id,
             chunk_id=batch.chunk_id,
@@ -219,7 +224,9 @@ class BatchProcessor:
     ) -> None:
         outcome = await self._fetcher.fetch(candidate.url)
         if not outcome.ok:
-            tally.failed[(outcome.reason or FailureReason.connection).value] += 1
+            reason = outcome.reason or FailureReason.connection
+            tally.failed[reason.value] += 1
+            tally.log.add(position, candidate, reason, getattr(outcome, "message", None))
             return
         handed = False
         try:
@@ -228,6 +235,7 @@ class BatchProcessor:
             info = await loop.run_in_executor(decode_pool(), inspect_image, outcome.body, batch.rules, self._gate)
             if isinstance(info, Rejection):
                 tally.failed[info.reason.value] += 1
+                tally.log.add(position, candidate, info.reason, info.message)
                 return
             found = tally.first.get(info.sha256)
             if found is None or position < found[0]:

@@ -123,7 +123,7 @@ class _Schemas:
         wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorBody, "serialization")]
         for route in routes:
             wanted += [(m, "validation") for m in (route.body, route.query) if m is not None]
-            if route.response is not None:
+            if route.response is not None and _media_type(route.response) is None:
                 wanted.append((route.response, "serialization"))
         unique = list(dict.fromkeys(wanted))
         self.refs, top = models_json_schema(unique, ref_template=REF)
@@ -195,11 +195,26 @@ def _error_response(status: int, schemas: _Schemas) -> dict[str, Any]:
     }
 
 
+def _media_type(model: type[BaseModel]) -> str | None:
+    """The media type of a response model that stands for bytes (``shared.models.BinaryBody``),
+    None for a JSON body."""
+    value = getattr(model, "media_type", None)
+    return value if isinstance(value, str) else None
+
+
 def _success_response(route: RouteLike, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
     headers = {"X-Request-ID": REQUEST_ID_HEADER}
     if route.response is None:
         status = 204 if route.status == 200 else route.status
         return str(status), {"description": HTTPStatus(status).phrase, "headers": headers}
+    media_type = _media_type(route.response)
+    if media_type is not None:
+        schema = {"type": "string", "contentMediaType": media_type, "description": route.response.__doc__ or ""}
+        return str(route.status), {
+            "description": HTTPStatus(route.status).phrase,
+            "headers": headers,
+            "content": {media_type: {"schema": schema}},
+        }
     return str(route.status), {
         "description": HTTPStatus(route.status).phrase,
         "headers": headers,

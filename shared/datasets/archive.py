@@ -23,6 +23,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from typing import IO
 
 from shared.datasets.card import ArchiveTally, dataset_json, labels_csv, render_card
+from shared.datasets.curation import admit
 from shared.datasets.layout import (
     CARD, DATASET_JSON, LABELS_CSV, MANIFEST, image_member, manifest_line, manifest_row,
 )
@@ -49,20 +50,15 @@ def zip_time(meta: DatasetMeta) -> tuple[int, int, int, int, int, int]:
 
 
 def skip_reason(record: ImageRecord, meta: DatasetMeta) -> str | None:
-    """Why a record stays out of the archive: ``"invalid"``, ``"duplicate"`` or
-    ``"below_min_level"``; None when it goes in.
+    """Why a record stays out of the archive: ``"excluded"``, ``"invalid"``, ``"duplicate"``
+    or ``"below_min_level"``; None when it goes in (the rule is :func:`~shared.datasets.
+    curation.admit`).
 
     Example::
 
         skip_reason(record.model_copy(update={"is_valid": False}), meta)   # "invalid"
     """
-    if not record.is_valid:
-        return "invalid"
-    if record.is_duplicate and not meta.include_duplicates:
-        return "duplicate"
-    if record.validation.level.rank < meta.min_level.rank:
-        return "below_min_level"
-    return None
+    return admit(record, meta)[1]
 
 
 class ArchiveBuilder:
@@ -129,12 +125,14 @@ class ArchiveBuilder:
 async def admitted(
     records: AsyncIterable[ImageRecord], meta: DatasetMeta, tally: ArchiveTally
 ) -> AsyncIterator[ImageRecord]:
+    """The records that go in, under their label after review (:func:`~shared.datasets.
+    curation.admit`); the others are counted in ``tally.skipped`` by reason."""
     async for record in records:
-        reason = skip_reason(record, meta)
-        if reason is None:
-            yield record
+        packed, reason = admit(record, meta)
+        if packed is not None:
+            yield packed
         else:
-            tally.skipped[reason] += 1
+            tally.skipped[reason or "unknown"] += 1
 
 
 async def fetched(
@@ -166,8 +164,8 @@ async def write_archive(
 ) -> ArchiveSummary:
     """Write the dataset archive of ``records`` into ``sink`` and close it.
 
-    Records that are invalid, flagged duplicates (unless ``meta.include_duplicates``),
-    validated below ``meta.min_level``, repeated, or whose fetched bytes do not match their
+    Records that a reviewer excluded, invalid, flagged duplicates (unless
+    ``meta.include_duplicates``), validated below ``meta.min_level``, repeated, or whose fetched bytes do not match their
     sha256 are left out and counted in ``summary.skipped``. ``fetch_bytes`` runs for up to
     ``prefetch`` records at once; the archive keeps the input order.
 

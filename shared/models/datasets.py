@@ -204,6 +204,7 @@ class DatasetTally(Model):
     sources: dict[str, int] = Field(default_factory=dict)
     licenses: dict[str, int] = Field(default_factory=dict)
     skipped: dict[str, int] = Field(default_factory=dict)
+    relabelled: int = Field(default=0, description="images packed under the label a reviewer moved them to")
 
 
 class DatasetBuildState(Model):

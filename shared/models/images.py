@@ -166,6 +166,19 @@ class ImageRecord(Document):
     duplicate_of: str | None = None
     validation: ValidationSummary
     created_at: datetime = Field(default_factory=utcnow)
+    # Curation by a reviewer (``PATCH /api/v1/jobs/{job_id}/images/{image_id}``), honoured by
+    # every dataset build through ``shared.datasets.curation``.
+    excluded: bool = Field(default=False, description="left out of every dataset by a reviewer")
+    curated_label: str | None = Field(
+        default=None, description="the label a reviewer moved the image to (None: its own label)"
+    )
+    curated_by: str | None = Field(default=None, description="the user who last curated it")
+    curated_at: datetime | None = None
+
+    @property
+    def effective_label(self) -> str:
+        """The label the image has after review: the one a reviewer moved it to, else its own."""
+        return self.curated_label or self.label
 
 
 class ValidationResult(Model):

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobBlock,
+    BlobProperties,
     BlobSasPermissions,
     BlobType,
     ContentSettings,
@@ -54,6 +55,17 @@ class BlobInfo:
 
 def _tier(value: object) -> StandardBlobTier | None:
     return StandardBlobTier(str(value)) if value else None
+
+
+def _info(blob: BlobProperties) -> BlobInfo:
+    return BlobInfo(
+        name=blob.name,
+        size=blob.size,
+        content_type=blob.content_settings.content_type,
+        tier=_tier(blob.blob_tier),
+        last_modified=blob.last_modified,
+        metadata=dict(blob.metadata or {}),
+    )
 
 
 def _blob_errors(container: str, name: str) -> AbstractContextManager[None]:
@@ -129,15 +141,16 @@ class BlobStore:
         data: bytes,
         content_type: str,
         overwrite: bool = False,
+        metadata: dict[str, str] | None = None,
     ) -> bool:
-        """Write a blob; True when written, False when it existed and ``overwrite`` is off
-        (then the existing bytes stay, as content addressing wants)."""
+        """Write a blob (with ``metadata``, if given); True when written, False when it existed
+        and ``overwrite`` is off (then the existing bytes stay, as content addressing wants)."""
         settings = ContentSettings(content_type=content_type)
         with _blob_errors(container, name):
             try:
                 await self._blob(container, name).upload_blob(
                     data, blob_type=BlobType.BLOCKBLOB, overwrite=overwrite,
-                    content_settings=settings,
+                    content_settings=settings, metadata=metadata,
                 )  # fmt: skip
             except ResourceExistsError:
                 return False
@@ -203,14 +216,27 @@ class BlobStore:
         include = ["metadata"] if metadata else None
         with azure_errors(f"container {container}", "container"):
             async for blob in client.list_blobs(name_starts_with=prefix or None, include=include):
-                yield BlobInfo(
-                    name=blob.name,
-                    size=blob.size,
-                    content_type=blob.content_settings.content_type,
-                    tier=_tier(blob.blob_tier),
-                    last_modified=blob.last_modified,
-                    metadata=dict(blob.metadata or {}),
-                )
+                yield _info(blob)
+
+    async def list_page(
+        self, container: str, prefix: str, *, size: int, marker: str | None = None,
+        metadata: bool = False,
+    ) -> tuple[list[BlobInfo], str | None]:
+        """One listing page: at most ``size`` blobs whose names start with ``prefix``, in name
+        order, from ``marker`` (the token a previous page returned) on; and the token of the
+        next page (None at the end). One request, whatever the container holds."""
+        client = self.client.get_container_client(container)
+        include = ["metadata"] if metadata else None
+        pager = client.list_blobs(
+            name_starts_with=prefix or None, include=include, results_per_page=size
+        ).by_page(continuation_token=marker)
+        with azure_errors(f"container {container}", "container"):
+            try:
+                page = await pager.__anext__()
+            except StopAsyncIteration:
+                return [], None
+            blobs = [_info(blob) async for blob in page]
+        return blobs, pager.continuation_token or None
 
     async def set_tier(self, container: str, name: str, tier: StandardBlobTier | str) -> None:
         """Move the blob to Hot, Cool, Cold or Archive (the enum: the SDK sends the string
