@@ -168,20 +168,24 @@ async def _read(blobs: FailureBlobs, name: str, reason: FailureReason | None) ->
     return entries
 
 
-async def failure_page(blobs: FailureBlobs, job_id: str, query: FailureQuery) -> FailurePage:
+async def failure_page(
+    blobs: FailureBlobs, job_id: str, query: FailureQuery, *, list_page: int = LIST_PAGE,
+    max_reads: int = MAX_READS, max_listings: int = MAX_LISTINGS,
+) -> FailurePage:
     """One page of the job's stored failures (of one reason, with ``query.reason``), in the
-    order of chunk ids and batches; 400 for a continuation this list did not give."""
+    order of chunk ids and batches; 400 for a continuation this list did not give. The bounds
+    default to the module's."""
     cursor = _Cursor.decode(query.continuation)
     items: list[FailureEntry] = []
     reads = 0
-    for _ in range(MAX_LISTINGS):
+    for _ in range(max_listings):
         listing, next_marker = await blobs.list_page(
-            FAILURES_CONTAINER, failures_prefix(job_id), size=LIST_PAGE, marker=cursor.marker, metadata=True
+            FAILURES_CONTAINER, failures_prefix(job_id), size=list_page, marker=cursor.marker, metadata=True
         )
         for index in range(cursor.blob, len(listing)):
             if not _holds(listing[index], query.reason):
                 continue
-            if reads == MAX_READS:
+            if reads == max_reads:
                 return FailurePage(items=items, continuation=_Cursor(cursor.marker, index).encode())
             reads += 1
             entries = await _read(blobs, listing[index].name, query.reason)

@@ -13,14 +13,15 @@ Example::
         print(item.label, item.metadata["url"])
         image = item.image()                      # PIL image, pip install 'pixcrawler[images]'
 
-Crawl jobs live in :mod:`pixcrawler.jobs`.
+Crawl jobs live in :mod:`pixcrawler.jobs`; reviewing a job's images (exclude, relabel) in
+:mod:`pixcrawler.review`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pixcrawler import jobs
+from pixcrawler import jobs, review
 from pixcrawler._default import get_client, set_client
 from pixcrawler._version import __version__
 from pixcrawler.client import Client
@@ -38,7 +39,7 @@ __all__ = [
     "IntegrityError", "NotFoundError", "PixCrawlerError", "RateLimitError", "ValidationError",
     "WaitTimeoutError",
     "auth", "download_dataset", "get_client", "get_dataset_info", "jobs", "list_datasets",
-    "load_dataset", "set_client",
+    "load_dataset", "review", "set_client",
 ]
 
 

@@ -24,6 +24,7 @@ import httpx
 from pydantic import BaseModel
 
 from pixcrawler._http import RetryPolicy, Transport
+from pixcrawler._review import ReviewMixin
 from pixcrawler.config import Settings, cache_dir, resolve_settings
 from pixcrawler.dataset import DEFAULT_MAX_MEMORY_BYTES, Dataset
 from pixcrawler.download import download_file, target_path
@@ -39,7 +40,7 @@ M = TypeVar("M", bound=BaseModel)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
-class Client:
+class Client(ReviewMixin):
     """A connection to the PixCrawler API.
 
     Credentials and URL default to the environment (``PIXCRAWLER_API_KEY``,
