@@ -78,8 +78,14 @@ export async function renderImages(box, job, params) {
   );
   roving(grid);
   await Promise.all([refreshSummary(), load()]);
-  return () => {
+  const cleanup = () => {
     stopped = true;
     thumbs.close();
   };
+  // While the job runs: keep the counts current, and fill a first page that was empty.
+  cleanup.onProgress = () => {
+    refreshSummary().catch(() => {});
+    if (index === 0 && !grid.querySelector("li.card")) load().catch(() => {});
+  };
+  return cleanup;
 }

@@ -94,6 +94,7 @@ export async function renderJob(main, jobId, tab, params) {
   let timer = null;
   let stopped = false;
   let last = null;
+  let tabCleanup = () => {};
 
   function renderActions() {
     fill(actions, ACTIONS.map(([verb, label, allowed]) => h("button", {
@@ -116,6 +117,7 @@ export async function renderJob(main, jobId, tab, params) {
 
   async function refresh() {
     clearTimeout(timer);
+    const before = last && `${last.valid_images}/${last.phase}`;
     try {
       [job, last] = await Promise.all([get(`jobs/${enc(job.id)}`), get(`jobs/${enc(job.id)}/progress`)]);
     } catch (e) {
@@ -125,6 +127,9 @@ export async function renderJob(main, jobId, tab, params) {
     if (stopped) return;
     if (last) {
       fill(progressBox, h("h2", { id: "progress-title" }, "Progress"), progressView(last));
+      if (before !== null && before !== `${last.valid_images}/${last.phase}` && tabCleanup.onProgress) {
+        tabCleanup.onProgress(); // new images or a new phase: let the tab show them
+      }
     }
     renderActions();
     const validating = job.status === "completed" && last && last.phase !== "done";
@@ -134,7 +139,7 @@ export async function renderJob(main, jobId, tab, params) {
   }
 
   await refresh();
-  const tabCleanup = (await current[2](tabBox, job, params)) || (() => {});
+  tabCleanup = (await current[2](tabBox, job, params)) || (() => {});
   return () => {
     stopped = true;
     clearTimeout(timer);
