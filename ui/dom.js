@@ -70,3 +70,34 @@ export function say(text, kind = "info") {
   status.className = `status ${kind}`;
   status.textContent = text;
 }
+
+/**
+ * Continuation paging: `fetchPage(token)` returns {items, continuation}; `show(page, index)`
+ * draws it. Returns the Previous / Next buttons (`element`), `load()` for the current page,
+ * `info` (a live text) and `stop()`.
+ */
+export function pager(fetchPage, show, { previous = "Previous page", next = "Next page" } = {}) {
+  const tokens = [null];
+  let index = 0;
+  let stopped = false;
+  const back = h("button", { type: "button", disabled: true }, previous);
+  const forward = h("button", { type: "button", disabled: true }, next);
+  const info = h("span", { class: "page-info", "aria-live": "polite" });
+  async function load() {
+    const page = await fetchPage(tokens[index] || undefined);
+    if (stopped) return;
+    tokens[index + 1] = page.continuation;
+    show(page, index);
+    back.disabled = index === 0;
+    forward.disabled = !page.continuation;
+  }
+  back.addEventListener("click", () => { index -= 1; load(); });
+  forward.addEventListener("click", () => { index += 1; load(); });
+  return {
+    element: h("div", { class: "pager" }, back, info, forward),
+    info,
+    load,
+    stop: () => { stopped = true; },
+    get index() { return index; },
+  };
+}

@@ -1,18 +1,13 @@
 // Near-duplicate groups, each opened to show the kept copy and its duplicates side by side.
 
 import { enc, get } from "/api/ui/api.js";
-import { fill, h } from "/api/ui/dom.js";
+import { fill, h, pager } from "/api/ui/dom.js";
 import { Thumbnails, imageCard, jobLabels, roving } from "/api/ui/card.js";
 
 export async function renderDuplicates(box, job) {
   const thumbs = new Thumbnails(job.id);
   const ctx = { job, labels: jobLabels(job), thumbs };
   const list = h("div", { class: "groups", id: "groups" });
-  const previous = h("button", { type: "button", disabled: true }, "Previous groups");
-  const next = h("button", { type: "button", disabled: true }, "Next groups");
-  const tokens = [null];
-  let index = 0;
-  let stopped = false;
 
   function group(g) {
     const row = h("ul", { class: "grid group-row", "aria-label": `Kept image and ${g.size} near-duplicates` });
@@ -30,31 +25,28 @@ export async function renderDuplicates(box, job) {
     return details;
   }
 
-  async function load() {
-    const page = await get(`jobs/${enc(job.id)}/duplicates`, { limit: 10, continuation: tokens[index] || undefined });
-    if (stopped) return;
-    tokens[index + 1] = page.continuation;
-    fill(list, page.items.map(group));
-    if (!page.items.length) {
-      list.append(h("p", { class: "help" },
-        "No near-duplicate groups: they are found when the job is validated at level medium or slow."));
-    }
-    previous.disabled = index === 0;
-    next.disabled = !page.continuation;
-  }
-  previous.addEventListener("click", () => { index -= 1; load(); });
-  next.addEventListener("click", () => { index += 1; load(); });
+  const pages = pager(
+    (continuation) => get(`jobs/${enc(job.id)}/duplicates`, { limit: 10, continuation }),
+    (page) => {
+      fill(list, page.items.map(group));
+      if (!page.items.length) {
+        list.append(h("p", { class: "help" },
+          "No near-duplicate groups: they are found when the job is validated at level medium or slow."));
+      }
+    },
+    { previous: "Previous groups", next: "Next groups" },
+  );
 
   box.append(
     h("h2", {}, "Near-duplicates"),
     h("p", { class: "help" }, "Each group is an image kept by near-duplicate detection and the copies flagged as its ",
       "near-duplicates. Datasets leave the flagged copies out unless they include duplicates."),
     list,
-    h("div", { class: "pager" }, previous, next),
+    pages.element,
   );
-  await load();
+  await pages.load();
   return () => {
-    stopped = true;
+    pages.stop();
     thumbs.close();
   };
 }

@@ -1,7 +1,7 @@
 // The job's download failures with their URLs, by reason, paged.
 
 import { enc, get } from "/api/ui/api.js";
-import { fill, h } from "/api/ui/dom.js";
+import { fill, h, pager } from "/api/ui/dom.js";
 
 const PAGE = 50;
 
@@ -22,30 +22,18 @@ export async function renderFailures(box, job, params) {
   h("option", { value: "" }, "All reasons"),
   reasons.map((r) => h("option", { value: r, selected: r === reason }, `${r} (${progress.failed_by_reason[r]})`)));
   const body = h("tbody");
-  const previous = h("button", { type: "button", disabled: true }, "Previous page");
-  const next = h("button", { type: "button", disabled: true }, "Next page");
-  const tokens = [null];
-  let index = 0;
-  let stopped = false;
-
-  async function load() {
-    const page = await get(`jobs/${enc(job.id)}/failures`, {
-      reason: reason || undefined, limit: PAGE, continuation: tokens[index] || undefined,
-    });
-    if (stopped) return;
-    tokens[index + 1] = page.continuation;
-    fill(body, page.items.map((f) => h("tr", {},
-      h("td", { "data-label": "Reason" }, f.reason),
-      h("td", { "data-label": "URL", class: "url" }, urlCell(f.url)),
-      h("td", { "data-label": "Message" }, f.message || "—"),
-      h("td", { "data-label": "Label" }, f.label),
-      h("td", { "data-label": "Source" }, f.source))));
-    if (!page.items.length) body.append(h("tr", {}, h("td", { colspan: 5 }, "No failures stored on this page.")));
-    previous.disabled = index === 0;
-    next.disabled = !page.continuation;
-  }
-  previous.addEventListener("click", () => { index -= 1; load(); });
-  next.addEventListener("click", () => { index += 1; load(); });
+  const pages = pager(
+    (continuation) => get(`jobs/${enc(job.id)}/failures`, { reason: reason || undefined, limit: PAGE, continuation }),
+    (page) => {
+      fill(body, page.items.map((f) => h("tr", {},
+        h("td", { "data-label": "Reason" }, f.reason),
+        h("td", { "data-label": "URL", class: "url" }, urlCell(f.url)),
+        h("td", { "data-label": "Message" }, f.message || "—"),
+        h("td", { "data-label": "Label" }, f.label),
+        h("td", { "data-label": "Source" }, f.source))));
+      if (!page.items.length) body.append(h("tr", {}, h("td", { colspan: 5 }, "No failures stored on this page.")));
+    },
+  );
 
   box.append(
     h("h2", {}, "Failures"),
@@ -54,8 +42,8 @@ export async function renderFailures(box, job, params) {
       h("caption", { class: "sr-only" }, "Download failures"),
       h("thead", {}, h("tr", {}, ["Reason", "URL", "Message", "Label", "Source"].map((t) => h("th", { scope: "col" }, t)))),
       body),
-    h("div", { class: "pager" }, previous, next),
+    pages.element,
   );
-  await load();
-  return () => { stopped = true; };
+  await pages.load();
+  return () => pages.stop();
 }

@@ -1,7 +1,7 @@
 // A job's images, one label at a time, as a paged grid of thumbnails with curation buttons.
 
 import { enc, get } from "/api/ui/api.js";
-import { fill, h } from "/api/ui/dom.js";
+import { fill, h, pager } from "/api/ui/dom.js";
 import { Thumbnails, imageCard, jobLabels, resetRoving, roving } from "/api/ui/card.js";
 
 const PAGE = 24;
@@ -30,9 +30,6 @@ export async function renderImages(box, job, params) {
   const labelNav = h("nav", { class: "tabs labels", "aria-label": "Labels" });
   const summaryText = h("p", { class: "help", id: "curation-summary" });
   const grid = h("ul", { class: "grid", id: "image-grid", "aria-label": `Images labelled ${label}` });
-  const pageInfo = h("span", { class: "page-info", "aria-live": "polite" });
-  const previous = h("button", { type: "button", disabled: true }, "Previous page");
-  const next = h("button", { type: "button", disabled: true }, "Next page");
   const stateSelect = h("select", { id: "state", on: { change: () => { location.hash = link(label, stateSelect.value); } } },
     STATES.map(([key, text]) => h("option", { value: key, selected: key === state }, text)));
 
@@ -45,26 +42,15 @@ export async function renderImages(box, job, params) {
   }
 
   const ctx = { job, labels, thumbs, onChange: () => refreshSummary().catch(() => {}) };
-  const tokens = [null];
-  let index = 0;
-  let stopped = false;
-
-  async function load() {
-    const page = await get(`jobs/${enc(job.id)}/images`, {
-      label, state, limit: PAGE, continuation: tokens[index] || undefined,
-    });
-    if (stopped) return;
-    tokens[index + 1] = page.continuation;
-    fill(grid, page.items.map((image) => imageCard(image, ctx)));
-    if (!page.items.length) grid.append(h("li", { class: "empty" }, "No images here."));
-    resetRoving(grid);
-    previous.disabled = index === 0;
-    next.disabled = !page.continuation;
-    pageInfo.textContent = `Page ${index + 1}, ${page.items.length} images`;
-  }
-
-  previous.addEventListener("click", () => { index -= 1; load(); });
-  next.addEventListener("click", () => { index += 1; load(); });
+  const pages = pager(
+    (continuation) => get(`jobs/${enc(job.id)}/images`, { label, state, limit: PAGE, continuation }),
+    (page, index) => {
+      fill(grid, page.items.map((image) => imageCard(image, ctx)));
+      if (!page.items.length) grid.append(h("li", { class: "empty" }, "No images here."));
+      resetRoving(grid);
+      pages.info.textContent = `Page ${index + 1}, ${page.items.length} images`;
+    },
+  );
 
   box.append(
     h("h2", {}, "Images"),
@@ -74,18 +60,18 @@ export async function renderImages(box, job, params) {
     h("p", { class: "help" }, "Arrow keys move between images; X excludes or includes the image in focus; ",
       "Tab reaches its buttons. Excluded images and moves are stored on the image and honoured by every dataset build."),
     grid,
-    h("div", { class: "pager" }, previous, pageInfo, next),
+    pages.element,
   );
   roving(grid);
-  await Promise.all([refreshSummary(), load()]);
+  await Promise.all([refreshSummary(), pages.load()]);
   const cleanup = () => {
-    stopped = true;
+    pages.stop();
     thumbs.close();
   };
   // While the job runs: keep the counts current, and fill a first page that was empty.
   cleanup.onProgress = () => {
     refreshSummary().catch(() => {});
-    if (index === 0 && !grid.querySelector("li.card")) load().catch(() => {});
+    if (pages.index === 0 && !grid.querySelector("li.card")) pages.load().catch(() => {});
   };
   return cleanup;
 }
