@@ -9,7 +9,7 @@ Exit codes: 0 ok, 1 API or other error (also a job that ended failed/cancelled),
 
 Example::
 
-    pixcrawler login --api-key pk_...
+    pixcrawler login --api-key pxc_...
     pixcrawler crawl cat dog --source wikimedia --max-images 50 --dataset pets --out data/
     pixcrawler --json datasets list
 """

@@ -17,10 +17,13 @@ from typing import Any
 from pixcrawler._default import get_client
 from pixcrawler._progress import JobDisplay
 from pixcrawler.client import Client
-from pixcrawler.models import ChunkLog, Job, JobCancelled, JobProgress, JobResumed, JobStarted
+from pixcrawler.models import (
+    ChunkLog, Job, JobCancelled, JobProgress, JobResumed, JobStarted, ValidationStarted,
+)
 
 __all__ = [
-    "cancel", "create", "get", "list_jobs", "logs", "progress", "resume", "start", "wait",
+    "cancel", "create", "get", "list_jobs", "logs", "progress", "resume", "retry", "start",
+    "validate", "wait",
 ]
 
 
@@ -73,6 +76,16 @@ def progress(job_id: str) -> JobProgress:
 def cancel(job_id: str) -> JobCancelled:
     """Stop a running job; what it stored so far stays."""
     return get_client().cancel_job(job_id)
+
+
+def retry(job_id: str) -> JobStarted:
+    """Run a failed or cancelled job again from scratch."""
+    return get_client().retry_job(job_id)
+
+
+def validate(job_id: str, level: str | None = None) -> ValidationStarted:
+    """Validate the job's images at ``level`` (fast, medium or slow; medium when None)."""
+    return get_client().validate_job(job_id, level)
 
 
 def resume(job_id: str) -> JobResumed:
