@@ -110,7 +110,8 @@ def wait(
     """Block until the job is completed, failed or cancelled; return its last progress.
 
     Shows a progress bar (chunks finished, images found) unless ``progress=False``, and one
-    bar per chunk with ``chunks=True``; ``timeout`` (seconds) raises
+    bar per chunk with ``chunks=True`` (plain lines instead when stdout or stderr is not a
+    terminal: a log gets no ANSI escapes); ``timeout`` (seconds) raises
     :class:`~pixcrawler.WaitTimeoutError` when reached. ``client`` defaults to the shared one.
 
     Example::

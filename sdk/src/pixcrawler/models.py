@@ -158,6 +158,9 @@ class JobProgress(_Response):
     duplicate_images: int = 0
     failed_downloads: int = 0
     failed_by_reason: dict[str, int] = Field(default_factory=dict)
+    validation: dict[str, Any] | None = Field(
+        default=None, description="the latest validation run: level, images, validated, rejected"
+    )
     started_at: datetime | None = None
     updated_at: datetime | None = None
 

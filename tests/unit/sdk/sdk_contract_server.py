@@ -442,7 +442,7 @@ class ContractServer:
             job_id=job.id, status=job.status, total_chunks=len(chunks),
             completed_chunks=len(done), active_chunks=len(chunks) - len(done) if job.status is JobStatus.running else 0,
             downloaded_images=sum(c["downloaded"] for c in chunks),
-            valid_images=sum(c["valid"] for c in chunks),
+            stored_images=sum(c["valid"] for c in chunks), valid_images=sum(c["valid"] for c in chunks),
             failed_downloads=sum(c["downloaded"] - c["valid"] for c in chunks),
             progress=100 * len(done) // len(chunks) if chunks else 0, started_at=job.started_at,
         )
