@@ -342,8 +342,8 @@ class JobProgress(Model):
     )
     valid_images: int = Field(
         default=0,
-        description="stored images that passed validation: after a validation, near-duplicates "
-        "and rejected images are not counted; before one, equal to stored_images",
+        description="stored images that passed validation: near-duplicates and images the "
+        "latest finished validation rejected are not counted; before one, equal to stored_images",
     )
     duplicate_images: int = 0
     failed_downloads: int = 0

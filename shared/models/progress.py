@@ -62,6 +62,9 @@ class ProgressState(Model):
     updated_at: datetime | None = None
     run_start_completed: int = Field(default=0, description="chunks already done when the run began")
     run_start_valid: int = Field(default=0, description="images already stored when the run began")
+    settled_rejected: int = Field(
+        default=0, description="images the latest finished validation run set aside"
+    )
 
     def start_run(self, op: StartRun) -> "ProgressState":
         base = ProgressState() if op.reset else self.model_copy(deep=True)
@@ -123,7 +126,10 @@ class ProgressState(Model):
         applied = self.validation.apply(result)
         if applied is self.validation:
             return self
-        return self.model_copy(update={"validation": applied, "updated_at": utcnow()})
+        update: dict[str, object] = {"validation": applied, "updated_at": utcnow()}
+        if applied.finished:
+            update["settled_rejected"] = applied.rejected
+        return self.model_copy(update=update)
 
     def count(self, *statuses: ChunkStatus) -> int:
         return sum(1 for s in self.chunks.values() if s in statuses)
@@ -154,7 +160,9 @@ class ProgressState(Model):
             if self.phase == "crawling":
                 at_start = work_done(self.run_start_completed, total, self.run_start_valid, image_target)
                 estimate = estimate_completion(done, at_start, started_at, now or utcnow())
-        rejected = self.validation.rejected if self.validation is not None else 0
+        # What the latest finished validation set aside: a run under way counts once it ends.
+        run = self.validation
+        rejected = run.rejected if run is not None and run.finished else self.settled_rejected
         return JobProgress(
             job_id=job_id,
             status=status,

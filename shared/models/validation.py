@@ -234,6 +234,11 @@ class ValidationProgress(Model):
     duplicates: int = 0
     rejected: int = Field(default=0, description="images set aside: invalid or near-duplicates")
 
+    @property
+    def finished(self) -> bool:
+        """Every batch of the run is counted."""
+        return len(self.batches_done) >= self.batches
+
     def apply(self, result: BatchValidation) -> "ValidationProgress":
         """Count a batch once: another run's or an already counted batch changes nothing."""
         if result.run_id != self.run_id or result.index in self.batches_done:

@@ -128,3 +128,17 @@ def test_the_request_schema_documents_the_aliases_and_the_per_source_quota() -> 
     assert {"engines", "max_images"} <= set(schema["properties"])
     assert {"required": ["engines"]} in schema["anyOf"] and "sources" not in schema["required"]
     assert "per keyword AND source" in schema["properties"]["max_images_per_keyword"]["description"]
+
+
+def test_a_new_validation_run_keeps_the_last_result_until_it_finishes() -> None:
+    state = stored(started(), "c0", 0, 100)
+    state = state.start_validation(ValidationStart(run_id="v1", level="medium", images=100, batches=2))
+    state = state.apply_validation(BatchValidation(run_id="v1", index=0, validated=50, rejected=2))
+    assert state.report("j", JobStatus.running, T0).valid_images == 100  # under way: nothing settled
+    state = state.apply_validation(BatchValidation(run_id="v1", index=1, validated=50, rejected=1))
+    assert state.report("j", JobStatus.completed, T0).valid_images == 97
+    state = state.start_validation(ValidationStart(run_id="v2", level="slow", images=100, batches=2))
+    state = state.apply_validation(BatchValidation(run_id="v2", index=0, validated=50, rejected=4))
+    assert state.report("j", JobStatus.completed, T0).valid_images == 97  # v1's result until v2 ends
+    state = state.apply_validation(BatchValidation(run_id="v2", index=1, validated=50, rejected=3))
+    assert state.report("j", JobStatus.completed, T0).valid_images == 93

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from pixcrawler.models import ChunkLog, JobProgress
 
-__all__ = ["JobDisplay", "chunk_name", "is_terminal"]
+__all__ = ["JobDisplay", "chunk_name", "completion", "is_terminal"]
 
 
 def is_terminal() -> bool:
@@ -29,6 +29,16 @@ def chunk_name(chunk: ChunkLog) -> str:
     'cat photo [wikimedia]'
     """
     return f"{chunk.query or chunk.label} [{chunk.source}]"
+
+
+def completion(progress: JobProgress) -> str:
+    """``completed at ...`` for a completed job, ``estimated completion ...`` while one is
+    known, else an empty string."""
+    when = progress.estimated_completion
+    if when is None:
+        return ""
+    label = "completed at" if progress.status == "completed" else "estimated completion"
+    return f"{label} {when:%Y-%m-%d %H:%M:%S %Z}"
 
 
 def _overall(job_id: str, p: JobProgress) -> str:
@@ -53,8 +63,8 @@ class _Lines:
         line = _overall(self.job_id, progress)
         if line != self.last:
             self.last = line
-            eta = progress.estimated_completion
-            self._write(line + (f", estimated completion {eta:%Y-%m-%d %H:%M:%S %Z}" if eta else ""))
+            when = completion(progress)
+            self._write(line + (f", {when}" if when else ""))
         for chunk in chunks or []:
             if self.chunks.get(chunk.chunk_id) != chunk.status:
                 self.chunks[chunk.chunk_id] = chunk.status

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 
+from pixcrawler._progress import completion
 from pixcrawler._version import __version__
 from pixcrawler.client import Client
 from pixcrawler.config import save_config
@@ -119,10 +120,10 @@ def _describe_dataset(info: DatasetInfo) -> str:
 
 
 def _describe_progress(progress: JobProgress) -> str:
-    eta = progress.estimated_completion
+    when = completion(progress)
     text = (
         f"  status     {progress.status} ({progress.phase}), {progress.progress}%"
-        + (f", estimated completion {eta:%Y-%m-%d %H:%M:%S %Z}" if eta else "") + "\n"
+        + (f", {when}" if when else "") + "\n"
         f"  chunks     {progress.completed_chunks} done, {progress.failed_chunks} failed, "
         f"{progress.active_chunks} active of {progress.total_chunks}\n"
         f"  images     {progress.stored_images} stored, {progress.valid_images} valid, "
