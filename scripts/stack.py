@@ -418,9 +418,7 @@ def _up(args: argparse.Namespace) -> int:
         stack.stop()
         print(f"scripts/stack up: {exc}", file=sys.stderr)
         return 1
-    record.write_text(json.dumps(stack.record(), indent=2))
-    for line in _describe(stack.record()):
-        print(line, file=sys.stderr)
+    record.write_text(json.dumps(stack.record(), indent=2) + "\n")
     print(stack.base_url)
     return 0
 
