@@ -266,22 +266,20 @@ def cmd_jobs_progress(args: argparse.Namespace, client: Client, out: Output) -> 
     return EXIT_OK
 
 
-def cmd_jobs_start(args: argparse.Namespace, client: Client, out: Output) -> int:
-    started = client.start_job(args.job_id)
-    out.result(started, lambda: started.message or f"Job {started.job_id} is {started.status}")
-    return EXIT_OK
+def _job_action(act: Callable[[Client, str], Any]) -> Callable[[argparse.Namespace, Client, Output], int]:
+    """A command that asks the service for one action on a job and prints its answer."""
+
+    def handler(args: argparse.Namespace, client: Client, out: Output) -> int:
+        done = act(client, args.job_id)
+        out.result(done, lambda: done.message or f"Job {done.job_id} is {done.status}")
+        return EXIT_OK
+
+    return handler
 
 
-def cmd_jobs_retry(args: argparse.Namespace, client: Client, out: Output) -> int:
-    started = client.retry_job(args.job_id)
-    out.result(started, lambda: started.message or f"Job {started.job_id} is {started.status}")
-    return EXIT_OK
-
-
-def cmd_jobs_cancel(args: argparse.Namespace, client: Client, out: Output) -> int:
-    done = client.cancel_job(args.job_id)
-    out.result(done, lambda: done.message or f"Job {done.job_id} is {done.status}")
-    return EXIT_OK
+cmd_jobs_start = _job_action(Client.start_job)
+cmd_jobs_retry = _job_action(Client.retry_job)
+cmd_jobs_cancel = _job_action(Client.cancel_job)
 
 
 def cmd_jobs_resume(args: argparse.Namespace, client: Client, out: Output) -> int:
