@@ -165,9 +165,12 @@ class JobCreate(Model):
     @property
     def image_target(self) -> int:
         """Images the job asks for: the quota per keyword and searched source, plus every URL
-        of its ``urls`` sources."""
+        of its ``urls`` sources (inline, or stored as a ``url_list``)."""
         searched = sum(1 for s in self.sources if s.type is not SourceType.urls)
-        listed = sum(len(s.urls or []) for s in self.sources if s.type is SourceType.urls)
+        listed = sum(
+            s.url_list.count if s.url_list is not None else len(s.urls or [])
+            for s in self.sources if s.type is SourceType.urls
+        )
         return searched * len(self.keywords) * self.max_images_per_keyword + listed
 
     @field_validator("sources", mode="before")

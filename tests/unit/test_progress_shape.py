@@ -20,6 +20,7 @@ from shared.models import (
     JobStatus,
     ProgressState,
     StartRun,
+    UrlList,
     ValidationStart,
 )
 
@@ -142,3 +143,11 @@ def test_a_new_validation_run_keeps_the_last_result_until_it_finishes() -> None:
     assert state.report("j", JobStatus.completed, T0).valid_images == 97  # v1's result until v2 ends
     state = state.apply_validation(BatchValidation(run_id="v2", index=1, validated=50, rejected=3))
     assert state.report("j", JobStatus.completed, T0).valid_images == 93
+
+
+def test_the_image_target_counts_stored_url_lists_too() -> None:
+    listed = JobCreate.model_validate({"name": "u", "keywords": ["cat"], "sources": [
+        "wikimedia", {"type": "urls", "label": "red", "urls": ["http://a/1.png", "http://a/2.png"]}]})
+    stored = listed.model_copy(update={"sources": [listed.sources[0], listed.sources[1].model_copy(
+        update={"urls": None, "url_list": UrlList(prefix="images/j/urls/1/", count=2, chunk_size=1)})]})
+    assert listed.image_target == stored.image_target == 100 + 2
