@@ -151,3 +151,12 @@ def test_the_image_target_counts_stored_url_lists_too() -> None:
     stored = listed.model_copy(update={"sources": [listed.sources[0], listed.sources[1].model_copy(
         update={"urls": None, "url_list": UrlList(prefix="images/j/urls/1/", count=2, chunk_size=1)})]})
     assert listed.image_target == stored.image_target == 100 + 2
+
+
+def test_the_docstring_examples_of_the_estimate_hold() -> None:
+    import doctest
+
+    import shared.models.jobs
+
+    result = doctest.testmod(shared.models.jobs)
+    assert result.attempted >= 3 and result.failed == 0
