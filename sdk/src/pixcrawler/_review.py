@@ -1,6 +1,5 @@
 """What the review page does, from Python: a job's images with their curation, thumbnails,
-near-duplicate groups and stored failures; exclude an image, move it to another label; retry
-a job. :class:`ReviewMixin` adds these methods to :class:`~pixcrawler.Client`.
+near-duplicate groups and stored failures; exclude an image, move it to another label. :class:`ReviewMixin` adds these methods to :class:`~pixcrawler.Client`.
 
 Example::
 
@@ -18,8 +17,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from pixcrawler.models import JobStarted
 
 if TYPE_CHECKING:
     from pixcrawler._http import Transport
@@ -175,7 +172,3 @@ class ReviewMixin:
     def curation_summary(self, job_id: str) -> CurationSummary:
         """Images a default dataset build packs per label now; how many were excluded or moved."""
         return CurationSummary.model_validate(self._json("GET", f"jobs/{_segment(job_id)}/curation"))
-
-    def retry_job(self, job_id: str) -> JobStarted:
-        """Run a failed or cancelled job again from scratch."""
-        return JobStarted.model_validate(self._json("POST", f"jobs/{_segment(job_id)}/retry"))
