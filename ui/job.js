@@ -22,14 +22,20 @@ const ACTIONS = [
   ["resume", "Resume", ["failed", "cancelled"]],
 ];
 
-/** Images per second and the time left, from the progress counters. */
+/** Images per second and the time left, from the progress counters (the service's estimate
+ * of completion when it gives one). */
 export function rates(progress, now = Date.now()) {
   const started = progress.started_at ? Date.parse(progress.started_at) : null;
   const finished = progress.status !== "running" && progress.updated_at ? Date.parse(progress.updated_at) : now;
   const elapsed = started ? Math.max((finished - started) / 1000, 0.001) : null;
-  const perSecond = elapsed ? progress.valid_images / elapsed : null;
+  const perSecond = elapsed ? progress.stored_images / elapsed : null;
   const done = progress.progress / 100;
-  const eta = progress.status === "running" && elapsed && done > 0 && done < 1 ? (elapsed * (1 - done)) / done : null;
+  let eta = null;
+  if (progress.status === "running" && progress.estimated_completion) {
+    eta = Math.max(0, (Date.parse(progress.estimated_completion) - now) / 1000);
+  } else if (progress.status === "running" && elapsed && done > 0 && done < 1) {
+    eta = (elapsed * (1 - done)) / done;
+  }
   return { elapsed, perSecond, eta };
 }
 
@@ -58,7 +64,8 @@ function progressView(p) {
     h("dl", { class: "stats" },
       stat("Status", `${p.status} (${p.phase})`, "job-status"),
       stat("Chunks", `${p.completed_chunks} of ${p.total_chunks} done, ${p.active_chunks} active, ${p.failed_chunks} failed`, "job-chunks"),
-      stat("Images stored", String(p.valid_images), "job-images"),
+      stat("Images stored", String(p.stored_images), "job-images"),
+      stat("Valid after checks", String(p.valid_images), "job-valid"),
       stat("Downloaded", String(p.downloaded_images)),
       stat("Exact duplicates", String(p.duplicate_images)),
       stat("Images/s", perSecond === null ? "—" : perSecond.toFixed(1), "job-rate"),
@@ -117,7 +124,7 @@ export async function renderJob(main, jobId, tab, params) {
 
   async function refresh() {
     clearTimeout(timer);
-    const before = last && `${last.valid_images}/${last.phase}`;
+    const before = last && `${last.stored_images}/${last.phase}`;
     try {
       [job, last] = await Promise.all([get(`jobs/${enc(job.id)}`), get(`jobs/${enc(job.id)}/progress`)]);
     } catch (e) {
@@ -127,7 +134,7 @@ export async function renderJob(main, jobId, tab, params) {
     if (stopped) return;
     if (last) {
       fill(progressBox, h("h2", { id: "progress-title" }, "Progress"), progressView(last));
-      if (before !== null && before !== `${last.valid_images}/${last.phase}` && tabCleanup.onProgress) {
+      if (before !== null && before !== `${last.stored_images}/${last.phase}` && tabCleanup.onProgress) {
         tabCleanup.onProgress(); // new images or a new phase: let the tab show them
       }
     }

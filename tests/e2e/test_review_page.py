@@ -157,7 +157,8 @@ def test_review_a_job_from_start_to_downloaded_dataset(world: dict[str, Any], br
     expect(page.locator(".bars li")).to_have_count(len(progress["failed_by_reason"]))
     expect(page.get_by_role("button", name="Start")).to_be_disabled()
     # the images tab followed the run without a reload
-    expect(page.locator("#curation-summary")).to_contain_text(f"Stored: {progress['valid_images']}.")
+    expect(page.locator("#curation-summary")).to_contain_text(f"Stored: {progress['stored_images']}.")
+    expect(page.locator("#job-valid")).to_have_text(str(progress["valid_images"]))
     expect(page.locator("#image-grid > li.card").first).to_be_visible()
 
     # thumbnails for each label, with alt text naming the label and the source
