@@ -129,19 +129,16 @@ async def download_link(
         )
     expires_in = timedelta(minutes=settings.dataset_download_minutes)
     if dataset.layout.is_zip:
-        listed = [(dataset.blob_name, f"{safe_label(dataset.name)}.zip", dataset.size_bytes, dataset.sha256, None, None)]
-    else:
-        listed = [
-            (f.blob_name, f.name, f.size_bytes, f.sha256, f.split, f.images)
-            async for f in dataset_files(blobs, dataset.id)
-        ]
-        listed.sort(key=lambda f: (f[1] != DATASET_JSON, f[4] is not None, f[1]))
-    urls = await blobs.sas_urls(DATASETS_CONTAINER, [(blob, name) for blob, name, *_ in listed], expires_in)
-    files = [
-        DatasetFile(name=name, url=url, size_bytes=size, sha256=sha, split=split, images=images)
-        for (_, name, size, sha, split, images), url in zip(listed, urls, strict=True)
-    ]
-    main = files[0]  # the zip, or dataset.json (it lists every shard with its sha256)
+        zipped = DatasetFile(
+            name=f"{safe_label(dataset.name)}.zip", url="", size_bytes=dataset.size_bytes, sha256=dataset.sha256
+        )
+        listed = [(dataset.blob_name, zipped)]
+    else:  # dataset.json first (it lists every shard with its sha256), then the files, the shards
+        listed = [(f.blob_name, f.file()) async for f in dataset_files(blobs, dataset.id)]
+        listed.sort(key=lambda item: (item[1].name != DATASET_JSON, item[1].split is not None, item[1].name))
+    urls = await blobs.sas_urls(DATASETS_CONTAINER, [(blob, file.name) for blob, file in listed], expires_in)
+    files = [file.model_copy(update={"url": url}) for (_, file), url in zip(listed, urls, strict=True)]
+    main = files[0]
     return DatasetDownload(
         url=main.url, expires_at=utcnow() + expires_in, size_bytes=main.size_bytes, sha256=main.sha256,
         layout=dataset.layout, files=files,

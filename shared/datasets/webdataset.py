@@ -12,7 +12,8 @@ Every split has one open shard at a time. A part (one activity) appends its imag
 open shards as staged, uncommitted blocks whose ids carry the part's number; a shard that is
 full is committed at once (its blocks from every part so far), with its sha256, image count
 and split in its metadata. What the next part needs of each open shard (its number, size,
-image count, running sha256 and block ids) is a small :class:`~shared.models.ShardState`.
+image count, running sha256 and how many blocks each part staged) is a small
+:class:`~shared.models.ShardState`.
 The last step commits the open shards and writes the three files. A retried part stages the
 same blocks under the same ids, and a commit repeated lists the same blocks (committed or
 not), so retries change nothing.
@@ -42,8 +43,8 @@ from shared.datasets.parts import DATASETS_CONTAINER, delete_blobs
 from shared.datasets.resumable import ResumableSha256
 from shared.datasets.sinks import DEFAULT_BLOCK_SIZE, BlobBlockSink
 from shared.models.datasets import (
-    ArchiveSummary, DatasetBuild, DatasetBuildState, DatasetLayout, DatasetMeta, ShardState,
-    dataset_prefix,
+    ArchiveSummary, DatasetBuild, DatasetBuildState, DatasetFile, DatasetLayout, DatasetMeta,
+    ShardState, dataset_prefix,
 )
 from shared.models.images import ImageRecord
 from shared.shards import TAR_CONTENT_TYPE, TAR_END, tar_header, tar_padding
@@ -81,7 +82,6 @@ class _Shard:
         self.hasher = ResumableSha256.resume(state.sha256_state) if state.sha256_state else ResumableSha256()
         self.part = part
         self.buffer = bytearray()
-        self.staged_here = 0
 
     def fits(self, size: int, build: DatasetBuild) -> bool:
         """Whether a sample of ``size`` tar bytes may join (an empty shard takes anything)."""
@@ -100,10 +100,13 @@ class _Shard:
         """Stage what is buffered as the next block of this part (uncommitted)."""
         if not self.buffer:
             return
-        block_id = BlobBlockSink.part_block_id(self.part, self.staged_here)
-        await self.staged.stage_block(block_id, bytes(self.buffer))
-        self.state.blocks.append(block_id)
-        self.staged_here += 1
+        blocks = self.state.blocks
+        here = blocks[-1][1] if blocks and blocks[-1][0] == self.part else 0
+        await self.staged.stage_block(BlobBlockSink.part_block_id(self.part, here), bytes(self.buffer))
+        if here:
+            blocks[-1] = (self.part, here + 1)
+        else:
+            blocks.append((self.part, 1))
         self.buffer.clear()
 
     async def commit(self) -> None:
@@ -114,7 +117,8 @@ class _Shard:
             SHA256_KEY: self.hasher.hexdigest(), _IMAGES_KEY: str(self.state.images),
             _SPLIT_KEY: quote(self.split, safe=""),
         }  # fmt: skip
-        await self.staged.commit_block_list(self.state.blocks, metadata)
+        ids = [BlobBlockSink.part_block_id(part, i) for part, count in self.state.blocks for i in range(count)]
+        await self.staged.commit_block_list(ids, metadata)
 
     def saved(self) -> ShardState:
         return self.state.model_copy(update={"sha256_state": self.hasher.state()})
@@ -223,6 +227,13 @@ class DatasetFileInfo:
     @property
     def is_shard(self) -> bool:
         return self.name.endswith(".tar")
+
+    def file(self) -> DatasetFile:
+        """The file as the download route lists it (its URL is the caller's to sign)."""
+        return DatasetFile(
+            name=self.name, url="", size_bytes=self.size_bytes, sha256=self.sha256,
+            split=self.split, images=self.images,
+        )  # fmt: skip
 
     def row(self) -> dict[str, object]:
         """The shard as ``dataset.json`` lists it."""

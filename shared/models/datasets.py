@@ -281,7 +281,9 @@ class ShardState(Model):
     images: int = 0
     size: int = Field(default=0, description="tar bytes staged so far")
     sha256_state: str | None = Field(default=None, description="resumable SHA-256 state, base64")
-    blocks: list[str] = Field(default_factory=list, description="ids of the blocks staged so far")
+    blocks: list[tuple[int, int]] = Field(
+        default_factory=list, description="(part, blocks it staged) for each part that wrote to it"
+    )
 
 
 class DatasetBuildState(Model):

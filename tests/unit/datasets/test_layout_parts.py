@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import webdataset as wds
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from archive_records import BlobLikeStore, aiter_records
 from shared.datasets import FileSink, safe_label, split_for, write_archive
@@ -239,3 +241,32 @@ async def test_memory_per_part_stays_within_its_bound(
     bound = block + (prefetch + 2) * image + (2 << 20)  # 2 MiB for the clients' own buffers
     assert peak < bound, f"peak {peak / 1e6:.1f} MB while packing 48 MB ({layout.value})"
 
+
+
+@given(
+    sizes=st.lists(st.integers(1, 30_000), min_size=1, max_size=14),
+    part_images=st.integers(1, 6),
+    shard_images=st.integers(1, 5),
+    shard_bytes=st.integers(2_000, 60_000),
+)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+async def test_any_webdataset_build_keeps_every_image_once_within_the_shard_bounds(
+    storage: StorageContext, random_bytes: Callable[[int], bytes], sizes: list[int], part_images: int,
+    shard_images: int, shard_bytes: int,
+) -> None:  # fmt: skip
+    store = BlobLikeStore()
+    records = [store.add(random_bytes(size), LABELS[i % len(LABELS)]) for i, size in enumerate(sizes)]
+    described = meta(DatasetLayout.webdataset)
+    summary = await build(storage, store, records, described, part_images=part_images,
+                          shard_images=shard_images, shard_bytes=shard_bytes, block_size=16 * 1024)
+    files = await shard_files(storage, described.dataset_id)
+    seen: list[str] = []
+    for name, data in sorted(files.items()):
+        if not name.endswith(".tar"):
+            continue
+        keys = [m.name.rsplit(".", 1)[0] for m in tarfile.open(fileobj=io.BytesIO(data)) if m.name.endswith(".json")]
+        assert 1 <= len(keys) <= shard_images
+        assert len(data) <= shard_bytes or len(keys) == 1, (name, len(data), len(keys))
+        seen += keys
+    assert sorted(seen) == sorted(r.sha256 for r in records)
+    assert summary.counts.total == len(records)
