@@ -34,6 +34,7 @@ from pixcrawler._progress import completion
 from pixcrawler._version import __version__
 from pixcrawler.client import Client
 from pixcrawler.config import save_config
+from pixcrawler.download import wants_zip
 from pixcrawler.exceptions import APIError, AuthenticationError, NotFoundError, PixCrawlerError
 from pixcrawler.jobs import wait
 from pixcrawler.models import LAYOUTS, DatasetInfo, Job, JobProgress
@@ -533,6 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "crawl" and args.out and not args.dataset:
             parser.error("crawl: --out needs --dataset NAME")
+        if args.command == "crawl" and args.out and args.layout == "webdataset" and wants_zip(args.out):
+            parser.error("crawl: a webdataset is several tar shards, not a zip: give --out a folder")
     except SystemExit as exc:
         return int(exc.code or 0)
     out = Output(args.json)

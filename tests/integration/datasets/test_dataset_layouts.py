@@ -108,6 +108,7 @@ def test_every_layout_has_the_counts_of_the_jobs_records(
         }  # fmt: skip
 
 
+@pytest.mark.timeout(900)  # the first run makes .venv-loaders (torch: ~75 s from the package mirror)
 def test_imagefolder_reads_with_torchvision_image_folder(
     stack: Stack, user: str, datasets: dict[str, dict[str, Any]], records: dict[str, dict[str, Any]],
     expected: Counter[tuple[str, str]], tmp_path: Path,

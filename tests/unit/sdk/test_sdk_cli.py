@@ -75,10 +75,13 @@ def test_a_bad_key_exits_3(cli: Cli) -> None:
     assert "pixcrawler login" in result.stderr
 
 
-def test_usage_errors_exit_2(cli: Cli, run: Run) -> None:
+def test_usage_errors_exit_2(cli: Cli, run: Run, api: ContractState) -> None:
     assert cli("jobs", "frobnicate").returncode == 2
     code, _, err = run("crawl", "cat", "--out", "data")
     assert code == 2 and "--out needs --dataset" in err
+    code, _, err = run("crawl", "cat", "--dataset", "pets", "--layout", "webdataset", "--out", "pets.zip")
+    assert code == 2 and "give --out a folder" in err
+    assert api.requests_to("/api/v1/jobs", "POST") == []  # refused before anything was crawled
     assert run("datasets", "create", "job-1", "--name", "x", "--split", "train")[0] == 2
 
 
