@@ -255,6 +255,13 @@ class Settings(BaseSettings):
         default=8 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024,
         description="bytes per staged block (a blob holds 50,000: ~390 GiB at 8 MiB)",
     )
+    dataset_shard_images: int = Field(
+        default=1000, ge=1, le=1_000_000, description="most images per webdataset shard"
+    )
+    dataset_shard_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=64 * 1024, le=64 * 1024**3,
+        description="most bytes per webdataset shard (an image larger than that gets a shard of its own)",
+    )
     dataset_download_minutes: int = Field(
         default=60, ge=1, le=7 * 24 * 60, description="how long a download URL stays valid"
     )

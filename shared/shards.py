@@ -48,8 +48,8 @@ from shared.storage.blob import BlobInfo, StagedBlob
 log = logging.getLogger("pixcrawler.shards")
 
 __all__ = [
-    "PENDING", "RECORDS_KEY", "ShardJanitor", "ShardWriter", "TAR_CONTENT_TYPE", "WRITTEN",
-    "read_image", "split_blob_name",
+    "PENDING", "RECORDS_KEY", "TAR_CONTENT_TYPE", "TAR_END", "WRITTEN", "ShardJanitor",
+    "ShardWriter", "read_image", "split_blob_name", "tar_header", "tar_padding",
 ]
 
 TAR_CONTENT_TYPE = "application/x-tar"
@@ -59,20 +59,23 @@ PENDING = "pending"
 WRITTEN = "written"
 
 _BLOCK = 512
-_ZEROS = bytes(2 * _BLOCK)
+#: The end of a tar: two zero blocks.
+TAR_END = bytes(2 * _BLOCK)
 #: Staged blocks uploading at once per shard.
 _STAGING = 2
 #: An image this large is staged as a block of its own, so its bytes are never copied.
 _OWN_BLOCK = 1024 * 1024
 
 
-def _header(name: str, size: int, mtime: int) -> bytes:
+def tar_header(name: str, size: int, mtime: int) -> bytes:
+    """The USTAR header of a member ``name`` of ``size`` bytes (a dataset's shards use it too)."""
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = size, mtime, 0o644
     return info.tobuf(format=tarfile.USTAR_FORMAT)
 
 
-def _padding(size: int) -> bytes:
+def tar_padding(size: int) -> bytes:
+    """The zeros that round a member of ``size`` bytes up to the next 512-byte block."""
     return bytes(-size % _BLOCK)
 
 
@@ -117,8 +120,8 @@ class ShardWriter:
         async with self._lock:
             offset = self.size + _BLOCK
             for piece in (
-                _header(f"{key}.{extension}", len(data), self._mtime), data, _padding(len(data)),
-                _header(f"{key}.json", len(meta), self._mtime), meta, _padding(len(meta)),
+                tar_header(f"{key}.{extension}", len(data), self._mtime), data, tar_padding(len(data)),
+                tar_header(f"{key}.json", len(meta), self._mtime), meta, tar_padding(len(meta)),
             ):
                 self._pieces.append(piece)
                 self._buffered += len(piece)
@@ -167,9 +170,9 @@ class ShardWriter:
         """Stage what is left and the tar's end, then commit the blob with
         ``records=pending``; returns the tar's size. Raises if any block failed to stage."""
         async with self._lock:
-            self._pieces.append(_ZEROS)
-            self._buffered += len(_ZEROS)
-            self.size += len(_ZEROS)
+            self._pieces.append(TAR_END)
+            self._buffered += len(TAR_END)
+            self.size += len(TAR_END)
             await self._flush()
             await asyncio.gather(*self._uploads)
             await self._staged.commit_block_list(self._blocks, {RECORDS_KEY: PENDING})

@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.datasets.curation import EXCLUDED, is_relabelled
 from shared.datasets.labels import safe_label
-from shared.datasets.layout import CARD, DATASET_JSON, LABELS_CSV, MANIFEST
+from shared.datasets.layout import describe_layout, layout_files
 from shared.models.datasets import DatasetCounts, DatasetMeta, DatasetTally
 from shared.models.images import ImageRecord
 
@@ -105,12 +105,14 @@ def labels_csv(tally: ArchiveTally) -> str:
     return out.getvalue()
 
 
-def dataset_json(meta: DatasetMeta, tally: ArchiveTally) -> str:
-    """``dataset.json``: what the dataset is, how it was built, and what it holds."""
+def dataset_json(meta: DatasetMeta, tally: ArchiveTally, shards: list[dict[str, Any]] | None = None) -> str:
+    """``dataset.json``: what the dataset is, how it was built, and what it holds (for a
+    ``webdataset``, ``shards``: every shard's name, split, images, size_bytes and sha256)."""
     body: dict[str, Any] = {
         "dataset_id": meta.dataset_id,
         "name": meta.name,
         "created": meta.created.isoformat(),
+        "layout": meta.layout.value,
         "job_id": meta.job_id,
         "splits": meta.splits,
         "include_duplicates": meta.include_duplicates,
@@ -125,8 +127,10 @@ def dataset_json(meta: DatasetMeta, tally: ArchiveTally) -> str:
         "licenses": dict(sorted(tally.licenses.items())),
         "skipped": dict(sorted(tally.skipped.items())),
         "relabelled": tally.relabelled,
-        "files": {"manifest": MANIFEST, "labels": LABELS_CSV, "card": CARD},
+        "files": layout_files(meta.layout),
     }
+    if shards is not None:
+        body["shards"] = shards
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -164,13 +168,9 @@ def render_card(meta: DatasetMeta, tally: ArchiveTally) -> str:
             ],
         ),
         "",
-        "## Layout",
+        f"## Layout: {meta.layout.value}",
         "",
-        "- `<folder>/<sha256>.<ext>`: the images, named by the sha256 of their bytes.",
-        f"- `{MANIFEST}`: one JSON object per image: file, label, split, source, url, page_url,"
-        " license, attribution, width, height, bytes, sha256, phash.",
-        f"- `{LABELS_CSV}`: label index, label, folder and image counts per split.",
-        f"- `{DATASET_JSON}`: these facts, machine-readable.",
+        *describe_layout(meta.layout),
         "",
         "## Sources",
         "",

@@ -268,23 +268,34 @@ class BlobStore:
         (Azurite), else with a user-delegation key from the managed identity (Azure).
         ``filename`` makes browsers save the download under that name.
         """
-        blob = self._blob(container, name)
+        [url] = await self.sas_urls(container, [(name, filename)], expires_in)
+        return url
+
+    async def sas_urls(
+        self, container: str, blobs: list[tuple[str, str | None]], expires_in: timedelta
+    ) -> list[str]:
+        """Read-only URLs for several blobs of one container, each ``(name, filename)``, as
+        :meth:`sas_url` makes them, with one user-delegation key for all (Azure)."""
         start = datetime.now(UTC) - _SAS_SKEW
         expiry = start + _SAS_SKEW + expires_in
         account_key: str | None = getattr(self.client.credential, "account_key", None)
         delegation: UserDelegationKey | None = None
-        if account_key is None:
+        if account_key is None and blobs:
             with azure_errors("user delegation key", "sas"):
                 delegation = await self.client.get_user_delegation_key(start, expiry)
-        sas = generate_blob_sas(
-            account_name=blob.account_name or "",
-            container_name=container,
-            blob_name=name,
-            account_key=account_key,
-            user_delegation_key=delegation,
-            permission=BlobSasPermissions(read=True),
-            start=start,
-            expiry=expiry,
-            content_disposition=_attachment(filename) if filename else None,
-        )
-        return f"{blob.url}?{sas}"
+        urls = []
+        for name, filename in blobs:
+            blob = self._blob(container, name)
+            sas = generate_blob_sas(
+                account_name=blob.account_name or "",
+                container_name=container,
+                blob_name=name,
+                account_key=account_key,
+                user_delegation_key=delegation,
+                permission=BlobSasPermissions(read=True),
+                start=start,
+                expiry=expiry,
+                content_disposition=_attachment(filename) if filename else None,
+            )
+            urls.append(f"{blob.url}?{sas}")
+        return urls

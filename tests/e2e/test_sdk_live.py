@@ -97,8 +97,8 @@ def test_a_crawl_becomes_a_dataset_whose_counts_match_the_stored_records(
 
     with client_for(world, built["user"]) as client:
         assert info.id in [d.id for d in client.iter_datasets()]
-        path = client.download_dataset(info.id, tmp_path, progress=False)
-        assert path == tmp_path / f"{info.id}.zip"
+        path = client.download_dataset(info.id, tmp_path / "pets.zip", progress=False)
+        assert path == tmp_path / "pets.zip"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == info.sha256
         with client.load_dataset(info.id, progress=False) as ds:
             assert len(ds) == info.counts.total
@@ -182,7 +182,7 @@ def test_the_cli_lists_downloads_and_exits_4_on_an_unknown_id(
     row = next(d for d in json.loads(listed.stdout) if d["id"] == info.id)
     assert (row["status"], row["counts"]["total"], row["sha256"]) == ("ready", info.counts.total, info.sha256)
 
-    fetched = cli(world, built["user"], "datasets", "download", info.id, "--out", str(tmp_path), "--json")
+    fetched = cli(world, built["user"], "datasets", "download", info.id, "--out", str(tmp_path / "pets.zip"), "--json")
     assert fetched.returncode == 0, fetched.stderr
     path = Path(json.loads(fetched.stdout)["path"])
     assert hashlib.sha256(path.read_bytes()).hexdigest() == info.sha256

@@ -114,14 +114,17 @@ def download_dataset(
     dataset_id: str, output_path: str | Path, config: Mapping[str, Any] | None = None,
     *, progress: bool = True,
 ) -> Path:
-    """Download a dataset's zip to ``output_path`` (a file, or a folder for ``<id>.zip``).
+    """Save a dataset at ``output_path``: ``NAME.zip`` gets its zip (layouts ``zip`` and
+    ``imagefolder``); any other path is a folder that gets the zip's content unpacked (for
+    ``imagefolder`` the ``{split}/{label}/`` tree), or a webdataset's tar shards and files.
 
     Resumes a partial download, shows a progress bar, and verifies size and sha256
     (:class:`IntegrityError` on a mismatch).
 
     Example::
 
-        path = pixcrawler.download_dataset("ds_123", "data/")     # data/ds_123.zip
+        path = pixcrawler.download_dataset("ds_123", "pets.zip")  # the zip
+        folder = pixcrawler.download_dataset("ds_123", "data/pets")  # unpacked, or the shards
     """
     with _client(config) as client:
         return client.download_dataset(dataset_id, output_path, progress=progress)
@@ -138,8 +141,9 @@ def load_dataset(
     """A dataset ready to iterate, downloaded into the local cache on first use.
 
     ``config`` (``{"api_key", "token", "base_url"}``) overrides the connection for this call.
-    Images are read lazily from the archive on disk. ``in_memory=True`` reads them all at
-    once and raises :class:`DatasetTooLargeError` for archives over ``max_memory_bytes``.
+    Every layout loads the same way (a zip, or a webdataset's shards). Images are read lazily
+    from the files on disk. ``in_memory=True`` reads them all at once and raises
+    :class:`DatasetTooLargeError` for datasets over ``max_memory_bytes``.
 
     Example::
 

@@ -11,7 +11,7 @@ Example::
 
     pixcrawler login --api-key pxc_...
     pixcrawler crawl cat dog --source wikimedia --max-images 50 --min-width 256 --formats jpeg,png \
-        --dataset pets --out data/
+        --dataset pets --layout imagefolder --out data/pets
     pixcrawler jobs start|cancel|retry|resume|progress|logs|show|wait JOB_ID
     pixcrawler validate JOB_ID --level slow
     pixcrawler --json datasets list
@@ -34,9 +34,10 @@ from pixcrawler._progress import completion
 from pixcrawler._version import __version__
 from pixcrawler.client import Client
 from pixcrawler.config import save_config
+from pixcrawler.download import wants_zip
 from pixcrawler.exceptions import APIError, AuthenticationError, NotFoundError, PixCrawlerError
 from pixcrawler.jobs import wait
-from pixcrawler.models import DatasetInfo, Job, JobProgress
+from pixcrawler.models import LAYOUTS, DatasetInfo, Job, JobProgress
 
 __all__ = ["EXIT_API", "EXIT_AUTH", "EXIT_INTERRUPTED", "EXIT_NOT_FOUND", "EXIT_OK",
            "EXIT_USAGE", "build_parser", "exit_code_for", "main"]
@@ -107,6 +108,7 @@ def _describe_dataset(info: DatasetInfo) -> str:
         f"{info.name} ({info.id})",
         f"  status     {info.status}" + (f": {info.error}" if info.error else ""),
         f"  job        {info.job_id}",
+        f"  layout     {info.layout}",
         f"  images     {info.counts.total}",
         f"  size       {info.size_bytes if info.size_bytes is not None else '-'} bytes",
         f"  sha256     {info.sha256 or '-'}",
@@ -211,7 +213,7 @@ def cmd_crawl(args: argparse.Namespace, client: Client, out: Output) -> int:
         return EXIT_API
     out.note(f"Job {job.id} completed: {final.valid_images} valid images")
     if args.dataset:
-        info = client.create_dataset(job.id, args.dataset)
+        info = client.create_dataset(job.id, args.dataset, layout=args.layout)
         out.note(f"Building dataset {info.id}...")
         info = client.wait_for_dataset(info.id, poll_interval=args.poll_interval, timeout=args.timeout)
         result["dataset"] = info
@@ -320,7 +322,8 @@ def cmd_datasets_info(args: argparse.Namespace, client: Client, out: Output) -> 
 
 
 def cmd_datasets_download(args: argparse.Namespace, client: Client, out: Output) -> int:
-    path = client.download_dataset(args.dataset_id, args.out, progress=not args.quiet)
+    target = args.out if args.out is not None else Path(args.dataset_id)
+    path = client.download_dataset(args.dataset_id, target, progress=not args.quiet)
     out.result({"dataset_id": args.dataset_id, "path": path}, lambda: f"Saved to {path}")
     return EXIT_OK
 
@@ -328,7 +331,7 @@ def cmd_datasets_download(args: argparse.Namespace, client: Client, out: Output)
 def cmd_datasets_create(args: argparse.Namespace, client: Client, out: Output) -> int:
     info = client.create_dataset(
         args.job_id, args.name, splits=dict(args.split) if args.split else None,
-        include_duplicates=args.include_duplicates, min_level=args.min_level,
+        include_duplicates=args.include_duplicates, min_level=args.min_level, layout=args.layout,
     )
     if args.wait:
         info = client.wait_for_dataset(info.id, poll_interval=args.poll_interval,
@@ -408,6 +411,14 @@ def _waiting(parser: argparse.ArgumentParser) -> None:
 
 Handler = Callable[[argparse.Namespace, Client, Output], int]
 
+_LAYOUT_HELP = (
+    "zip (default): {label}/{sha256}.{ext}; imagefolder: {split}/{label}/... for torchvision's "
+    "ImageFolder; webdataset: tar shards {split}-000000.tar"
+)
+_OUT_HELP = (
+    "a folder gets the dataset unpacked (a webdataset's shards); NAME.zip gets the zip"
+)
+
 
 def _id_actions(
     group: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -458,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="accepted formats, e.g. jpeg,png (default jpeg,png,webp,gif)")
     crawl.add_argument("--wait", action="store_true", help="show live progress until it ends")
     crawl.add_argument("--dataset", metavar="NAME", help="then build a dataset (implies --wait)")
-    crawl.add_argument("--out", metavar="DIR", help="with --dataset: download the zip here")
+    crawl.add_argument("--layout", choices=LAYOUTS, default="zip", help=_LAYOUT_HELP)
+    crawl.add_argument("--out", metavar="DIR|NAME.zip", help="with --dataset: " + _OUT_HELP)
     _waiting(crawl)
     crawl.set_defaults(handler=cmd_crawl)
 
@@ -497,10 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     by_id = _id_actions(actions, common, "dataset_id", [
         ("info", cmd_datasets_info, "a dataset's status and counts"),
         ("delete", cmd_datasets_delete, "delete a dataset"),
-        ("download", cmd_datasets_download, "download a dataset's zip (resumable, verified)"),
+        ("download", cmd_datasets_download, "download a dataset as a folder or a zip (resumable, verified)"),
     ])
-    by_id["download"].add_argument("--out", default=".", metavar="PATH",
-                                   help="file or folder (default: ./DATASET_ID.zip)")
+    by_id["download"].add_argument("--out", default=None, metavar="DIR|NAME.zip",
+                                   help=_OUT_HELP + " (default: the folder ./DATASET_ID)")
     create = actions.add_parser("create", parents=[common], help="build a dataset from a job")
     create.add_argument("job_id", metavar="JOB_ID")
     create.add_argument("--name", required=True)
@@ -508,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="repeatable; default train=0.8 val=0.1 test=0.1")
     create.add_argument("--include-duplicates", action="store_true")
     create.add_argument("--min-level", choices=LEVELS, default="fast")
+    create.add_argument("--layout", choices=LAYOUTS, default="zip", help=_LAYOUT_HELP)
     create.add_argument("--wait", action="store_true", help="wait until it is built")
     _waiting(create)
     create.set_defaults(handler=cmd_datasets_create)
@@ -521,6 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "crawl" and args.out and not args.dataset:
             parser.error("crawl: --out needs --dataset NAME")
+        if args.command == "crawl" and args.out and args.layout == "webdataset" and wants_zip(args.out):
+            parser.error("crawl: a webdataset is several tar shards, not a zip: give --out a folder")
     except SystemExit as exc:
         return int(exc.code or 0)
     out = Output(args.json)

@@ -19,6 +19,7 @@ __all__ = [
     "ChunkLog",
     "DatasetCounts",
     "DatasetInfo",
+    "DownloadFile",
     "DownloadInfo",
     "Job",
     "JobCancelled",
@@ -29,12 +30,16 @@ __all__ = [
     "ValidationStarted",
     "DATASET_FINISHED",
     "JOB_FINISHED",
+    "LAYOUTS",
+    "SignedFile",
 ]
 
 #: Job statuses after which nothing changes any more.
 JOB_FINISHED = frozenset({"completed", "failed", "cancelled"})
 #: Dataset statuses after which nothing changes any more.
 DATASET_FINISHED = frozenset({"ready", "failed"})
+#: The layouts a dataset can be built in.
+LAYOUTS = ("zip", "imagefolder", "webdataset")
 
 
 class _Response(BaseModel):
@@ -90,6 +95,7 @@ class DatasetInfo(_Response):
     splits: dict[str, float] = Field(default_factory=dict)
     include_duplicates: bool = False
     min_level: str = "fast"
+    layout: str = "zip"
     counts: DatasetCounts = Field(default_factory=DatasetCounts)
     size_bytes: int | None = None
     sha256: str | None = None
@@ -114,13 +120,46 @@ class DatasetInfo(_Response):
         return list(self.counts.per_label)
 
 
-class DownloadInfo(_Response):
-    """Where to fetch a dataset's archive: a time-limited URL, and what to expect from it."""
+class SignedFile(_Response):
+    """A file behind a time-limited URL, and what to expect of its bytes."""
 
     url: str
-    expires_at: datetime
     size_bytes: int
     sha256: str
+
+
+class DownloadFile(SignedFile):
+    """One file of a dataset: its name (``pets.zip``, ``train-000000.tar``, ``dataset.json``),
+    URL, size and sha256; a webdataset shard's split and image count."""
+
+    name: str
+    split: str | None = None
+    images: int | None = None
+
+
+class DownloadInfo(SignedFile):
+    """Where to fetch a dataset: ``url`` (with ``size_bytes`` and ``sha256``) is its zip, or a
+    webdataset's ``dataset.json``; ``files`` are all its files, each with its own URL."""
+
+    expires_at: datetime
+    layout: str = "zip"
+    files: list[DownloadFile] = Field(default_factory=list)
+
+    @property
+    def is_zip(self) -> bool:
+        """True when the dataset is one zip (layouts ``zip`` and ``imagefolder``)."""
+        return self.layout != "webdataset"
+
+    @property
+    def total_bytes(self) -> int:
+        """The size of all its files."""
+        return sum(f.size_bytes for f in self.all_files())
+
+    def all_files(self) -> list[DownloadFile]:
+        """Every file to fetch (a service that lists none serves one zip: ``url``)."""
+        if self.files:
+            return list(self.files)
+        return [DownloadFile(name="dataset.zip", url=self.url, size_bytes=self.size_bytes, sha256=self.sha256)]
 
 
 class Job(_Response):

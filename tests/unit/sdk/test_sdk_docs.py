@@ -11,12 +11,14 @@ import pixcrawler._http
 import pixcrawler._progress
 import pixcrawler.cli
 import pixcrawler.config
+import pixcrawler.download
 import pixcrawler.exceptions
 
 
 @pytest.mark.parametrize(
     "module",
-    [pixcrawler._http, pixcrawler._progress, pixcrawler.cli, pixcrawler.config, pixcrawler.exceptions],
+    [pixcrawler._http, pixcrawler._progress, pixcrawler.cli, pixcrawler.config, pixcrawler.download,
+     pixcrawler.exceptions],
     ids=lambda m: m.__name__,
 )
 def test_docstring_examples_hold(module: ModuleType) -> None:
