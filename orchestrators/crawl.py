@@ -194,7 +194,9 @@ def crawl_job(context: df.DurableOrchestrationContext) -> Orchestration:
     job = CrawlJobInput.model_validate(context.get_input())
     progress = df.EntityId("job_progress", job.job_id)
     all_ids = [c.chunk.chunk_id for c in job.chunks] + job.done_chunk_ids
-    start = StartRun(run=job.run, chunk_ids=all_ids, done_chunk_ids=job.done_chunk_ids, reset=job.reset)
+    start = StartRun(
+        run=job.run, chunk_ids=all_ids, done_chunk_ids=job.done_chunk_ids, reset=job.reset, baseline=job.baseline
+    )
     now = context.current_utc_datetime
     begin = {
         "job_id": job.job_id,

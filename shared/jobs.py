@@ -21,6 +21,7 @@ import azure.durable_functions as df
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.models import (
     CheckpointState,
+    ChunkCount,
     ChunkRun,
     ChunkSpec,
     ChunkStatus,
@@ -41,6 +42,7 @@ from shared.models import (
     chunk_instance_id,
     job_instance_id,
     plan_chunks,
+    resume_plan,
     utcnow,
 )
 from shared.checkpoints import load_checkpoint
@@ -143,6 +145,7 @@ async def _launch(
     reset: bool,
     settings: Settings,
     allowed: tuple[JobStatus, ...],
+    baseline: dict[str, ChunkCount] | None = None,
 ) -> Job:
     """Move the job to running for a new run (etag-guarded) and start its orchestration."""
     run = job.run + 1
@@ -172,6 +175,7 @@ async def _launch(
         chunks=runs,
         done_chunk_ids=done_ids,
         reset=reset,
+        baseline=baseline,
         max_parallel=settings.max_parallel_chunks,
         validation_level=job.validation_level.value,
     )
@@ -343,20 +347,11 @@ async def resume_job(
     """Start a new run that skips completed chunks and continues open ones at their offsets."""
     job = await _stop_for_new_run(store, client, user_id, job_id, ("resume", "resumed"), "failed, cancelled or stale")
     saved = await _saved_checkpoint(blobs, client, settings, job)
-    runs: list[ChunkRun] = []
-    done: list[str] = []
-    for chunk_run in _chunk_runs(job, settings, plan_chunks(job.id, job), job.run + 1):
-        point = saved.chunks.get(chunk_run.chunk.chunk_id)
-        if point is not None and point.status is ChunkStatus.completed:
-            done.append(point.chunk_id)
-            continue
-        if point is not None:
-            chunk_run.offset, chunk_run.seq, chunk_run.pages = point.next_offset, point.next_seq, point.pages_fetched
-            chunk_run.downloaded, chunk_run.valid = point.downloaded, point.valid
-        runs.append(chunk_run)
-    images = sum(p.valid for p in saved.chunks.values())
+    plan = resume_plan(saved, _chunk_runs(job, settings, plan_chunks(job.id, job), job.run + 1))
+    runs, done, images = plan.runs, plan.done_chunk_ids, plan.images_so_far
     job = await _launch(
-        store, client, job, runs, done, reset=False, settings=settings, allowed=(JobStatus.failed, JobStatus.cancelled)
+        store, client, job, runs, done, reset=False, settings=settings, allowed=(JobStatus.failed, JobStatus.cancelled),
+        baseline=plan.baseline,
     )
     await notify(
         notices, job.user_id, NotificationKind.job_resumed, job.id,
