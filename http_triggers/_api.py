@@ -42,11 +42,13 @@ from shared.errors import (
     MethodNotAllowed,
     PixCrawlerError,
     RateLimited,
+    StorageMissing,
     Unprocessable,
     status_for,
 )
 from shared.logs import bind, request_id_var, user_id_var
 from shared.ratelimit import RateRule, Usage
+from shared.runtime import recover_storage
 
 log = logging.getLogger("pixcrawler.http")
 
@@ -378,8 +380,14 @@ def api(
                 caller = await _authenticate(req, auth)
                 if caller is not None:
                     user_id_var.set(caller.user_id)  # undone when serve's bind() exits
-                usage = await _count(limit, caller)
-                result = await handler(ApiRequest(req, request_id, caller, client))
+                try:
+                    usage = await _count(limit, caller)
+                    result = await handler(ApiRequest(req, request_id, caller, client))
+                except StorageMissing:
+                    if not await recover_storage():
+                        raise
+                    usage = await _count(limit, caller)  # the storage is new: count again
+                    result = await handler(ApiRequest(req, request_id, caller, client))
                 extra = usage.headers() if usage else {}
                 if isinstance(result, func.HttpResponse):  # a page or a file, not JSON
                     result.headers[REQUEST_ID_HEADER] = request_id

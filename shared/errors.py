@@ -116,6 +116,13 @@ class ServiceUnavailable(PixCrawlerError):
     error_code = "service_unavailable"
 
 
+class StorageMissing(ServiceUnavailable):
+    """A database or container the app stores into does not exist (any more): made again by
+    ``shared.runtime.recover_storage`` when the app may create it (HTTP 503 otherwise)."""
+
+    error_code = "storage_missing"
+
+
 class SourceError(PixCrawlerError):
     """A search source failed (bad response, unreachable). Not an HTTP error of ours."""
 

@@ -105,13 +105,13 @@ class Repo(Generic[T]):
 
     async def create(self, item: T) -> T:
         """Store a new item; :class:`Conflict` when its id exists in its partition."""
-        with azure_errors(self._what(self._id(item)), self.entity):
+        with azure_errors(self._what(self._id(item)), self.entity, about_container=True):
             doc = await self.container.create_item(self.to_document(item))
         return self.from_document(doc)
 
     async def upsert(self, item: T) -> T:
         """Store the item whether or not it exists (last writer wins)."""
-        with azure_errors(self._what(self._id(item)), self.entity):
+        with azure_errors(self._what(self._id(item)), self.entity, about_container=True):
             doc = await self.container.upsert_item(self.to_document(item))
         return self.from_document(doc)
 
@@ -167,7 +167,7 @@ class Repo(Generic[T]):
         self, sql: str, params: Params | None = None, pk: Any = None
     ) -> AsyncIterator[T]:
         """Every item the query returns, fetched page by page."""
-        with azure_errors(f"{self.entity} query", self.entity):
+        with azure_errors(f"{self.entity} query", self.entity, about_container=True):
             async for doc in self._query(sql, params, pk):
                 yield self.from_document(doc)
 
@@ -179,7 +179,7 @@ class Repo(Generic[T]):
         self, sql: str, params: Params | None = None, pk: Any = None
     ) -> list[Any]:
         """Raw results of a ``SELECT VALUE ...`` query (counts, ids, maxima)."""
-        with azure_errors(f"{self.entity} query", self.entity):
+        with azure_errors(f"{self.entity} query", self.entity, about_container=True):
             return [value async for value in self._query(sql, params, pk)]
 
     async def page(
@@ -199,7 +199,7 @@ class Repo(Generic[T]):
             raise ValueError(f"limit must be at least 1, got {limit}")
         pager = self._query(sql, params, pk, limit).by_page(continuation)
         items: list[T] = []
-        with azure_errors(f"{self.entity} page", self.entity):
+        with azure_errors(f"{self.entity} page", self.entity, about_container=True):
             try:
                 async for page in pager:
                     items = [self.from_document(doc) async for doc in page]
