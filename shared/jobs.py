@@ -17,8 +17,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 import azure.durable_functions as df
+from pydantic import Field
 
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import BadRequest, Conflict, NotFound, RateLimited
 from shared.models import (
     CheckpointState,
     ChunkCount,
@@ -59,6 +60,11 @@ CRAWL_ORCHESTRATOR = "crawl_job"
 FINISHED = (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
 
 
+#: Retry-After (s) of a start refused because the user has too many running jobs: a hint, the
+#: real condition is one of them finishing or being cancelled.
+ACTIVE_JOBS_RETRY_AFTER = 60.0
+
+
 class JobsStore(Protocol):
     """What the jobs domain needs from the jobs repository."""
 
@@ -67,6 +73,8 @@ class JobsStore(Protocol):
     async def find(self, job_id: str) -> Job | None: ...
 
     async def update(self, job: Job, mutate: Callable[[Job], None]) -> Job: ...
+
+    async def oldest_running(self, user_id: str, limit: int) -> list[str]: ...
 
 
 class StartResponse(Model):
@@ -80,7 +88,7 @@ class StartResponse(Model):
 class CancelResponse(Model):
     job_id: str
     status: JobStatus
-    revoked_tasks: int
+    revoked_tasks: int = Field(description="chunk tasks (task_ids) that were still running")
     message: str
 
 
@@ -147,7 +155,11 @@ async def _launch(
     allowed: tuple[JobStatus, ...],
     baseline: dict[str, ChunkCount] | None = None,
 ) -> Job:
-    """Move the job to running for a new run (etag-guarded) and start its orchestration."""
+    """Move the job to running for a new run (etag-guarded) and start its orchestration.
+
+    The user's running jobs are capped (``max_active_jobs_per_user``): counted after this one
+    became running, so that two starts at once cannot both slip under the cap; the ones that
+    started last go back to where they were and get a 429."""
     run = job.run + 1
     for chunk_run in runs:
         chunk_run.run = run
@@ -168,6 +180,15 @@ async def _launch(
         current.total_chunks = len(runs) + len(done_ids)
 
     updated = await store.update(job, mutate)
+    cap = settings.max_active_jobs_per_user
+    if job.id not in await store.oldest_running(job.user_id, cap):
+        await store.update(updated, lambda current: _undo_launch(current, job, run))
+        raise RateLimited(
+            f"You have {cap} running jobs, the most allowed per user: cancel one or wait until "
+            "one finishes.",
+            retry_after=ACTIVE_JOBS_RETRY_AFTER,
+            error_code="too_many_active_jobs",
+        )
     payload = CrawlJobInput(
         job_id=job.id,
         user_id=job.user_id,
@@ -188,6 +209,14 @@ async def _launch(
         await store.update(updated, lambda j: _fail(j, reason))
         raise
     return updated
+
+
+def _undo_launch(current: Job, before: Job, run: int) -> None:
+    """Put a job back as it was before ``run`` was launched (unless it moved on since)."""
+    if current.run != run or current.status is not JobStatus.running:
+        return
+    for name in ("status", "run", "started_at", "completed_at", "error", "task_ids", "total_chunks"):
+        setattr(current, name, getattr(before, name))
 
 
 def _fail(job: Job, reason: str) -> None:
@@ -269,7 +298,9 @@ async def cancel_job(
         current.completed_at = utcnow()
 
     job = await store.update(job, mutate)
-    revoked = await _terminate(client, [job_instance_id(job.id, job.run), *job.task_ids], "cancelled by the user")
+    # The run's crawl_job is stopped too, but what is revoked is the work: the chunk tasks.
+    await _terminate(client, [job_instance_id(job.id, job.run)], "cancelled by the user")
+    revoked = await _terminate(client, job.task_ids, "cancelled by the user")
     await notify(
         notices, job.user_id, NotificationKind.job_cancelled, job.id,
         f"Job '{job.name}' was cancelled.", key=f"run-{job.run}",
@@ -278,7 +309,7 @@ async def cancel_job(
         job_id=job.id,
         status=job.status,
         revoked_tasks=revoked,
-        message=f"Job cancelled: {revoked} running orchestrations terminated.",
+        message=f"Job cancelled: {revoked} running chunk tasks terminated.",
     )
 
 
@@ -307,10 +338,8 @@ async def retry_job(
 ) -> StartResponse:
     """Start a failed or cancelled job again from scratch (counters reset)."""
     job = await _stop_for_new_run(store, client, user_id, job_id, ("retry", "retried"), "failed or cancelled")
-    # From scratch means from offset 0: drop the saved positions (the entity handles this
-    # before the new run's begin), or the new run's saves would count as stale until they
-    # passed the old positions and a later resume would skip pages it never crawled.
-    await client.signal_entity(df.EntityId("checkpoint", job.id), "delete")
+    # From scratch means from offset 0: the run's begin sets every chunk of the job back to
+    # offset 0 in the checkpoint (a resume after it skips no page it never crawled).
     runs = _chunk_runs(job, settings, plan_chunks(job.id, job), job.run + 1)
     job = await _launch(
         store, client, job, runs, [], reset=True, settings=settings, allowed=(JobStatus.failed, JobStatus.cancelled)

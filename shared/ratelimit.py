@@ -7,10 +7,13 @@ than Table storage: it is already a dependency, the same emulator serves the tes
 point patch costs about one request unit. Windows carry a ``ttl`` so that Cosmos drops them
 once the container has TTL enabled.
 
+The rules of the API are defined here, once: the routes name them (``limit=JOB_RUNS``), and
+routes that share a rule share its budget -- start, retry and resume all launch a run, so one
+budget covers the three.
+
 Example::
 
-    START = RateRule("jobs.start", "rate_limit_start_per_minute")
-    usage = await hit(windows, START, "alice", limit=10)   # RateLimited (429) on the 11th call
+    usage = await hit(windows, JOB_RUNS, "alice", limit=10)  # RateLimited (429) on the 11th call
     usage.remaining                                          # calls left in this window
 """
 
@@ -47,6 +50,16 @@ class RateRule:
         """
         count = str(limit) if limit is not None else f"PIXCRAWLER_{self.setting.upper()}"
         return f"{count} calls per {self.window} s per user"
+
+
+#: Job starts, retries and resumes: one budget for the three (each launches a run).
+JOB_RUNS = RateRule("jobs.start", "rate_limit_start_per_minute")
+#: Job creations.
+JOB_CREATES = RateRule("jobs.create", "rate_limit_job_creates_per_minute")
+#: Dataset creations (each starts a build).
+DATASET_CREATES = RateRule("datasets.create", "rate_limit_dataset_creates_per_minute")
+#: Validation runs started.
+VALIDATIONS = RateRule("validation.start", "rate_limit_validations_per_minute")
 
 
 @dataclass(frozen=True)
@@ -109,7 +122,7 @@ async def hit(
     usage = Usage(limit=limit, count=counted.count, reset_at=start + rule.window)
     if counted.count > limit:
         raise RateLimited(
-            f"Rate limit exceeded: {rule.describe(limit)}. Retry after the window ends.",
+            f"Rate limit exceeded: {rule.describe(limit)}.",
             retry_after=max(0.0, usage.reset_at - now),
             error_code="rate_limited",
         )

@@ -148,17 +148,21 @@ class ProgressState(Model):
         return sum(1 for s in self.chunks.values() if s in statuses)
 
     def report(self, job_id: str, status: JobStatus, started_at: datetime | None) -> JobProgress:
-        """The progress body the API returns."""
+        """The progress body the API returns. The job's status (its record) has the last word:
+        once it is finished no chunk is active, whatever chunk messages were still on their
+        way when its orchestrations were stopped, and a cancelled job is in phase
+        ``cancelled``."""
         total = len(self.chunks)
         completed = self.count(ChunkStatus.completed)
         failed = self.count(ChunkStatus.failed)
+        finished = status in (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
         return JobProgress(
             job_id=job_id,
             status=status,
-            phase=self.phase,
+            phase="cancelled" if status is JobStatus.cancelled else self.phase,
             progress=round(100.0 * completed / total, 2) if total else 0.0,
             total_chunks=total,
-            active_chunks=self.count(ChunkStatus.in_progress),
+            active_chunks=0 if finished else self.count(ChunkStatus.in_progress),
             completed_chunks=completed,
             failed_chunks=failed,
             downloaded_images=self.downloaded,

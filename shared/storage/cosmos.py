@@ -65,6 +65,14 @@ class Repo(Generic[T]):
     def _what(self, item_id: str) -> str:
         return f"{self.entity} {item_id!r}"
 
+    def _addressable(self, item_id: str) -> str:
+        """``item_id``, if a point operation can name it; else NotFound before any request.
+        Cosmos ids never hold '/', '\\', '?' or '#', and an id of '.' or '..' would turn the
+        request's URL into one about the container itself."""
+        if not item_id or item_id in (".", "..") or any(c in item_id for c in "/\\?#"):
+            raise NotFound(f"{self._what(item_id)} not found", error_code=f"{self.entity}_not_found")
+        return item_id
+
     @staticmethod
     def _id(item: T) -> str:
         return str(getattr(item, "id"))  # noqa: B009  (T is any document model: all have an id)
@@ -72,6 +80,7 @@ class Repo(Generic[T]):
     # ------------------------------------------------------------------ point operations
     async def get(self, item_id: str, pk: Any) -> T:
         """The item, or :class:`NotFound`."""
+        self._addressable(item_id)
         with azure_errors(self._what(item_id), self.entity):
             try:
                 doc = await self.container.read_item(item_id, partition_key=pk)
@@ -138,6 +147,7 @@ class Repo(Generic[T]):
         """Partial update (``[{"op": "set", "path": "/status", "value": "running"}]``).
         A ``filter_predicate`` (``"FROM c WHERE c.status = 'pending'"``) that does not hold
         raises :class:`Conflict`."""
+        self._addressable(item_id)
         with azure_errors(self._what(item_id), self.entity):
             doc = await self.container.patch_item(
                 item_id, pk, patch_operations=operations, filter_predicate=filter_predicate
@@ -146,6 +156,7 @@ class Repo(Generic[T]):
 
     async def delete(self, item_id: str, pk: Any) -> None:
         """Delete the item; :class:`NotFound` when it does not exist."""
+        self._addressable(item_id)
         with azure_errors(self._what(item_id), self.entity):
             await self.container.delete_item(item_id, partition_key=pk)
 
@@ -276,6 +287,14 @@ class JobsRepo(Repo[Job]):
 
     #: The name the design uses for job state changes.
     update_status = update
+
+    async def oldest_running(self, user_id: str, limit: int) -> list[str]:
+        """Ids of the user's running jobs that started first, at most ``limit`` of them."""
+        sql = (
+            "SELECT TOP @limit VALUE c.id FROM c WHERE c.user_id = @pk AND c.status = 'running'"
+            " ORDER BY c.started_at ASC"
+        )
+        return [str(i) for i in await self.query_values(sql, {"@limit": limit}, pk=user_id)]
 
     async def list_by_user(
         self, user_id: str, limit: int = 50, continuation: str | None = None

@@ -1,10 +1,13 @@
 """Storage that went away is told apart from a missing item, and made again: a deleted
 container or database is StorageMissing (503) -- not "job page not found" -- and the next
-runtime use recreates it."""
+runtime use recreates it; an id that cannot name an item is NotFound before any request."""
 
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
+
+from scripts.localservices import azurite_connection_string, free_port_block
 from shared import runtime
 from shared.errors import NotFound, StorageMissing
 from shared.models import Job
@@ -59,3 +62,20 @@ async def test_a_missing_item_is_still_not_found(fresh_recovery: None) -> None:
 async def test_recovery_is_spaced_out(fresh_recovery: None) -> None:
     assert await runtime.recover_storage()
     assert not await runtime.recover_storage(), "a second attempt within the interval waits"
+
+
+@pytest.mark.parametrize("item_id", [".", "..", "", "a/b", "a\\b", "a?b", "a#b"])
+async def test_ids_that_cannot_name_an_item_are_not_found_without_a_request(
+    services: dict[str, str], item_id: str
+) -> None:
+    """Against storage that does not answer: a request would be ServiceUnavailable."""
+    closed = free_port_block(3)
+    dead = get_settings().model_copy(update={
+        "cosmos_endpoint": f"https://127.0.0.1:{closed}/",
+        "blob_connection_string": SecretStr(azurite_connection_string(closed)),
+    })  # fmt: skip
+    async with StorageContext(dead, retry_total=0) as storage:
+        for call in (storage.jobs.get(item_id, "u"), storage.jobs.delete(item_id, "u"),
+                     storage.jobs.patch(item_id, "u", [{"op": "set", "path": "/name", "value": "x"}])):  # fmt: skip
+            with pytest.raises(NotFound):
+                await call
