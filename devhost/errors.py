@@ -110,7 +110,7 @@ def protocol_error(status: int, exc: Optional[BaseException]) -> tuple[int, str,
     if status >= 500:
         return status, "internal_error", "The host failed to serve the request."
     detail = getattr(exc, "message", None) or "The request is not valid HTTP."
-    return status, "bad_request", str(detail)
+    return status, "bad_request", " ".join(str(detail).split())[:500]  # one line, bounded
 
 
 class _ShapedRequestHandler(RequestHandler):
