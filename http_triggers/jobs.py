@@ -51,7 +51,7 @@ async def cancel_job(request: ApiRequest) -> jobs.CancelResponse:
 
 
 @api(
-    "v1/jobs/{job_id}/retry", ["POST"], response=jobs.StartResponse, tags=TAGS, errors=(400, 404), durable=True,
+    "v1/jobs/{job_id}/retry", ["POST"], response=jobs.StartResponse, tags=TAGS, errors=(400, 404, 409), durable=True,
     limit=START_LIMIT,
 )
 async def retry_job(request: ApiRequest) -> jobs.StartResponse:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import azure.durable_functions as df
 from pydantic import Field
 
-from shared.errors import BadRequest, Conflict, NotFound, RateLimited
+from shared.errors import BadRequest, Conflict, NotFound
 from shared.models import (
+    ActiveJobs,
     CheckpointState,
     ChunkCount,
     ChunkRun,
@@ -49,20 +50,16 @@ from shared.models import (
 from shared.checkpoints import load_checkpoint
 from shared.durable import read_entity
 from shared.notifications import NotificationRepo, notify
+from shared.ratelimit import claim_running_slot
 from shared.settings import Settings
 from shared.sources import missing_settings
-from shared.storage import BlobStore, ImagesRepo, JobsRepo
+from shared.storage import BlobStore, ImagesRepo, JobsRepo, Repo
 from shared.storage.cosmos import find_owned, owned_page
 
 IMAGES_CONTAINER = "images"
 
 CRAWL_ORCHESTRATOR = "crawl_job"
 FINISHED = (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
-
-
-#: Retry-After (s) of a start refused because the user has too many running jobs: a hint, the
-#: real condition is one of them finishing or being cancelled.
-ACTIVE_JOBS_RETRY_AFTER = 60.0
 
 
 class JobsStore(Protocol):
@@ -74,7 +71,10 @@ class JobsStore(Protocol):
 
     async def update(self, job: Job, mutate: Callable[[Job], None]) -> Job: ...
 
-    async def oldest_running(self, user_id: str, limit: int) -> list[str]: ...
+    #: The users' running-job slots.
+    slots: Repo[ActiveJobs]
+
+    async def run_states(self, user_id: str, job_ids: Iterable[str]) -> dict[str, tuple[int, JobStatus]]: ...
 
 
 class StartResponse(Model):
@@ -155,11 +155,9 @@ async def _launch(
     allowed: tuple[JobStatus, ...],
     baseline: dict[str, ChunkCount] | None = None,
 ) -> Job:
-    """Move the job to running for a new run (etag-guarded) and start its orchestration.
-
-    The user's running jobs are capped (``max_active_jobs_per_user``): counted after this one
-    became running, so that two starts at once cannot both slip under the cap; the ones that
-    started last go back to where they were and get a 429."""
+    """Claim a running-job slot for the new run (429 when the user has
+    ``max_active_jobs_per_user`` running), move the job to running (etag-guarded) and start its
+    orchestration."""
     run = job.run + 1
     for chunk_run in runs:
         chunk_run.run = run
@@ -179,16 +177,10 @@ async def _launch(
         current.task_ids = task_ids
         current.total_chunks = len(runs) + len(done_ids)
 
+    await claim_running_slot(
+        store.slots, store, job.user_id, job.id, run, cap=settings.max_active_jobs_per_user
+    )
     updated = await store.update(job, mutate)
-    cap = settings.max_active_jobs_per_user
-    if job.id not in await store.oldest_running(job.user_id, cap):
-        await store.update(updated, lambda current: _undo_launch(current, job, run))
-        raise RateLimited(
-            f"You have {cap} running jobs, the most allowed per user: cancel one or wait until "
-            "one finishes.",
-            retry_after=ACTIVE_JOBS_RETRY_AFTER,
-            error_code="too_many_active_jobs",
-        )
     payload = CrawlJobInput(
         job_id=job.id,
         user_id=job.user_id,
@@ -209,14 +201,6 @@ async def _launch(
         await store.update(updated, lambda j: _fail(j, reason))
         raise
     return updated
-
-
-def _undo_launch(current: Job, before: Job, run: int) -> None:
-    """Put a job back as it was before ``run`` was launched (unless it moved on since)."""
-    if current.run != run or current.status is not JobStatus.running:
-        return
-    for name in ("status", "run", "started_at", "completed_at", "error", "task_ids", "total_chunks"):
-        setattr(current, name, getattr(before, name))
 
 
 def _fail(job: Job, reason: str) -> None:

@@ -29,7 +29,7 @@ from azure.cosmos.aio import ContainerProxy, DatabaseProxy
 from pydantic import BaseModel
 
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
-from shared.models import ImageRecord, Job, ValidationSummary, utcnow
+from shared.models import ActiveJobs, ImageRecord, Job, JobStatus, ValidationSummary, utcnow
 from shared.names import COSMOS_CONTAINERS
 from shared.storage.errors import azure_errors
 
@@ -263,6 +263,8 @@ class JobsRepo(Repo[Job]):
 
     def __init__(self, database: DatabaseProxy) -> None:
         super().__init__(database, "jobs", Job)
+        #: The users' running-job slots (shared.ratelimit.claim_running_slot).
+        self.slots: Repo[ActiveJobs] = Repo(database, "rate_limits", ActiveJobs)
 
     async def update(self, job: Job, mutate: Callable[[Job], Job | None], attempts: int = 5) -> Job:
         """Read -> mutate -> replace with the etag; on a concurrent change read again and
@@ -288,13 +290,14 @@ class JobsRepo(Repo[Job]):
     #: The name the design uses for job state changes.
     update_status = update
 
-    async def oldest_running(self, user_id: str, limit: int) -> list[str]:
-        """Ids of the user's running jobs that started first, at most ``limit`` of them."""
-        sql = (
-            "SELECT TOP @limit VALUE c.id FROM c WHERE c.user_id = @pk AND c.status = 'running'"
-            " ORDER BY c.started_at ASC"
-        )
-        return [str(i) for i in await self.query_values(sql, {"@limit": limit}, pk=user_id)]
+    async def run_states(self, user_id: str, job_ids: Iterable[str]) -> dict[str, tuple[int, JobStatus]]:
+        """(run, status) of each of the user's jobs among ``job_ids`` that exists."""
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        sql = "SELECT c.id, c.run, c.status FROM c WHERE c.user_id = @pk AND ARRAY_CONTAINS(@ids, c.id)"
+        rows = await self.query_values(sql, {"@ids": ids}, pk=user_id)
+        return {str(r["id"]): (int(r.get("run", 0)), JobStatus(r["status"])) for r in rows}
 
     async def list_by_user(
         self, user_id: str, limit: int = 50, continuation: str | None = None
