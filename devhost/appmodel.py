@@ -74,13 +74,15 @@ def parse_timespan(text: str) -> float:
     return ((int(days or 0) * 24 + int(hours)) * 60 + int(minutes)) * 60 + float(seconds)
 
 
+def local_settings(app_dir: Path) -> Dict[str, Any]:
+    """DIR/local.settings.json as a dict (empty when there is none)."""
+    path = app_dir / "local.settings.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def load_local_settings(app_dir: Path) -> None:
     """Copy `Values` of local.settings.json into the environment, as `func start` does."""
-    path = app_dir / "local.settings.json"
-    if not path.exists():
-        return
-    values = json.loads(path.read_text()).get("Values", {})
-    for key, value in values.items():
+    for key, value in local_settings(app_dir).get("Values", {}).items():
         os.environ.setdefault(key, str(value))
 
 

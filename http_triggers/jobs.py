@@ -17,7 +17,7 @@ async def create_job(request: ApiRequest) -> ApiResponse:
     """Create a crawl job (pending until started)."""
     body = request.json(JobCreate)
     runtime = await get_runtime()
-    job = await jobs.create_job(runtime.jobs, runtime.settings, request.user.user_id, body)
+    job = await jobs.create_job(runtime.jobs, runtime.blobs, runtime.settings, request.user.user_id, body)
     return ApiResponse(job, status=201, headers={"Location": f"/api/v1/jobs/{job.id}"})
 
 

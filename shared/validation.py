@@ -68,6 +68,7 @@ from shared.models import (
     utcnow,
 )
 from shared.settings import Settings
+from shared.shards import RangeReader, read_image
 from shared.storage import ImagesRepo
 
 VALIDATE_ORCHESTRATOR = "validate_job"
@@ -90,8 +91,8 @@ _PROJECTION = (
 )
 
 
-class BlobReader(Protocol):
-    async def get(self, container: str, name: str) -> bytes: ...
+class BlobReader(RangeReader, Protocol):
+    """Reads image bytes (a range of a shard blob)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,11 +192,6 @@ async def dedupe_job(images: ImagesRepo, settings: Settings, job_id: str) -> Ded
 # --------------------------------------------------------------------------------------------
 
 
-def _blob_location(record: ImageRecord) -> tuple[str, str]:
-    container, _, name = record.blob_name.partition("/")
-    return container, name
-
-
 def _header(data: bytes) -> tuple[str, int | None]:
     """Colour mode and EXIF orientation (1-8 or None) from an image's header."""
     with Image.open(io.BytesIO(data)) as image:
@@ -212,7 +208,7 @@ class RecordValidator:
         self._level = level
 
     async def _bytes(self, record: ImageRecord) -> bytes:
-        return await self._blobs.get(*_blob_location(record))
+        return await read_image(self._blobs, record)
 
     async def outcome(self, record: ImageRecord) -> ImageRecord:
         """The record as it should be after validation at the level (validated_at unchanged)."""

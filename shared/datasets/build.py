@@ -28,6 +28,7 @@ from shared.models import (
     dataset_blob_name, utcnow,
 )
 from shared.settings import Settings
+from shared.shards import read_image
 from shared.storage import BlobStore, ImagesRepo, Repo
 from shared.storage.cosmos import find_owned, owned_page
 
@@ -161,8 +162,7 @@ async def build_part(
     pages = RecordPages(images, meta.job_id, build.state.continuation, build.part_images)
 
     async def fetch(record: ImageRecord) -> bytes:
-        container, _, name = record.blob_name.partition("/")  # "images/{job_id}/{sha256}.{ext}"
-        return await blobs.get(container, name)
+        return await read_image(blobs, record)  # one ranged read of the image's shard
 
     staged = blobs.staged(DATASETS_CONTAINER, dataset_blob_name(meta.dataset_id), ZIP_CONTENT_TYPE)
     state = await write_part(

@@ -6,12 +6,24 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter
 
 
 def utcnow() -> datetime:
     """Aware UTC now (never call from an orchestrator: use context.current_utc_datetime)."""
     return datetime.now(timezone.utc)
+
+
+_DATETIME = TypeAdapter(datetime)
+
+
+def json_datetime(moment: datetime) -> str:
+    """A datetime as documents store it (so that string comparisons in SQL hold).
+
+    >>> json_datetime(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    '2026-01-02T03:04:05Z'
+    """
+    return str(_DATETIME.dump_python(moment, mode="json"))
 
 
 class Model(BaseModel):

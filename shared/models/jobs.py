@@ -19,26 +19,70 @@ from shared.models.validation import ValidationProgress
 # --------------------------------------------------------------------------------------------
 
 
+class UrlList(Model):
+    """Where a ``urls`` source's list is kept once the job is created: in Blob Storage, one
+    blob of at most ``chunk_size`` URLs (one per line) per chunk, never in the job document or
+    an orchestration's input."""
+
+    prefix: str = Field(description="'images/{job_id}/urls/{n}/': blob name prefix of the parts")
+    count: int = Field(ge=1, description="URLs in the list")
+    chunk_size: int = Field(ge=1, description="URLs per part (and per chunk)")
+
+    @property
+    def parts(self) -> int:
+        return -(-self.count // self.chunk_size)
+
+    def part_blob(self, part: int) -> str:
+        """``images/...`` name of part ``part``'s blob.
+
+        >>> UrlList(prefix="images/j1/urls/0/", count=5, chunk_size=2).part_blob(2)
+        'images/j1/urls/0/00002.txt'
+        """
+        return f"{self.prefix}{part:05d}.txt"
+
+    def part_size(self, part: int) -> int:
+        """How many URLs part ``part`` holds."""
+        return min(self.chunk_size, self.count - part * self.chunk_size)
+
+
 class SourceSpec(Model):
-    """A source of a job: a search engine by name, or a user-supplied URL list with its label."""
+    """A source of a job: a search engine by name, or a user-supplied URL list with its label.
+
+    A request gives a ``urls`` source its ``urls``; the service stores them in Blob Storage
+    and keeps only ``url_list`` (where they are, how many) in the job."""
 
     type: SourceType
     label: Keyword | None = Field(default=None, description="label of a `urls` source")
     urls: list[Annotated[str, StringConstraints(max_length=4096)]] | None = Field(
-        default=None, max_length=100_000
+        default=None, max_length=100_000,
+        description="a `urls` source's image URLs (at most 100,000; blank entries are dropped)",
+    )
+    url_list: UrlList | None = Field(
+        default=None, description="read-only: where the service stored a `urls` source's list",
     )
     options: dict[
         Annotated[str, StringConstraints(max_length=100)], Annotated[str, StringConstraints(max_length=1000)]
     ] = Field(default_factory=dict, max_length=20, description="source-specific options")
 
+    @field_validator("urls")
+    @classmethod
+    def _clean_urls(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        cleaned = [url.strip() for url in value]
+        for index, url in enumerate(cleaned):
+            if any(ch in url for ch in "\r\n\t"):
+                raise ValueError(f"urls[{index}] contains a line break or tab")
+        return [url for url in cleaned if url]
+
     @model_validator(mode="after")
     def _urls_need_label(self) -> "SourceSpec":
         if self.type is SourceType.urls:
-            if not self.urls:
+            if not self.urls and self.url_list is None:
                 raise ValueError("a 'urls' source needs a non-empty 'urls' list")
             if not self.label:
                 raise ValueError("a 'urls' source needs a 'label'")
-        elif self.urls:
+        elif self.urls or self.url_list:
             raise ValueError(f"'urls' is only allowed on a 'urls' source, not '{self.type}'")
         return self
 
@@ -141,6 +185,9 @@ class ChunkSpec(Model):
     source: SourceSpec
     quota: int = Field(ge=0)
     start_offset: int = 0
+    part: int | None = Field(
+        default=None, description="which part of a stored `urls` list this chunk crawls"
+    )
 
 
 def job_instance_id(job_id: str, run: int) -> str:
@@ -168,36 +215,44 @@ def _split_quota(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
-def chunk_id_for(job_id: str, label: str, query: str, source: SourceSpec) -> str:
+def chunk_id_for(job_id: str, label: str, query: str, source: SourceSpec, part: int | None = None) -> str:
     """Deterministic chunk id: stable across runs, retries and resumes of the same job."""
     key = f"{job_id}|{label}|{query}|{source.model_dump_json()}"
+    if part is not None:
+        key += f"|{part}"
     return "c" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def plan_chunks(job_id: str, job: JobCreate) -> list[ChunkSpec]:
     """Chunks = expanded keywords x sources. A keyword's quota per source is split across its
-    variations; a ``urls`` source is one chunk labelled with its own label."""
+    variations; a stored ``urls`` list is one chunk per part (``url_chunk_size`` URLs), each
+    labelled with the source's label (an inline list, before it is stored, is one chunk)."""
     chunks: list[ChunkSpec] = []
     for source in job.sources:
+        pairs: list[tuple[str, str, int, int | None]] = []
         if source.type is SourceType.urls:
-            assert source.label and source.urls
-            pairs = [(source.label, source.label, len(source.urls))]
+            assert source.label
+            if source.url_list is not None:
+                stored = source.url_list
+                pairs = [(source.label, source.label, stored.part_size(p), p) for p in range(stored.parts)]
+            else:
+                pairs = [(source.label, source.label, len(source.urls or []), None)]
         else:
-            pairs = []
             for keyword in job.keywords:
                 queries = expand_keyword(keyword, job.variations)
                 for query, quota in zip(queries, _split_quota(job.max_images_per_keyword, len(queries))):
-                    pairs.append((keyword, query, quota))
-        for label, query, quota in pairs:
+                    pairs.append((keyword, query, quota, None))
+        for label, query, quota, part in pairs:
             chunks.append(
                 ChunkSpec(
-                    chunk_id=chunk_id_for(job_id, label, query, source),
+                    chunk_id=chunk_id_for(job_id, label, query, source, part),
                     job_id=job_id,
                     index=len(chunks),
                     label=label,
                     query=query,
                     source=source,
                     quota=quota,
+                    part=part,
                 )
             )
     return chunks

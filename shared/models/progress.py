@@ -296,6 +296,7 @@ class ChunkRun(Model):
     rules: ValidationRules
     batch_size: int
     history_limit: int
+    batches_in_flight: int = 1
     offset: int = 0
     seq: int = 0
     pages: int = 0

@@ -18,10 +18,10 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobBlock,
     BlobSasPermissions,
@@ -33,6 +33,7 @@ from azure.storage.blob import (
 )
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
+from shared.errors import NotFound
 from shared.storage.errors import azure_errors
 
 #: Clock skew allowed for a SAS's start time.
@@ -48,6 +49,7 @@ class BlobInfo:
     content_type: str | None
     tier: StandardBlobTier | None
     last_modified: datetime
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 def _tier(value: object) -> StandardBlobTier | None:
@@ -83,22 +85,31 @@ class StagedBlob:
         self.content_type = content_type
         self._container, self._name = client.container_name, client.blob_name
 
+    @property
+    def name(self) -> str:
+        """The blob's name in its container."""
+        return self._name
+
     @staticmethod
     def block_id(index: int) -> str:
         """A fixed-length block id for block number ``index`` (base64 of ``%06d``)."""
         return base64.b64encode(f"{index:06d}".encode()).decode()
 
-    async def stage_block(self, block_id: str, data: bytes) -> None:
+    async def stage_block(self, block_id: str, data: bytes | bytearray) -> None:
         """Upload one block (invisible until committed)."""
         with _blob_errors(self._container, self._name):
             await self.client.stage_block(block_id, data)
 
-    async def commit_block_list(self, block_list: list[str]) -> None:
-        """Make the blob the listed blocks, in order, with this writer's content type."""
+    async def commit_block_list(
+        self, block_list: list[str], metadata: dict[str, str] | None = None
+    ) -> None:
+        """Make the blob the listed blocks, in order, with this writer's content type (and
+        ``metadata``, replacing any the blob had)."""
         with _blob_errors(self._container, self._name):
             await self.client.commit_block_list(
                 [BlobBlock(block_id) for block_id in block_list],
                 content_settings=ContentSettings(content_type=self.content_type),
+                metadata=metadata,
             )
 
 
@@ -138,6 +149,31 @@ class BlobStore:
             stream = await self._blob(container, name).download_blob()
             return await stream.readall()
 
+    async def get_range(self, container: str, name: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of the blob from ``offset`` (one ranged GET): an image of a shard.
+        A range past the blob's end is NotFound (``blob_range_missing``), never short bytes."""
+        if length <= 0:
+            return b""
+        with _blob_errors(container, name):
+            try:
+                stream = await self._blob(container, name).download_blob(offset=offset, length=length)
+                data = await stream.readall()
+            except HttpResponseError as exc:
+                if exc.status_code != 416:
+                    raise
+                data = b""
+        if len(data) != length:
+            raise NotFound(
+                f"blob {container}/{name} has no bytes {offset}-{offset + length - 1}",
+                error_code="blob_range_missing",
+            )
+        return data
+
+    async def set_metadata(self, container: str, name: str, metadata: dict[str, str]) -> None:
+        """Replace the blob's metadata (its bytes and tier stay)."""
+        with _blob_errors(container, name):
+            await self._blob(container, name).set_blob_metadata(metadata)
+
     async def content_type(self, container: str, name: str) -> str | None:
         """The blob's stored content type."""
         with _blob_errors(container, name):
@@ -158,17 +194,22 @@ class BlobStore:
                 return False
         return True
 
-    async def list(self, container: str, prefix: str = "") -> AsyncIterator[BlobInfo]:
-        """The container's blobs whose names start with ``prefix``, in name order."""
+    async def list(
+        self, container: str, prefix: str = "", *, metadata: bool = False
+    ) -> AsyncIterator[BlobInfo]:
+        """The container's blobs whose names start with ``prefix``, in name order (with their
+        metadata when asked)."""
         client = self.client.get_container_client(container)
+        include = ["metadata"] if metadata else None
         with azure_errors(f"container {container}", "container"):
-            async for blob in client.list_blobs(name_starts_with=prefix or None):
+            async for blob in client.list_blobs(name_starts_with=prefix or None, include=include):
                 yield BlobInfo(
                     name=blob.name,
                     size=blob.size,
                     content_type=blob.content_settings.content_type,
                     tier=_tier(blob.blob_tier),
                     last_modified=blob.last_modified,
+                    metadata=dict(blob.metadata or {}),
                 )
 
     async def set_tier(self, container: str, name: str, tier: StandardBlobTier | str) -> None:

@@ -23,11 +23,13 @@ pytestmark = pytest.mark.e2e
 LABELS = ["cat", "dog"]
 PER_LABEL = 30
 FAULTS = ["--duplicate", "0.1", "--near-duplicate", "0.2"]
-#: Pacing on at 240 images a minute in batches of 4: the first wave validates 32 images and
-#: a durable timer holds the second back, so the "validating" phase is there to be seen.
+#: Pacing on at 240 images a minute in waves of 2 batches of 4: the first wave validates 8
+#: images and a durable timer holds the next back for 2 s, so the "validating" phase lasts
+#: several seconds, long enough for the test's polling to see it.
 ENV = {
     "PIXCRAWLER_BATCH_SIZE": "16",
     "PIXCRAWLER_VALIDATION_BATCH_SIZE": "4",
+    "PIXCRAWLER_VALIDATION_PARALLEL": "2",
     "PIXCRAWLER_VALIDATION_PACING": "true",
     "PIXCRAWLER_VALIDATION_RATE_MEDIUM": "240",
     "PIXCRAWLER_VALIDATION_RATE_SLOW": "100000",
@@ -98,7 +100,7 @@ def all_results(api: httpx.Client, job_id: str, **params: str) -> list[dict[str,
             return items
 
 
-def test_near_duplicates_are_flagged_with_the_original_kept(world: dict[str, Any]) -> None:
+async def test_near_duplicates_are_flagged_with_the_original_kept(world: dict[str, Any]) -> None:
     phases, progress = world["phases"], world["progress"]
     assert progress["status"] == "completed"
     assert "validating" in phases and phases.index("validating") < phases.index("done")
@@ -107,7 +109,7 @@ def test_near_duplicates_are_flagged_with_the_original_kept(world: dict[str, Any
     catalogue = world["source"].get("/_demo/catalogue")["items"]
     sha_of_url = {e["url"]: e["sha256"] for e in catalogue}
     near = {e["sha256"]: sha_of_url[e["of"]] for e in catalogue if e["kind"] == "near_duplicate_of"}
-    records, _ = stored(world["stack"], world["job_id"])
+    records = [r.model_dump(mode="json") for r in (await stored(world["stack"], world["job_id"])).records]
     assert len(near) >= 8
     assert {r["sha256"]: r["duplicate_of"] for r in records if r["is_duplicate"]} == near
     for record in records:
@@ -121,16 +123,16 @@ def test_near_duplicates_are_flagged_with_the_original_kept(world: dict[str, Any
     assert sorted(run["batches_done"]) == list(range(run["batches"])) and run["batches"] > 8
 
 
-def test_results_pages_filters_and_stats(world: dict[str, Any]) -> None:
+async def test_results_pages_filters_and_stats(world: dict[str, Any]) -> None:
     api: httpx.Client = world["api"]
     job_id = world["job_id"]
-    records, _ = stored(world["stack"], job_id)
+    records = [r.model_dump(mode="json") for r in (await stored(world["stack"], job_id)).records]
     everything = all_results(api, job_id)
     duplicates = all_results(api, job_id, filter="duplicate")
     valid = all_results(api, job_id, filter="valid")
 
     assert sorted(item["id"] for item in everything) == sorted(r["id"] for r in records)
-    assert set(everything[0]) == {"id", "label", "url", "blob_name", "width", "height", "mode",
+    assert set(everything[0]) == {"id", "label", "url", "blob_name", "offset", "bytes", "width", "height", "mode",
                                   "exif_orientation", "is_valid", "is_duplicate", "duplicate_of", "validation"}
     assert {item["id"] for item in duplicates} == {r["id"] for r in records if r["is_duplicate"]}
     assert len(valid) == len(records) - len(duplicates)
