@@ -186,7 +186,9 @@ def crawl_chunk(context: df.DurableOrchestrationContext) -> Orchestration:
         context.continue_as_new(_dump(run))
         return None
     now = context.current_utc_datetime
-    context.signal_entity(df.EntityId("checkpoint", run.job_id), "save", _checkpoint(run, status, now))
+    # A call, not a signal: the chunk ends once its final position is saved, so a finished
+    # job's checkpoint is final too (a signal could still be queued when the job completed).
+    yield context.call_entity(df.EntityId("checkpoint", run.job_id), "save", _checkpoint(run, status, now))
     context.signal_entity(
         progress,
         "chunk",
