@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import resource
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -35,33 +33,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp  # noqa: E402
 
+from bench._local import call, cpu_seconds  # noqa: E402
 from scripts.devtoken import LOCAL_SECRET  # noqa: E402
 from scripts.stack import ROOT, DemoSourceProcess, Stack  # noqa: E402
 from shared.auth import issue_dev_token  # noqa: E402
 
 LABELS = ["cat", "dog", "bird", "fish", "horse", "tree", "car", "boat"]
 FAULTS = ["--duplicate", "0.03", "--truncated", "0.01", "--html", "0.005", "--not-found", "0.005"]
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of the given processes (from /proc)."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / TICKS
-    return total
 
 
-def call(method: str, url: str, token: str, body: Any = None) -> Any:
-    request = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode())
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read() or b"null")
 
 
 def report(name: str, images: int, megabytes: float, seconds: float, cpu: float, extra: str = "") -> None:

@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._local import call, cpu_seconds  # noqa: E402
 from scripts.devtoken import LOCAL_SECRET  # noqa: E402
 from scripts.stack import DemoSourceProcess, Stack  # noqa: E402
 from shared.auth import issue_dev_token  # noqa: E402
@@ -52,19 +52,8 @@ FAULTS = [
 ]
 #: What the fast level makes of each broken kind the source serves.
 FAILURE_OF_KIND = {"truncated": "corrupt", "html": "not_an_image", "404": "http_error"}
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of the processes (from /proc/PID/stat)."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / TICKS
-    return total
 
 
 def bench_python() -> Path:
@@ -110,13 +99,6 @@ def run_img2dataset(python: Path, urls: list[str], directory: Path, shard: int) 
             "rusage": usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime}
 
 
-def call(method: str, url: str, token: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, method=method, data=data)
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.loads(response.read() or b"null")
 
 
 def run_job(stack: Stack, urls: list[str]) -> dict[str, Any]:

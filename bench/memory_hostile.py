@@ -16,8 +16,6 @@ The files are generated once into ``.local/memory-hostile`` (about 3.5 GB).
 from __future__ import annotations
 
 import argparse
-import json
-import socket
 import struct
 import subprocess
 import sys
@@ -34,8 +32,9 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._local import call, rss_kb  # noqa: E402
 from scripts.devtoken import LOCAL_SECRET  # noqa: E402
-from scripts.stack import Stack  # noqa: E402
+from scripts.stack import Stack, free_port  # noqa: E402
 from shared.auth import issue_dev_token  # noqa: E402
 
 CACHE = ROOT / ".local" / "memory-hostile"
@@ -99,26 +98,8 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), print=None, access_log
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def rss_kb(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def call(method: str, url: str, token: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, method=method, data=data)
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.loads(response.read() or b"null")
 
 
 def main(argv: list[str] | None = None) -> int:

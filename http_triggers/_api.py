@@ -49,6 +49,7 @@ from shared.errors import (
     status_for,
 )
 from shared.logs import bind, request_id_var, user_id_var
+from shared.models.base import body_optional
 from shared.openapi import ID_SCHEMA
 from shared.ratelimit import RateRule, Usage
 from shared.runtime import recover_storage
@@ -149,7 +150,8 @@ class ApiRequest:
         """The body parsed as ``model``, strictly: 413 beyond ``api_max_body_bytes``, 422
         naming the field on any other problem -- not JSON, nested deeper than
         ``api_max_json_depth``, or a value of the wrong JSON type (no string-to-number or
-        string-to-bool coercion: ``"10"`` is not an integer, ``"yes"`` not a boolean)."""
+        string-to-bool coercion: ``"10"`` is not an integer, ``"yes"`` not a boolean). A model
+        whose fields all have defaults takes an empty body as ``{}``."""
         raw = self.http.get_body() or b""
         settings = get_settings()
         if len(raw) > settings.api_max_body_bytes:
@@ -159,6 +161,8 @@ class ApiRequest:
                 field="body",
             )
         if not raw.strip():
+            if body_optional(model):
+                return validate(model, {}, where="body")
             raise Unprocessable(
                 "The request body is empty: send a JSON object.",
                 error_code="body_missing",
@@ -208,7 +212,7 @@ def unprocessable(exc: ValidationError, where: str) -> Unprocessable:
             ErrorDetail(
                 detail=e["msg"],
                 error_code=str(e["type"]),
-                field=".".join(str(p) for p in e["loc"]) or where,
+                field=".".join(str(p) for p in e["loc"]) or str((e.get("ctx") or {}).get("field") or where),
             )
             for e in errors
         ],

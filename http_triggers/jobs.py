@@ -1,4 +1,4 @@
-"""Jobs: create, get, start, cancel, retry, resume, progress."""
+"""Jobs: create, get, start, cancel (alias stop), retry, resume, progress."""
 
 from http_triggers._api import ApiRequest, ApiResponse, api
 from shared import jobs
@@ -41,6 +41,10 @@ async def start_job(request: ApiRequest) -> jobs.StartResponse:
     )
 
 
+@api(
+    "v1/jobs/{job_id}/stop", ["POST"], response=jobs.CancelResponse, tags=TAGS, errors=(400, 404), durable=True,
+    summary="Stop a job: the same as POST /jobs/{job_id}/cancel.",
+)
 @api("v1/jobs/{job_id}/cancel", ["POST"], response=jobs.CancelResponse, tags=TAGS, errors=(400, 404), durable=True)
 async def cancel_job(request: ApiRequest) -> jobs.CancelResponse:
     """Cancel a pending or running job: terminates every orchestration of its run."""

@@ -399,7 +399,9 @@ async def job_progress(
     """Counters from the job_progress entity, status from the job record."""
     job = await get_owned_job(store, user_id, job_id)
     state = ProgressState.model_validate(await read_entity(client, "job_progress", job.id) or {})
-    report = state.report(job.id, job.status, job.started_at)
+    report = state.report(
+        job.id, job.status, job.started_at, image_target=job.image_target, completed_at=job.completed_at
+    )
     if not state.chunks:
         report.total_chunks = job.total_chunks
     report.updated_at = report.updated_at or job.updated_at

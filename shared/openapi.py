@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shared.models import ErrorBody
+from shared.models.base import body_optional
 
 REF = "#/components/schemas/{model}"
 SECURITY_SCHEMES: dict[str, Any] = {
@@ -233,7 +234,9 @@ def _operation(
         media: dict[str, Any] = {"schema": schemas.ref(route.body, "validation")}
         if route.body.__name__ in BODY_EXAMPLES:
             media["example"] = BODY_EXAMPLES[route.body.__name__]
-        operation["requestBody"] = {"required": True, "content": {"application/json": media}}
+        operation["requestBody"] = {
+            "required": not body_optional(route.body), "content": {"application/json": media},
+        }
     status, success = _success_response(route, schemas)
     responses = {status: success}
     for error in route.errors:
@@ -268,8 +271,9 @@ def openapi_document(
             "title": title,
             "version": version,
             "description": "Build image datasets: create a crawl job, start it, follow its progress, "
-            "download the dataset. Every error has the same body: `{message, details: "
-            "[{detail, error_code, field}], request_id}`.",
+            "download the dataset. A job's `max_images_per_keyword` is a quota per keyword *and "
+            "source*: 30 images for 2 keywords from 2 sources asks for up to 120. Every error has "
+            "the same body: `{message, details: [{detail, error_code, field}], request_id}`.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,

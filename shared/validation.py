@@ -280,6 +280,7 @@ async def validate_batch(images: ImagesRepo, blobs: BlobReader, settings: Settin
         validated=len(outcomes),
         invalid=sum(not r.is_valid for r in outcomes),
         duplicates=sum(r.is_duplicate for r in outcomes),
+        rejected=sum(not r.is_valid or r.is_duplicate for r in outcomes),
         written=len(changed),
     )
 

@@ -32,6 +32,18 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=False)
 
 
+def body_optional(model: type[BaseModel]) -> bool:
+    """True when every field of ``model`` has a default: a request may then leave its body out
+    (an empty body is ``{}``), and the OpenAPI document says the body is optional.
+
+    >>> class Body(Model):
+    ...     level: str = "medium"
+    >>> body_optional(Body)
+    True
+    """
+    return not any(field.is_required() for field in model.model_fields.values())
+
+
 class Document(Model):
     """A Cosmos document: unknown system fields (_rid, _ts, _etag ...) are ignored on read."""
 

@@ -120,6 +120,9 @@ async def test_near_duplicates_are_flagged_with_the_original_kept(world: dict[st
     run = progress["validation"]
     assert (run["level"], run["images"], run["validated"], run["duplicates"]) == (
         "medium", len(records), len(records), len(near))
+    # valid_images counts what passed the validation: the near-duplicates set aside are not
+    # valid; what the crawl stored keeps its own count.
+    assert (progress["stored_images"], progress["valid_images"]) == (len(records), len(records) - len(near))
     assert sorted(run["batches_done"]) == list(range(run["batches"])) and run["batches"] > 8
 
 
@@ -185,3 +188,16 @@ def test_unknown_jobs_empty_jobs_bad_levels_and_other_users(world: dict[str, Any
             stranger.get(f"/validation/stats/{job_id}"),
         ):
             assert answer.status_code == 403
+
+
+async def test_a_validation_without_a_body_runs_at_medium_and_counts_what_passed(world: dict[str, Any]) -> None:
+    api: httpx.Client = world["api"]
+    job_id = world["job_id"]
+    started = api.post(f"/validation/job/{job_id}")  # as the first documents write it
+    assert started.status_code == 200, started.text
+    assert started.json()["validation_level"] == "medium"
+    progress = wait_for_validation(api, job_id, "medium")
+    records = (await stored(world["stack"], job_id)).records
+    passed = sum(1 for r in records if r.is_valid and not r.is_duplicate)
+    assert progress["valid_images"] == passed == api.get(f"/validation/stats/{job_id}").json()["valid"]
+    assert progress["stored_images"] == len(records) > passed

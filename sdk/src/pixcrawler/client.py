@@ -4,7 +4,7 @@ of :mod:`pixcrawler` and :mod:`pixcrawler.jobs` use one shared instance of it.
 Example::
 
     from pixcrawler import Client
-    with Client(api_key="pk_...") as client:
+    with Client(api_key="pxc_...") as client:
         for info in client.iter_datasets():
             print(info.id, info.name, info.status)
         ds = client.load_dataset("ds_123")
@@ -30,10 +30,10 @@ from pixcrawler.download import download_file, target_path
 from pixcrawler.exceptions import DatasetTooLargeError, WaitTimeoutError
 from pixcrawler.models import (
     DATASET_FINISHED, ApiKey, ChunkLog, DatasetInfo, DownloadInfo, Job, JobCancelled,
-    JobProgress, JobResumed, JobStarted, Page,
+    JobProgress, JobResumed, JobStarted, Page, ValidationStarted,
 )
 
-__all__ = ["Client"]
+__all__ = ["Client", "PixCrawlerClient"]
 
 M = TypeVar("M", bound=BaseModel)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -43,13 +43,15 @@ class Client:
     """A connection to the PixCrawler API.
 
     Credentials and URL default to the environment (``PIXCRAWLER_API_KEY``,
-    ``PIXCRAWLER_TOKEN``, ``PIXCRAWLER_BASE_URL``), then to what ``pixcrawler login`` saved.
+    ``PIXCRAWLER_TOKEN``, ``PIXCRAWLER_BASE_URL``, then ``SERVICE_API_KEY``,
+    ``SERVICE_API_TOKEN``), then to what ``pixcrawler login`` saved. A ``token`` that starts
+    with ``pxc_`` is an API key. ``PixCrawlerClient`` is the same class.
     Failed requests are retried on 429, 5xx and connection errors, up to ``max_retries``
     times with exponential backoff (a 429's ``Retry-After`` is honoured).
 
     Example::
 
-        client = Client(api_key="pk_...", base_url="https://pixcrawler.example/api/v1")
+        client = Client(api_key="pxc_...", base_url="https://pixcrawler.example/api/v1")
         info = client.get_dataset("ds_123")
     """
 
@@ -202,6 +204,7 @@ class Client:
         Images are read lazily from the archive on disk; ``in_memory=True`` reads them all at
         once and refuses datasets over ``max_memory_bytes`` before downloading anything.
         """
+        described = self.get_dataset(dataset_id)
         info = self.get_download_info(dataset_id)
         if in_memory and info.size_bytes > max_memory_bytes:
             raise DatasetTooLargeError(
@@ -220,7 +223,9 @@ class Client:
             for stale in folder.glob("*.zip"):
                 if stale != path:
                     stale.unlink(missing_ok=True)
-        return Dataset.open(path, in_memory=in_memory, max_memory_bytes=max_memory_bytes)
+        dataset = Dataset.open(path, in_memory=in_memory, max_memory_bytes=max_memory_bytes)
+        dataset.info = described
+        return dataset
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -248,10 +253,21 @@ class Client:
         return self._get(JobProgress, f"jobs/{_quoted(job_id)}/progress")
 
     def cancel_job(self, job_id: str) -> JobCancelled:
+        """Stop a pending or running job (``POST /jobs/{id}/cancel``, also served as ``/stop``)."""
         return self._post(JobCancelled, f"jobs/{_quoted(job_id)}/cancel")
+
+    def retry_job(self, job_id: str) -> JobStarted:
+        """Run a failed or cancelled job again from scratch (its counters start at 0)."""
+        return self._post(JobStarted, f"jobs/{_quoted(job_id)}/retry")
 
     def resume_job(self, job_id: str) -> JobResumed:
         return self._post(JobResumed, f"jobs/{_quoted(job_id)}/resume")
+
+    def validate_job(self, job_id: str, level: str | None = None) -> ValidationStarted:
+        """Validate every image of a job at ``level`` (fast, medium or slow; the service's
+        default, medium, when None). A validation already running is returned."""
+        body = {} if level is None else {"level": level}
+        return self._post(ValidationStarted, f"validation/job/{_quoted(job_id)}", body)
 
     def job_logs(self, job_id: str) -> list[ChunkLog]:
         """Each chunk of the job with its status, counts, offset and last error."""
@@ -319,3 +335,6 @@ def _cache_key(dataset_id: str) -> str:
         return dataset_id
     return "id-" + hashlib.sha256(dataset_id.encode()).hexdigest()[:32]
 
+
+#: The name the first PixCrawler documents use for :class:`Client`.
+PixCrawlerClient = Client

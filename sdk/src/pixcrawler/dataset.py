@@ -4,9 +4,9 @@ from the zip on disk only when asked for.
 Example::
 
     ds = pixcrawler.load_dataset("ds_123")
-    len(ds), ds.labels
-    for item in ds.split("train"):
-        item.label, item.metadata["url"]
+    len(ds), ds.labels, ds.metadata["image_count"]
+    for item in ds["train"]:      # or ds.split("train")
+        item.label, item["url"]
         img = item.image()        # PIL.Image.Image (pip install 'pixcrawler[images]')
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from pixcrawler.exceptions import DatasetTooLargeError, PixCrawlerError
+from pixcrawler.models import DatasetInfo
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -69,7 +70,7 @@ class DatasetItem:
     """One image of a dataset: its label, split and manifest line; bytes read on demand.
 
     ``metadata`` holds the manifest's fields: file, label, split, source, url, page_url,
-    license, attribution, width, height, bytes, sha256, phash.
+    license, attribution, width, height, bytes, sha256, phash; ``item["url"]`` reads one.
     """
 
     __slots__ = ("_archive", "metadata")
@@ -112,12 +113,27 @@ class DatasetItem:
             ) from exc
         return PILImage.open(io.BytesIO(self.bytes))
 
+    def __getitem__(self, key: str) -> Any:
+        """A manifest field: ``item["label"]``, ``item["url"]``."""
+        return self.metadata[key]
+
+    def keys(self) -> list[str]:
+        return list(self.metadata)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.metadata.get(key, default)
+
     def __repr__(self) -> str:
         return f"DatasetItem(label={self.label!r}, split={self.split!r}, file={self.file!r})"
 
 
 class Dataset(Sequence[DatasetItem]):
-    """A dataset archive on disk: a sequence of :class:`DatasetItem`.
+    """A dataset archive on disk: a sequence of :class:`DatasetItem`; ``ds["train"]`` is a
+    split (as :meth:`split`), ``ds[0]`` an item.
+
+    ``metadata`` is the archive's ``dataset.json`` (name, created, settings, counts) with
+    ``image_count`` and ``size_mb`` (the archive's MiB); ``info`` is the service's
+    :class:`~pixcrawler.DatasetInfo` when the dataset came from :func:`pixcrawler.load_dataset`.
 
     Use :func:`pixcrawler.load_dataset` to fetch one from the service, or
     :meth:`Dataset.open` for an archive you already have. Close it (or use ``with``) to
@@ -126,12 +142,13 @@ class Dataset(Sequence[DatasetItem]):
 
     def __init__(
         self, archive: _Archive, items: list[DatasetItem], metadata: dict[str, Any],
-        labels: list[str],
+        labels: list[str], info: DatasetInfo | None = None,
     ) -> None:
         self._archive = archive
         self._items = items
         self._labels = labels
         self.metadata = metadata
+        self.info = info
 
     @classmethod
     def open(
@@ -166,6 +183,8 @@ class Dataset(Sequence[DatasetItem]):
                 "delete it and download the dataset again"
             )
         metadata = json.loads(archive.read(_DATASET_JSON)) if _DATASET_JSON in archive.names else {}
+        metadata.setdefault("image_count", len(rows))
+        metadata.setdefault("size_mb", round(size / 2**20, 2))
         labels = _read_labels(archive) or sorted({str(row["label"]) for row in rows})
         if in_memory:
             archive.load_all([str(row["file"]) for row in rows])
@@ -198,11 +217,14 @@ class Dataset(Sequence[DatasetItem]):
         if name not in known:
             raise KeyError(f"no split {name!r}; this dataset has {', '.join(known)}")
         items = [item for item in self._items if item.split == name]
-        return Dataset(self._archive, items, self.metadata, self._labels)
+        return Dataset(self._archive, items, self.metadata, self._labels, self.info)
 
-    def download(self, path: str | Path) -> Path:
-        """Copy the archive to ``path`` (a file, or a folder to put ``<name>.zip`` in)."""
-        target = Path(path).expanduser()
+    def download(self, output_path: str | Path) -> Path:
+        """Copy the archive to ``output_path`` (a file, or a folder to put ``<name>.zip`` in).
+
+        >>> ds.download(output_path="backup/pets.zip")   # doctest: +SKIP
+        """
+        target = Path(output_path).expanduser()
         if target.is_dir():
             target = target / self.path.name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -221,7 +243,14 @@ class Dataset(Sequence[DatasetItem]):
     @overload
     def __getitem__(self, index: slice) -> Sequence[DatasetItem]: ...
 
-    def __getitem__(self, index: int | slice) -> DatasetItem | Sequence[DatasetItem]:
+    @overload
+    def __getitem__(self, index: str) -> Dataset: ...
+
+    def __getitem__(self, index: int | slice | str) -> DatasetItem | Sequence[DatasetItem] | Dataset:
+        """``ds[0]`` an item, ``ds[2:5]`` items, ``ds["train"]`` a split (KeyError naming the
+        splits there are)."""
+        if isinstance(index, str):
+            return self.split(index)
         return self._items[index]
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 from tqdm.auto import tqdm
 
+from pixcrawler._progress import is_terminal
 from pixcrawler.exceptions import APIConnectionError, IntegrityError, PixCrawlerError
 from pixcrawler.models import DownloadInfo
 
@@ -64,7 +66,8 @@ class _Transfer:
             self.digest = sha256_of(part)
         self.bar = tqdm(
             total=info.size_bytes, initial=self.have, unit="B", unit_scale=True,
-            unit_divisor=1024, desc=part.name.removesuffix(".part"), disable=not progress,
+            unit_divisor=1024, desc=part.name.removesuffix(".part"),
+            disable=not progress or not is_terminal(),  # no \r-redrawn bar in a log file
         )
 
     def restart(self) -> None:
@@ -160,4 +163,6 @@ def download_file(
     finally:
         transfer.bar.close()
     part.replace(target)
+    if progress and transfer.bar.disable:  # not on a terminal: one line instead of a bar
+        print(f"{target.name}: {info.size_bytes:,} bytes downloaded, sha256 verified", file=sys.stderr)
     return target

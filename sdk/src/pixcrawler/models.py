@@ -10,7 +10,7 @@ Example::
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,7 @@ __all__ = [
     "JobResumed",
     "JobStarted",
     "Page",
+    "ValidationStarted",
     "DATASET_FINISHED",
     "JOB_FINISHED",
 ]
@@ -37,7 +38,33 @@ DATASET_FINISHED = frozenset({"ready", "failed"})
 
 
 class _Response(BaseModel):
+    """An answer of the service: attributes, and mapping access as the first PixCrawler
+    documents use it (``info["name"]``, ``info.get("size_mb")``, ``"labels" in info``).
+
+    Mapping keys are the fields, the extra fields a newer service sent, and the names in
+    ``_computed`` (properties such as ``image_count``)."""
+
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+    _computed: ClassVar[tuple[str, ...]] = ()
+
+    def keys(self) -> list[str]:
+        return [*type(self).model_fields, *(self.model_extra or {}), *self._computed]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.keys():
+            raise KeyError(f"{key!r}; {type(self).__name__} has {', '.join(self.keys())}")
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every key with its value (datetimes as ISO text), as plain data."""
+        data = self.model_dump(mode="json")
+        return {**data, **{name: getattr(self, name) for name in self._computed}}
 
 
 class DatasetCounts(_Response):
@@ -47,7 +74,14 @@ class DatasetCounts(_Response):
 
 
 class DatasetInfo(_Response):
-    """A dataset as the service describes it (``GET /datasets/{id}``)."""
+    """A dataset as the service describes it (``GET /datasets/{id}``).
+
+    Besides its fields: ``image_count`` (images in the archive), ``size_mb`` (the archive's
+    size in MiB, 2**20 bytes, two decimals; None until built) and ``labels``, also as
+    ``info["image_count"]``.
+    """
+
+    _computed: ClassVar[tuple[str, ...]] = ("image_count", "size_mb", "labels")
 
     id: str
     name: str
@@ -66,6 +100,18 @@ class DatasetInfo(_Response):
     @property
     def is_ready(self) -> bool:
         return self.status == "ready"
+
+    @property
+    def image_count(self) -> int:
+        return self.counts.total
+
+    @property
+    def size_mb(self) -> float | None:
+        return None if self.size_bytes is None else round(self.size_bytes / 2**20, 2)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.counts.per_label)
 
 
 class DownloadInfo(_Response):
@@ -100,16 +146,21 @@ class JobProgress(_Response):
     job_id: str
     status: str
     phase: str = "crawling"
-    progress: float = 0.0
+    progress: int = Field(default=0, description="percent of the run's work done")
+    estimated_completion: datetime | None = None
     total_chunks: int = 0
     active_chunks: int = 0
     completed_chunks: int = 0
     failed_chunks: int = 0
     downloaded_images: int = 0
-    valid_images: int = 0
+    stored_images: int = 0
+    valid_images: int = Field(default=0, description="stored images that passed validation")
     duplicate_images: int = 0
     failed_downloads: int = 0
     failed_by_reason: dict[str, int] = Field(default_factory=dict)
+    validation: dict[str, Any] | None = Field(
+        default=None, description="the latest validation run: level, images, validated, rejected"
+    )
     started_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -143,6 +194,16 @@ class JobResumed(_Response):
     chunks_to_resume: int = 0
     chunks_skipped: int = 0
     images_so_far: int = 0
+    message: str = ""
+
+
+class ValidationStarted(_Response):
+    """Answer to a validation request (``POST /validation/job/{id}``)."""
+
+    job_id: str
+    images_count: int = 0
+    validation_level: str
+    task_ids: list[str] = Field(default_factory=list)
     message: str = ""
 
 

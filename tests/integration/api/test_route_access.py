@@ -103,6 +103,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "v1/jobs/{job_id}"): Case(401, 403, 200, 200, setup="job"),
     ("POST", "v1/jobs/{job_id}/start"): Case(401, 403, 200, 403, setup="job"),
     ("POST", "v1/jobs/{job_id}/cancel"): Case(401, 403, 200, 403, setup="job"),
+    ("POST", "v1/jobs/{job_id}/stop"): Case(401, 403, 200, 403, setup="job"),
     ("POST", "v1/jobs/{job_id}/retry"): Case(401, 403, 400, 403, setup="job"),
     ("POST", "v1/jobs/{job_id}/resume"): Case(401, 403, 400, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/progress"): Case(401, 403, 200, 403, setup="job"),

@@ -39,7 +39,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PREFIX = "/api/v1"
 USER = "user-1"
-API_KEY = "pk_test_contract"
+API_KEY = "pxc_test_contract"
 TOKEN = "tok_test_contract"
 
 
@@ -442,9 +442,9 @@ class ContractServer:
             job_id=job.id, status=job.status, total_chunks=len(chunks),
             completed_chunks=len(done), active_chunks=len(chunks) - len(done) if job.status is JobStatus.running else 0,
             downloaded_images=sum(c["downloaded"] for c in chunks),
-            valid_images=sum(c["valid"] for c in chunks),
+            stored_images=sum(c["valid"] for c in chunks), valid_images=sum(c["valid"] for c in chunks),
             failed_downloads=sum(c["downloaded"] - c["valid"] for c in chunks),
-            progress=len(done) / len(chunks) if chunks else 0.0, started_at=job.started_at,
+            progress=100 * len(done) // len(chunks) if chunks else 0, started_at=job.started_at,
         )
         return web.json_response(answer.model_dump(mode="json"))
 
@@ -478,7 +478,7 @@ class ContractServer:
 
     async def create_api_key(self, request: web.Request) -> web.Response:
         body = await request.json()
-        key = f"pk_{uuid.uuid4().hex}"
+        key = f"pxc_{uuid.uuid4().hex}"
         self.state.keys[key] = request[USER_KEY]
         return web.json_response({"id": f"key-{uuid.uuid4().hex[:8]}", "name": body["name"],
                                   "key": key, "created_at": datetime.now(timezone.utc).isoformat()},

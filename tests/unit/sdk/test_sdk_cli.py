@@ -69,7 +69,7 @@ def test_not_found_exits_4(cli: Cli, run: Run) -> None:
 
 
 def test_a_bad_key_exits_3(cli: Cli) -> None:
-    result = cli("datasets", "list", "--api-key", "pk_wrong")
+    result = cli("datasets", "list", "--api-key", "pxc_wrong")
     assert result.returncode == 3
     assert "pixcrawler login" in result.stderr
 
@@ -92,7 +92,7 @@ def test_login_saves_a_verified_key(cli: Cli, run: Run, sdk_env: dict[str, str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     config = Path(sdk_env["PIXCRAWLER_CONFIG"])
     monkeypatch.delenv("PIXCRAWLER_API_KEY")
-    assert run("login", "--api-key", "pk_wrong")[0] == 3
+    assert run("login", "--api-key", "pxc_wrong")[0] == 3
     assert not config.exists()
 
     saved = cli("login", env={"PIXCRAWLER_API_KEY": None}, stdin=API_KEY + "\n")
