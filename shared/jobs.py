@@ -89,7 +89,7 @@ class StartResponse(Model):
 class CancelResponse(Model):
     job_id: str
     status: JobStatus
-    revoked_tasks: int = Field(description="chunk tasks (task_ids) that were still running")
+    revoked_tasks: int = Field(description="chunk tasks (task_ids) that had not finished: running, or not started yet")
     message: str
 
 
@@ -259,14 +259,19 @@ async def start_job(
     )
 
 
-async def _terminate(client: df.DurableOrchestrationClient, instance_ids: list[str], reason: str) -> int:
-    """Terminate the instances still running; count them."""
+async def _terminate(
+    client: df.DurableOrchestrationClient, instance_ids: list[str], reason: str, *, count_unstarted: bool = False
+) -> int:
+    """Terminate the instances still running; count them (and, with ``count_unstarted``, those
+    not created yet: their parent is stopped, so they never will be)."""
     revoked = 0
     for instance_id in instance_ids:
         status = await client.get_status(instance_id)
         runtime = getattr(status, "runtime_status", None)
         if runtime is not None and runtime.name in ("Running", "Pending", "Suspended", "ContinuedAsNew"):
             await client.terminate(instance_id, reason)
+            revoked += 1
+        elif runtime is None and count_unstarted:
             revoked += 1
     return revoked
 
@@ -295,9 +300,10 @@ async def cancel_job(
         current.completed_at = utcnow()
 
     job = await store.update(job, mutate)
-    # The run's crawl_job is stopped too, but what is revoked is the work: the chunk tasks.
+    # The run's crawl_job is stopped first (it starts no more chunks), but what is revoked is
+    # the work: the chunk tasks that had not finished, running or not started yet.
     await _terminate(client, [job_instance_id(job.id, job.run)], "cancelled by the user")
-    revoked = await _terminate(client, job.task_ids, "cancelled by the user")
+    revoked = await _terminate(client, job.task_ids, "cancelled by the user", count_unstarted=True)
     await notify(
         notices, job.user_id, NotificationKind.job_cancelled, job.id,
         f"Job '{job.name}' was cancelled.", key=f"run-{job.run}",
@@ -306,7 +312,7 @@ async def cancel_job(
         job_id=job.id,
         status=job.status,
         revoked_tasks=revoked,
-        message=f"Job cancelled: {revoked} running chunk tasks terminated.",
+        message=f"Job cancelled: {revoked} unfinished chunk tasks revoked.",
     )
 
 
