@@ -376,7 +376,7 @@ class Engine:
                            [(iid, inst["gen"], t) for t in result["cancelled_timers"]])
             if continue_as_new is not None:
                 self._continue_as_new(db, inst, continue_as_new["input"], history, episode,
-                                      result["unconsumed_events"])
+                                      result["actions"])
             else:
                 self._append_history(db, iid, history, lines)
                 db.execute(
@@ -398,14 +398,28 @@ class Engine:
         plan.started()
 
     def _continue_as_new(self, db: Any, inst: Any, input_text: str, history: List[str],
-                         episode: List[str], unconsumed: List[str]) -> None:
-        """Restart the instance with a fresh history; carry unconsumed events over."""
+                         episode: List[str], actions: List[Dict[str, Any]]) -> None:
+        """Restart the instance with a fresh history; carry unconsumed events over.
+
+        External events wait in arrival order for the waits of their name, so the first
+        ``n`` events of a name went to its ``n`` waits (WaitForExternalEvent actions) and the
+        rest are carried, in arrival order. (The SDK's own record of buffered events misses
+        those that arrived in the episode that ended the execution, and keeps one per name.)"""
         iid, gen = inst["id"], inst["gen"] + 1
-        carried: Dict[str, Dict] = {}
+        waits: Dict[str, int] = {}
+        for action in actions:
+            if action.get("actionType") == 6:
+                name = action.get("externalEventName")
+                waits[name] = waits.get(name, 0) + 1
+        carried: List[Dict] = []
         for line in history + episode:
             ev = json.loads(line)
-            if ev["EventType"] == EVENT_RAISED and ev.get("Name") in unconsumed:
-                carried[ev["Name"]] = ev
+            if ev["EventType"] != EVENT_RAISED:
+                continue
+            if waits.get(ev.get("Name"), 0) > 0:
+                waits[ev["Name"]] -= 1  # taken by a wait
+            else:
+                carried.append(ev)
         for table in ("history", "timers", "work_items"):
             db.execute(f"DELETE FROM {table} WHERE instance_id=?", (iid,))
         db.execute("DELETE FROM inbox WHERE instance_id=? AND gen IS NOT NULL", (iid,))
@@ -414,7 +428,7 @@ class Engine:
         started = event(EXECUTION_STARTED, Name=inst["name"], Version=inst["version"] or "",
                         Input=input_text, OrchestrationInstance={"InstanceId": iid})
         self.store.add_messages(db, [(iid, gen, "event", started)] +
-                                [(iid, gen, "event", ev) for ev in carried.values()])
+                                [(iid, gen, "event", ev) for ev in carried])
         log.info("orchestration %s continued as new (generation %d)", iid, gen)
 
     # ------------------------------------------------------------------ activities

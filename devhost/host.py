@@ -16,6 +16,7 @@ from aiohttp import web
 from .appmodel import AppModel, FunctionInfo, HostConfig, load_local_settings
 from .cors import CorsPolicy
 from .engine import Engine
+from .errors import ErrorShaper, ShapedRunner
 from .invoke import invoke
 from .management import ManagementApi, client_binding
 from .replay import Replayer
@@ -78,6 +79,12 @@ class DevHost:
                               for name, info in self.model.http.items()])
         self.origin = ""
         self.timers: Optional[TimerTriggers] = None
+        self.errors = ErrorShaper.from_env()
+
+    def error(self, request: web.Request, status: int, code: str, message: str,
+              headers: Optional[dict] = None) -> web.Response:
+        """One of the host's own error answers (see devhost/errors.py)."""
+        return self.errors.response(status, code, message, request.headers, headers)
 
     @property
     def client_json(self) -> str:
@@ -93,24 +100,24 @@ class DevHost:
 
     async def admin_invoke(self, request: web.Request) -> web.Response:
         if not _key_ok(request, "DEVHOST_MASTER_KEY"):
-            return web.json_response({"message": "master key required"}, status=401)
+            return self.error(request, 401, "master_key_required", "The master key is required.")
         info = self.model.timers.get(request.match_info["name"])
         if info is None or self.timers is None:
-            return web.json_response(
-                {"message": "no timer function of that name"}, status=404)
+            return self.error(request, 404, "route_not_found", "No timer function of that name.")
         asyncio.get_running_loop().create_task(self.timers.fire(info))
         return web.Response(status=202)
 
     async def http_trigger(self, request: web.Request) -> web.StreamResponse:
         prefix = self.config.route_prefix
         path = request.path.strip("/")
+        shown = f"{request.method} {request.path[:200]}"
         if prefix:
             if not (path == prefix or path.startswith(prefix + "/")):
-                return web.json_response({"message": "not found"}, status=404)
+                return self.error(request, 404, "route_not_found", f"No route {shown}.")
             path = path[len(prefix):]
         matches = self.router.find(path)
         if not matches:
-            return web.json_response({"message": "not found"}, status=404)
+            return self.error(request, 404, "route_not_found", f"No route {shown}.")
         allowed = []
         for route, params in matches:
             info: FunctionInfo = route.target  # type: ignore[assignment]
@@ -119,28 +126,34 @@ class DevHost:
                 allowed += methods
                 continue
             return await self._call_http(info, request, params)
-        return web.json_response({"message": "method not allowed"}, status=405,
-                                 headers={"Allow": ", ".join(sorted(set(allowed)))})
+        methods = ", ".join(sorted(set(allowed)))
+        return self.error(request, 405, "method_not_allowed",
+                          f"{shown} is not supported: use {methods}.", {"Allow": methods})
 
     async def _call_http(self, info: FunctionInfo, request: web.Request,
                          params: dict) -> web.StreamResponse:
         level = str(info.trigger_binding.get("authLevel", "function")).lower()
         if level == "function" and not _key_ok(request, "DEVHOST_FUNCTION_KEY",
                                                "DEVHOST_MASTER_KEY"):
-            return web.json_response({"message": "function key required"}, status=401)
+            return self.error(request, 401, "function_key_required",
+                              "A function key is required (x-functions-key or ?code=).")
         if level == "admin" and not _key_ok(request, "DEVHOST_MASTER_KEY"):
-            return web.json_response({"message": "master key required"}, status=401)
+            return self.error(request, 401, "master_key_required", "The master key is required.")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self.error(request, 413, "body_too_large",
+                              f"The request body is larger than {request.client_max_size} bytes.")
         req = func.HttpRequest(
             method=request.method, url=str(request.url),
             headers=_joined(request.headers, ", "), params=_joined(request.query, ","),
-            route_params=params, body=await request.read())
+            route_params=params, body=body)
         try:
             result = await self._run_function(info, req)
             return to_web_response(result)
         except Exception:
             log.exception("function %s raised", info.name)
-            return web.json_response({"message": f"function {info.name} failed"},
-                                     status=500)
+            return self.error(request, 500, "internal_error", f"Function {info.name} failed.")
 
     # ------------------------------------------------------------------ lifecycle
     async def serve(self, stop: asyncio.Event) -> None:
@@ -151,7 +164,7 @@ class DevHost:
                         web.post("/admin/functions/{name}", self.admin_invoke)])
         app.add_routes(ManagementApi(self.engine).routes())
         app.router.add_route("*", "/{tail:.*}", self.http_trigger)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        runner = ShapedRunner(app, self.errors, access_log=None, handler_cancellation=True)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
         await site.start()

@@ -111,7 +111,6 @@ def run_episode(name: str, request_json: str, next_seq: int) -> Dict[str, Any]:
         next_seq=ctx._sequence_number,
         new_tasks=_new_tasks(ctx, flat_objs, flat_json, next_seq),
         cancelled_timers=_cancelled_timers(ctx),
-        unconsumed_events=[k for k in ctx.deferred_tasks if isinstance(k, str)],
         now=ctx.current_utc_datetime.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     )
     return result
@@ -131,7 +130,6 @@ def _missing(name: str, next_seq: int) -> Dict[str, Any]:
         "next_seq": next_seq,
         "new_tasks": [],
         "cancelled_timers": [],
-        "unconsumed_events": [],
         "now": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     }
 

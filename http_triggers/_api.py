@@ -40,14 +40,20 @@ from shared.errors import (
     ErrorDetail,
     Forbidden,
     MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
     PixCrawlerError,
     RateLimited,
+    StorageMissing,
     Unprocessable,
     status_for,
 )
 from shared.logs import bind, request_id_var, user_id_var
 from shared.models.base import body_optional
+from shared.openapi import ID_SCHEMA
 from shared.ratelimit import RateRule, Usage
+from shared.runtime import recover_storage
+from shared.settings import get_settings
 
 log = logging.getLogger("pixcrawler.http")
 
@@ -64,14 +70,20 @@ __all__ = [
     "api",
     "error_body",
     "error_response",
+    "json_depth",
     "json_response",
     "request_id_var",
     "set_authenticator",
     "set_rate_limiter",
+    "unprocessable",
     "validate",
 ]
 
 REQUEST_ID_HEADER = "X-Request-ID"
+#: What a resource id in a path (a route parameter ``*_id``) may be, as the OpenAPI document
+#: says: anything else -- ``.``, ``..``, a slash, a space -- names nothing and is refused before
+#: any storage call (a Cosmos point read of ``..`` would read the container instead).
+RESOURCE_ID = re.compile(ID_SCHEMA["pattern"])
 #: A client-supplied request id is kept only if it looks like one (no header injection, no
 #: megabyte log lines); otherwise the service makes its own.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -135,9 +147,19 @@ class ApiRequest:
         return self.caller
 
     def json(self, model: type[T]) -> T:
-        """The body parsed as ``model``; 422 naming the field on any problem. A model whose
-        fields all have defaults takes an empty body as ``{}``."""
+        """The body parsed as ``model``, strictly: 413 beyond ``api_max_body_bytes``, 422
+        naming the field on any other problem -- not JSON, nested deeper than
+        ``api_max_json_depth``, or a value of the wrong JSON type (no string-to-number or
+        string-to-bool coercion: ``"10"`` is not an integer, ``"yes"`` not a boolean). A model
+        whose fields all have defaults takes an empty body as ``{}``."""
         raw = self.http.get_body() or b""
+        settings = get_settings()
+        if len(raw) > settings.api_max_body_bytes:
+            raise PayloadTooLarge(
+                f"The request body is {len(raw)} bytes; the most accepted is "
+                f"{settings.api_max_body_bytes}.",
+                field="body",
+            )
         if not raw.strip():
             if body_optional(model):
                 return validate(model, {}, where="body")
@@ -146,15 +168,27 @@ class ApiRequest:
                 error_code="body_missing",
                 field="body",
             )
+        too_deep = Unprocessable(
+            f"The request body nests deeper than {settings.api_max_json_depth} levels.",
+            error_code="json_too_deep",
+            field="body",
+        )
         try:
             data = json.loads(raw)
+        except RecursionError:
+            raise too_deep from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise Unprocessable(
                 f"The request body is not valid JSON: {exc}",
                 error_code="json_invalid",
                 field="body",
             ) from None
-        return validate(model, data, where="body")
+        if json_depth(data) > settings.api_max_json_depth:
+            raise too_deep
+        try:
+            return model.model_validate_json(raw, strict=True)
+        except ValidationError as exc:
+            raise unprocessable(exc, "body") from None
 
     def query(self, model: type[T]) -> T:
         """The query string parsed as ``model``; 422 naming the parameter on any problem."""
@@ -166,17 +200,41 @@ def validate(model: type[T], data: Any, *, where: str) -> T:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise Unprocessable(
-            f"Invalid {where}: " + "; ".join(_describe(e) for e in exc.errors()),
-            details=[
-                ErrorDetail(
-                    detail=e["msg"],
-                    error_code=str(e["type"]),
-                    field=".".join(str(p) for p in e["loc"]) or str((e.get("ctx") or {}).get("field") or where),
-                )
-                for e in exc.errors()
-            ],
-        ) from None
+        raise unprocessable(exc, where) from None
+
+
+def unprocessable(exc: ValidationError, where: str) -> Unprocessable:
+    """A pydantic error as a 422 with one detail per problem, each naming its field."""
+    errors = exc.errors(include_url=False, include_input=False)
+    return Unprocessable(
+        f"Invalid {where}: " + "; ".join(_describe(e) for e in errors),
+        details=[
+            ErrorDetail(
+                detail=e["msg"],
+                error_code=str(e["type"]),
+                field=".".join(str(p) for p in e["loc"]) or str((e.get("ctx") or {}).get("field") or where),
+            )
+            for e in errors
+        ],
+    )
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (a scalar is 0, ``[]`` 1),
+    without recursion.
+
+    >>> json_depth({"a": [1, [2]]})
+    3
+    """
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item)
+    return deepest
 
 
 def _describe(error: Any) -> str:
@@ -231,7 +289,7 @@ def error_response(exc: BaseException, request_id: str) -> func.HttpResponse:
             )
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
+        headers["Retry-After"] = str(exc.retry_after_seconds)
     if isinstance(exc, MethodNotAllowed):
         headers["Allow"] = ", ".join(exc.allowed)
     return json_response(error_body(exc, request_id), status, request_id, headers)
@@ -246,6 +304,18 @@ _authenticator: list[Authenticator] = []
 def set_authenticator(authenticator: Authenticator) -> None:
     """Install the function that turns a request's credentials into a Caller (or raises 401)."""
     _authenticator[:] = [authenticator]
+
+
+def check_ids(params: dict[str, str]) -> None:
+    """404 for a route parameter ``<kind>_id`` that cannot be an id (see :data:`RESOURCE_ID`)."""
+    for name, value in params.items():
+        if name.endswith("_id") and not RESOURCE_ID.match(value):
+            kind = name.removesuffix("_id")
+            raise NotFound(
+                f"No {kind.replace('_', ' ')} {value[:64]!r}: ids are 1-128 letters, digits, '_', ':' and '-'.",
+                error_code=f"{kind}_not_found",
+                field=name,
+            )
 
 
 async def _authenticate(req: func.HttpRequest, auth: Auth) -> Caller | None:
@@ -351,6 +421,8 @@ def api(
         default_errors: tuple[int, ...] = (401, 403, 503) if auth is not Auth.none else ()
         if limit is not None:
             default_errors += (429,)
+        if body is not None:
+            default_errors += (413,)
         spec = RouteSpec(
             route=route,
             methods=tuple(methods),
@@ -382,8 +454,15 @@ def api(
                 caller = await _authenticate(req, auth)
                 if caller is not None:
                     user_id_var.set(caller.user_id)  # undone when serve's bind() exits
-                usage = await _count(limit, caller)
-                result = await handler(ApiRequest(req, request_id, caller, client))
+                check_ids(dict(req.route_params or {}))
+                try:
+                    usage = await _count(limit, caller)
+                    result = await handler(ApiRequest(req, request_id, caller, client))
+                except StorageMissing:
+                    if not await recover_storage():
+                        raise
+                    usage = await _count(limit, caller)  # the storage is new: count again
+                    result = await handler(ApiRequest(req, request_id, caller, client))
                 extra = usage.headers() if usage else {}
                 if isinstance(result, func.HttpResponse):  # a page or a file, not JSON
                     result.headers[REQUEST_ID_HEADER] = request_id

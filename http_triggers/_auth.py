@@ -18,6 +18,8 @@ Example::
 
 from __future__ import annotations
 
+import re
+
 import azure.functions as func
 
 from http_triggers._api import Caller
@@ -36,6 +38,9 @@ from shared.runtime import get_runtime
 from shared.settings import Settings, get_settings
 
 API_KEY_HEADER = "X-API-Key"
+#: A bearer credential is RFC 6750's token68 (a JWT is base64url parts joined by dots): a byte
+#: outside it -- a non-ASCII byte the host could only decode as a surrogate -- is a 401.
+_TOKEN68 = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 
 _jwks: dict[str, JwksCache] = {}
 
@@ -110,7 +115,13 @@ async def authenticate(req: func.HttpRequest) -> Caller:
             "Authentication required: send 'Authorization: Bearer <token>' or 'X-API-Key: <key>'.",
             error_code="credentials_missing",
         )
-    return await _from_bearer(token.strip(), get_settings())
+    token = token.strip()
+    if not _TOKEN68.match(token):
+        raise Unauthorized(
+            "The bearer token is malformed: a token is letters, digits and '-._~+/' (a JWT).",
+            error_code="token_invalid",
+        )
+    return await _from_bearer(token, get_settings())
 
 
 async def count_call(rule: RateRule, caller: Caller) -> Usage:

@@ -4,6 +4,7 @@ get, delete, download."""
 from http_triggers._api import ApiRequest, ApiResponse, api
 from shared.datasets import build
 from shared.models import Dataset, DatasetCreate, DatasetDownload, DatasetPage, DatasetQuery
+from shared.ratelimit import DATASET_CREATES
 from shared.runtime import get_runtime
 
 TAGS = ("datasets",)
@@ -11,7 +12,7 @@ TAGS = ("datasets",)
 
 @api(
     "v1/datasets", ["POST"], body=DatasetCreate, response=Dataset, status=202, tags=TAGS,
-    errors=(400, 404), durable=True,
+    errors=(400, 404), durable=True, limit=DATASET_CREATES,
 )
 async def create_dataset(request: ApiRequest) -> ApiResponse:
     """Build a dataset from a completed job in a `layout`: `zip` (default), `imagefolder` or

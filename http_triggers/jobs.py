@@ -2,16 +2,17 @@
 
 from http_triggers._api import ApiRequest, ApiResponse, api
 from shared import jobs
-from shared.ratelimit import RateRule
+from shared.ratelimit import JOB_CREATES, JOB_RUNS
 from shared.models import Job, JobCreate, JobLogs, JobPage, JobProgress, JobQuery, JobStats
 from shared.runtime import get_runtime
 
 TAGS = ("jobs",)
-#: Job starts per user per minute (PIXCRAWLER_RATE_LIMIT_START_PER_MINUTE), across instances.
-START_LIMIT = RateRule("jobs.start", "rate_limit_start_per_minute")
+#: Job starts, retries and resumes per user per minute (PIXCRAWLER_RATE_LIMIT_START_PER_MINUTE),
+#: one budget for the three, across instances.
+START_LIMIT = JOB_RUNS
 
 
-@api("v1/jobs", ["POST"], body=JobCreate, response=Job, status=201, tags=TAGS, errors=(400,))
+@api("v1/jobs", ["POST"], body=JobCreate, response=Job, status=201, tags=TAGS, errors=(400,), limit=JOB_CREATES)
 async def create_job(request: ApiRequest) -> ApiResponse:
     """Create a crawl job (pending until started)."""
     body = request.json(JobCreate)
@@ -53,7 +54,10 @@ async def cancel_job(request: ApiRequest) -> jobs.CancelResponse:
     )
 
 
-@api("v1/jobs/{job_id}/retry", ["POST"], response=jobs.StartResponse, tags=TAGS, errors=(400, 404), durable=True)
+@api(
+    "v1/jobs/{job_id}/retry", ["POST"], response=jobs.StartResponse, tags=TAGS, errors=(400, 404, 409), durable=True,
+    limit=START_LIMIT,
+)
 async def retry_job(request: ApiRequest) -> jobs.StartResponse:
     """Run a failed or cancelled job again from scratch."""
     runtime = await get_runtime()
@@ -62,7 +66,10 @@ async def retry_job(request: ApiRequest) -> jobs.StartResponse:
     )
 
 
-@api("v1/jobs/{job_id}/resume", ["POST"], response=jobs.ResumeResponse, tags=TAGS, errors=(400, 404, 409), durable=True)
+@api(
+    "v1/jobs/{job_id}/resume", ["POST"], response=jobs.ResumeResponse, tags=TAGS, errors=(400, 404, 409),
+    durable=True, limit=START_LIMIT,
+)
 async def resume_job(request: ApiRequest) -> jobs.ResumeResponse:
     """Resume a failed or cancelled job where it stopped (409 while its archived checkpoint
     is in the Archive tier)."""

@@ -6,6 +6,7 @@ from shared.jobs import get_owned_job
 from shared.models import (
     ValidationRequest, ValidationResultPage, ValidationResultQuery, ValidationStarted, ValidationStats,
 )
+from shared.ratelimit import VALIDATIONS
 from shared.runtime import get_runtime
 
 TAGS = ("validation",)
@@ -13,7 +14,7 @@ TAGS = ("validation",)
 
 @api(
     "v1/validation/job/{job_id}", ["POST"], body=ValidationRequest, response=ValidationStarted,
-    tags=TAGS, errors=(404,), durable=True,
+    tags=TAGS, errors=(404,), durable=True, limit=VALIDATIONS,
 )
 async def validate_job(request: ApiRequest) -> ValidationStarted:
     """Validate every image of a job at level fast, medium (the default) or slow.

@@ -186,7 +186,9 @@ def crawl_chunk(context: df.DurableOrchestrationContext) -> Orchestration:
         context.continue_as_new(_dump(run))
         return None
     now = context.current_utc_datetime
-    context.signal_entity(df.EntityId("checkpoint", run.job_id), "save", _checkpoint(run, status, now))
+    # A call, not a signal: the chunk ends once its final position is saved, so a finished
+    # job's checkpoint is final too (a signal could still be queued when the job completed).
+    yield context.call_entity(df.EntityId("checkpoint", run.job_id), "save", _checkpoint(run, status, now))
     context.signal_entity(
         progress,
         "chunk",
@@ -223,7 +225,9 @@ def crawl_job(context: df.DurableOrchestrationContext) -> Orchestration:
     job = CrawlJobInput.model_validate(context.get_input())
     progress = df.EntityId("job_progress", job.job_id)
     all_ids = [c.chunk.chunk_id for c in job.chunks] + job.done_chunk_ids
-    start = StartRun(run=job.run, chunk_ids=all_ids, done_chunk_ids=job.done_chunk_ids, reset=job.reset)
+    start = StartRun(
+        run=job.run, chunk_ids=all_ids, done_chunk_ids=job.done_chunk_ids, reset=job.reset, baseline=job.baseline
+    )
     now = context.current_utc_datetime
     begin = {
         "job_id": job.job_id,

@@ -1,9 +1,14 @@
 """Start and stop the local stand-ins for Azure Storage (Azurite) and Cosmos DB (cosmosdb-server).
 
-Both run in the background on 127.0.0.1 with their pid files, logs and Azurite's data in one
-directory, so that another process (``down``, ``status``) finds them again. The environment
-they need is printed as ``KEY=VALUE`` lines: the same app settings the Function App reads on
-Azure, pointing at the emulators.
+Both run in the background on 127.0.0.1 with their pid files, logs and data in one directory,
+so that another process (``down``, ``status``) finds them again. The environment they need is
+printed as ``KEY=VALUE`` lines: the same app settings the Function App reads on Azure, pointing
+at the emulators.
+
+Data survives ``down``/``up`` and a SIGKILL of either service: both write a journal before
+they answer (our patches in scripts/node/patches): ``DIR/cosmos/journal.jsonl`` for Cosmos (the
+upstream server keeps documents in memory only), ``DIR/azurite/*.journal.N`` beside Azurite's
+metadata files (which Azurite itself saves every 5 s only). Delete DIR to start empty.
 
 CLI::
 
@@ -153,7 +158,12 @@ class _Service:
             ]  # fmt: skip
         # --keep-alive (our patch): the emulator otherwise closes every connection, and each
         # request pays a new TLS handshake -- a local artefact real Cosmos DB does not have.
-        return [str(NODE_BIN / "cosmosdb-server"), "--host", HOST, "--port", str(port), "--keep-alive"]
+        # --data (our patch): a journal of every write, replayed at start, so documents survive
+        # a stop, a restart and a SIGKILL (upstream keeps them in memory only).
+        return [
+            str(NODE_BIN / "cosmosdb-server"), "--host", HOST, "--port", str(port), "--keep-alive",
+            "--data", str(directory / "cosmos"),
+        ]  # fmt: skip
 
     def ready(self, port: int) -> bool:
         return all(_answers(port + offset, self.tls) for offset in range(self.port_count))
@@ -332,6 +342,18 @@ class LocalServices:
                 return True
             time.sleep(0.05)
         return False
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one service (``"azurite"`` or ``"cosmos"``), as a crash would: no chance to
+        flush anything. Its data directory stays; ``start()`` brings it back on its port."""
+        service = next(s for s in SERVICES if s.name == name)
+        child = self._children.pop(name, None)
+        pid = child.pid if child is not None and child.poll() is None else self._pid(service)
+        if pid is not None:
+            self._signal(pid, signal.SIGKILL)
+            if not self._wait_gone(service, pid, child, 5.0):
+                raise LocalServicesError(f"{name} (pid {pid}) survived SIGKILL")
+        self._file(f"{name}.pid").unlink(missing_ok=True)
 
     def status(self) -> dict[str, int | None]:
         """Service name -> pid of its running process, or None when it is not running."""

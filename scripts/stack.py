@@ -68,9 +68,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The app's error body (README, "Every error has one shape") as a devhost template: the
+#: devhost's own answers -- no route, wrong method, body, URL or headers too large -- take
+#: the same shape (devhost/errors.py).
+ERROR_BODY_TEMPLATE = {
+    "message": "{message}",
+    "details": [{"detail": "{message}", "error_code": "{code}", "field": None}],
+    "request_id": "{request_id}",
+}
+
+
 def app_env(services_env: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
     """The settings the app runs with locally: the emulators plus local-only choices."""
     env = dict(services_env)
+    env.setdefault("DEVHOST_ERROR_BODY", json.dumps(ERROR_BODY_TEMPLATE))
+    env.setdefault("DEVHOST_REQUEST_ID_HEADER", "X-Request-ID")
     env.setdefault("PIXCRAWLER_AUTH_HS256_SECRET", LOCAL_SECRET)
     env.setdefault("PIXCRAWLER_FETCH_ALLOW_NETWORKS", "127.0.0.1/32")
     env.setdefault("PIXCRAWLER_TASK_HUB", "pixcrawler")

@@ -101,19 +101,38 @@ class Unprocessable(PixCrawlerError):
 
 
 class RateLimited(PixCrawlerError):
-    """Too many requests (HTTP 429). ``retry_after`` is in seconds."""
+    """Too many requests (HTTP 429). ``retry_after`` is in seconds; the message ends with the
+    whole seconds to wait, the value of the ``Retry-After`` header."""
 
     error_code = "rate_limited"
 
     def __init__(self, message: str, *, retry_after: float, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+        super().__init__(f"{message} Retry after {self.retry_after_seconds} s.", **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """Whole seconds to wait, at least 1."""
+        return max(1, int(self.retry_after + 0.999))
+
+
+class PayloadTooLarge(PixCrawlerError):
+    """The request body is larger than the service accepts (HTTP 413)."""
+
+    error_code = "body_too_large"
 
 
 class ServiceUnavailable(PixCrawlerError):
     """A backing service (Cosmos, Blob, the durable runtime) is unreachable (HTTP 503)."""
 
     error_code = "service_unavailable"
+
+
+class StorageMissing(ServiceUnavailable):
+    """A database or container the app stores into does not exist (any more): made again by
+    ``shared.runtime.recover_storage`` when the app may create it (HTTP 503 otherwise)."""
+
+    error_code = "storage_missing"
 
 
 class SourceError(PixCrawlerError):
@@ -154,6 +173,7 @@ HTTP_STATUS = _StatusMap(
         (NotFound, 404),
         (MethodNotAllowed, 405),
         (Conflict, 409),
+        (PayloadTooLarge, 413),
         (Unprocessable, 422),
         (RateLimited, 429),
         (ServiceUnavailable, 503),

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import azure.durable_functions as df
+from pydantic import Field
 
 from shared.errors import BadRequest, Conflict, NotFound, Unprocessable
 from shared.models import (
+    ActiveJobs,
     CheckpointState,
+    ChunkCount,
     ChunkRun,
     ChunkSpec,
     ChunkStatus,
@@ -41,15 +44,17 @@ from shared.models import (
     chunk_instance_id,
     job_instance_id,
     plan_chunks,
+    resume_plan,
     utcnow,
 )
 from shared.checkpoints import load_checkpoint
 from shared.durable import read_entity
 from shared.notifications import NotificationRepo, notify
+from shared.ratelimit import claim_running_slot
 from shared.settings import Settings
 from shared.sources import missing_settings
 from shared.sources.urls import store_url_lists
-from shared.storage import BlobStore, ImagesRepo, JobsRepo
+from shared.storage import BlobStore, ImagesRepo, JobsRepo, Repo
 from shared.storage.cosmos import find_owned, owned_page
 
 IMAGES_CONTAINER = "images"
@@ -67,6 +72,11 @@ class JobsStore(Protocol):
 
     async def update(self, job: Job, mutate: Callable[[Job], None]) -> Job: ...
 
+    #: The users' running-job slots.
+    slots: Repo[ActiveJobs]
+
+    async def run_states(self, user_id: str, job_ids: Iterable[str]) -> dict[str, tuple[int, JobStatus]]: ...
+
 
 class StartResponse(Model):
     job_id: str
@@ -79,7 +89,7 @@ class StartResponse(Model):
 class CancelResponse(Model):
     job_id: str
     status: JobStatus
-    revoked_tasks: int
+    revoked_tasks: int = Field(description="chunk tasks (task_ids) that had not finished: running, or not started yet")
     message: str
 
 
@@ -156,8 +166,11 @@ async def _launch(
     reset: bool,
     settings: Settings,
     allowed: tuple[JobStatus, ...],
+    baseline: dict[str, ChunkCount] | None = None,
 ) -> Job:
-    """Move the job to running for a new run (etag-guarded) and start its orchestration."""
+    """Claim a running-job slot for the new run (429 when the user has
+    ``max_active_jobs_per_user`` running), move the job to running (etag-guarded) and start its
+    orchestration."""
     run = job.run + 1
     for chunk_run in runs:
         chunk_run.run = run
@@ -177,6 +190,9 @@ async def _launch(
         current.task_ids = task_ids
         current.total_chunks = len(runs) + len(done_ids)
 
+    await claim_running_slot(
+        store.slots, store, job.user_id, job.id, run, cap=settings.max_active_jobs_per_user
+    )
     updated = await store.update(job, mutate)
     payload = CrawlJobInput(
         job_id=job.id,
@@ -185,6 +201,7 @@ async def _launch(
         chunks=runs,
         done_chunk_ids=done_ids,
         reset=reset,
+        baseline=baseline,
         max_parallel=settings.max_parallel_chunks,
         validation_level=job.validation_level.value,
     )
@@ -242,14 +259,19 @@ async def start_job(
     )
 
 
-async def _terminate(client: df.DurableOrchestrationClient, instance_ids: list[str], reason: str) -> int:
-    """Terminate the instances still running; count them."""
+async def _terminate(
+    client: df.DurableOrchestrationClient, instance_ids: list[str], reason: str, *, count_unstarted: bool = False
+) -> int:
+    """Terminate the instances still running; count them (and, with ``count_unstarted``, those
+    not created yet: their parent is stopped, so they never will be)."""
     revoked = 0
     for instance_id in instance_ids:
         status = await client.get_status(instance_id)
         runtime = getattr(status, "runtime_status", None)
         if runtime is not None and runtime.name in ("Running", "Pending", "Suspended", "ContinuedAsNew"):
             await client.terminate(instance_id, reason)
+            revoked += 1
+        elif runtime is None and count_unstarted:
             revoked += 1
     return revoked
 
@@ -278,7 +300,10 @@ async def cancel_job(
         current.completed_at = utcnow()
 
     job = await store.update(job, mutate)
-    revoked = await _terminate(client, [job_instance_id(job.id, job.run), *job.task_ids], "cancelled by the user")
+    # The run's crawl_job is stopped first (it starts no more chunks), but what is revoked is
+    # the work: the chunk tasks that had not finished, running or not started yet.
+    await _terminate(client, [job_instance_id(job.id, job.run)], "cancelled by the user")
+    revoked = await _terminate(client, job.task_ids, "cancelled by the user", count_unstarted=True)
     await notify(
         notices, job.user_id, NotificationKind.job_cancelled, job.id,
         f"Job '{job.name}' was cancelled.", key=f"run-{job.run}",
@@ -287,7 +312,7 @@ async def cancel_job(
         job_id=job.id,
         status=job.status,
         revoked_tasks=revoked,
-        message=f"Job cancelled: {revoked} running orchestrations terminated.",
+        message=f"Job cancelled: {revoked} unfinished chunk tasks revoked.",
     )
 
 
@@ -316,10 +341,8 @@ async def retry_job(
 ) -> StartResponse:
     """Start a failed or cancelled job again from scratch (counters reset)."""
     job = await _stop_for_new_run(store, client, user_id, job_id, ("retry", "retried"), "failed or cancelled")
-    # From scratch means from offset 0: drop the saved positions (the entity handles this
-    # before the new run's begin), or the new run's saves would count as stale until they
-    # passed the old positions and a later resume would skip pages it never crawled.
-    await client.signal_entity(df.EntityId("checkpoint", job.id), "delete")
+    # From scratch means from offset 0: the run's begin sets every chunk of the job back to
+    # offset 0 in the checkpoint (a resume after it skips no page it never crawled).
     runs = _chunk_runs(job, settings, plan_chunks(job.id, job), job.run + 1)
     job = await _launch(
         store, client, job, runs, [], reset=True, settings=settings, allowed=(JobStatus.failed, JobStatus.cancelled)
@@ -356,20 +379,11 @@ async def resume_job(
     """Start a new run that skips completed chunks and continues open ones at their offsets."""
     job = await _stop_for_new_run(store, client, user_id, job_id, ("resume", "resumed"), "failed, cancelled or stale")
     saved = await _saved_checkpoint(blobs, client, settings, job)
-    runs: list[ChunkRun] = []
-    done: list[str] = []
-    for chunk_run in _chunk_runs(job, settings, plan_chunks(job.id, job), job.run + 1):
-        point = saved.chunks.get(chunk_run.chunk.chunk_id)
-        if point is not None and point.status is ChunkStatus.completed:
-            done.append(point.chunk_id)
-            continue
-        if point is not None:
-            chunk_run.offset, chunk_run.seq, chunk_run.pages = point.next_offset, point.next_seq, point.pages_fetched
-            chunk_run.downloaded, chunk_run.valid = point.downloaded, point.valid
-        runs.append(chunk_run)
-    images = sum(p.valid for p in saved.chunks.values())
+    plan = resume_plan(saved, _chunk_runs(job, settings, plan_chunks(job.id, job), job.run + 1))
+    runs, done, images = plan.runs, plan.done_chunk_ids, plan.images_so_far
     job = await _launch(
-        store, client, job, runs, done, reset=False, settings=settings, allowed=(JobStatus.failed, JobStatus.cancelled)
+        store, client, job, runs, done, reset=False, settings=settings, allowed=(JobStatus.failed, JobStatus.cancelled),
+        baseline=plan.baseline,
     )
     await notify(
         notices, job.user_id, NotificationKind.job_resumed, job.id,

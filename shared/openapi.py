@@ -66,9 +66,10 @@ ERROR_EXAMPLES: dict[int, tuple[str, str, str | None]] = {
     403: ("Job 0f3a belongs to another user.", "not_owner", None),
     404: ("Job 0f3a not found.", "job_not_found", None),
     409: ("Job 0f3a changed while starting (now 'running').", "job_changed", None),
+    413: ("The request body is 40000000 bytes; the most accepted is 33554432.", "body_too_large", "body"),
     422: ("Invalid body: name: Field required", "missing", "name"),
     429: (
-        "Rate limit exceeded: 10 calls per 60 s per user. Retry after the window ends.",
+        "Rate limit exceeded: 10 calls per 60 s per user. Retry after 37 s.",
         "rate_limited",
         None,
     ),

@@ -7,22 +7,26 @@ than Table storage: it is already a dependency, the same emulator serves the tes
 point patch costs about one request unit. Windows carry a ``ttl`` so that Cosmos drops them
 once the container has TTL enabled.
 
+The rules of the API are defined here, once: the routes name them (``limit=JOB_RUNS``), and
+routes that share a rule share its budget -- start, retry and resume all launch a run, so one
+budget covers the three.
+
 Example::
 
-    START = RateRule("jobs.start", "rate_limit_start_per_minute")
-    usage = await hit(windows, START, "alice", limit=10)   # RateLimited (429) on the 11th call
+    usage = await hit(windows, JOB_RUNS, "alice", limit=10)  # RateLimited (429) on the 11th call
     usage.remaining                                          # calls left in this window
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from shared.errors import Conflict, NotFound, RateLimited
-from shared.models import RateWindow
+from shared.models import ActiveJobs, JobStatus, RateWindow, SlotClaim, utcnow
 from shared.storage import Repo
 
 
@@ -49,6 +53,16 @@ class RateRule:
         return f"{count} calls per {self.window} s per user"
 
 
+#: Job starts, retries and resumes: one budget for the three (each launches a run).
+JOB_RUNS = RateRule("jobs.start", "rate_limit_start_per_minute")
+#: Job creations.
+JOB_CREATES = RateRule("jobs.create", "rate_limit_job_creates_per_minute")
+#: Dataset creations (each starts a build).
+DATASET_CREATES = RateRule("datasets.create", "rate_limit_dataset_creates_per_minute")
+#: Validation runs started.
+VALIDATIONS = RateRule("validation.start", "rate_limit_validations_per_minute")
+
+
 @dataclass(frozen=True)
 class Usage:
     """Where a caller stands in the current window."""
@@ -72,6 +86,76 @@ class Usage:
 
 #: The ``rate_limits`` repository (``runtime.repo("rate_limits", RateWindow)``).
 WindowRepo = Repo[RateWindow]
+
+#: Seconds a claimed running-job slot is held for a launch that has not (yet) made its job
+#: running; a claim whose run has started holds until that run ends.
+CLAIM_GRACE = 60.0
+#: Retry-After (s) of a launch refused for the running-job cap: a hint, the real condition is
+#: one of the user's jobs finishing or being cancelled.
+SLOTS_RETRY_AFTER = 60.0
+
+
+class RunStates(Protocol):
+    """What claiming a slot needs to know of the user's jobs: their run and status."""
+
+    async def run_states(self, user_id: str, job_ids: Iterable[str]) -> dict[str, tuple[int, JobStatus]]: ...
+
+
+def _holds(claim: SlotClaim, state: tuple[int, JobStatus] | None, now: datetime) -> bool:
+    """Whether a claim still holds its slot, given its job's (run, status) now."""
+    if state is None:
+        return False  # the job was deleted
+    run, status = state
+    if run == claim.run:
+        return status is JobStatus.running
+    if run > claim.run:
+        return False  # a later run replaced it (and claimed for itself)
+    return (now - claim.at).total_seconds() < CLAIM_GRACE  # launching, or a launch that failed
+
+
+async def claim_running_slot(
+    slots: Repo[ActiveJobs],
+    jobs: RunStates,
+    user_id: str,
+    job_id: str,
+    run: int,
+    *,
+    cap: int,
+    clock: Callable[[], datetime] = utcnow,
+    attempts: int = 10,
+) -> None:
+    """Claim one of ``user_id``'s ``cap`` running-job slots for ``run`` of ``job_id``, or raise
+    :class:`RateLimited` (429) when every slot is held by a run that is still going.
+
+    The claims live in one document per user, replaced with its etag: of two launches that
+    read the same claims, one writes and the other reads again, so the cap holds however many
+    launch at once (:class:`Conflict` after ``attempts`` lost races)."""
+    for _ in range(attempts):
+        current = await slots.find(ActiveJobs.model_fields["id"].default, user_id)
+        now = clock()
+        claims = dict(current.claims) if current is not None else {}
+        claims.pop(job_id, None)  # a job holds one slot: its new run replaces its old claim
+        states = await jobs.run_states(user_id, claims)
+        held = {other: claim for other, claim in claims.items() if _holds(claim, states.get(other), now)}
+        if len(held) >= cap:
+            raise RateLimited(
+                f"You have {len(held)} running jobs, the most allowed per user: cancel one or "
+                "wait until one finishes.",
+                retry_after=SLOTS_RETRY_AFTER,
+                error_code="too_many_active_jobs",
+            )
+        held[job_id] = SlotClaim(run=run, at=now)
+        try:
+            if current is None:
+                await slots.create(ActiveJobs(user_id=user_id, claims=held))
+            else:
+                await slots.replace(current.model_copy(update={"claims": held}))
+            return
+        except Conflict:
+            continue  # another launch wrote first: read its claims and decide again
+    raise Conflict(
+        f"Jobs of user {user_id} are being started concurrently; retry.", error_code="slots_busy"
+    )
 
 
 _INCREMENT = [{"op": "incr", "path": "/count", "value": 1}]
@@ -109,7 +193,7 @@ async def hit(
     usage = Usage(limit=limit, count=counted.count, reset_at=start + rule.window)
     if counted.count > limit:
         raise RateLimited(
-            f"Rate limit exceeded: {rule.describe(limit)}. Retry after the window ends.",
+            f"Rate limit exceeded: {rule.describe(limit)}.",
             retry_after=max(0.0, usage.reset_at - now),
             error_code="rate_limited",
         )

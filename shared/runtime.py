@@ -4,6 +4,15 @@ Azure SDK aio clients and aiohttp sessions belong to the loop they were made on,
 keeps one :class:`Runtime` per running loop. The first one made in a process also makes sure
 the Cosmos database, containers and Blob containers exist (idempotent).
 
+A backing service that goes away and comes back needs nothing from the app: the SDK clients
+open new connections (their retry policies cover the gap). One that comes back without the
+database or containers (an emulator started empty; on Azure, a deleted container) makes the
+storage layer raise :class:`~shared.errors.StorageMissing` and set
+:data:`~shared.storage.errors.STORAGE_MISSING`: the next :func:`get_runtime` (and the HTTP layer
+at once, before it tries the request again) runs ``ensure_storage`` again -- at most every
+:data:`RECOVERY_INTERVAL` seconds. On Azure, where the app's identity may not create
+containers, that attempt fails and the request stays a 503 naming the cause.
+
 Example::
 
     runtime = await get_runtime()
@@ -16,6 +25,7 @@ import asyncio
 import ctypes
 import logging
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,6 +37,7 @@ from shared.models import Document, Notification
 from shared.settings import Settings, get_settings
 from shared.storage import BlobStore, ImagesRepo, JobsRepo, Repo, StorageContext
 from shared.storage.bootstrap import ensure_storage
+from shared.storage.errors import STORAGE_MISSING
 
 T = TypeVar("T", bound=Document)
 
@@ -90,8 +101,13 @@ class Runtime:
 # The Azure SDKs log every request and response at INFO: keep their warnings only.
 logging.getLogger("azure").setLevel(logging.WARNING)
 
+log = logging.getLogger("pixcrawler.runtime")
+
 _runtimes: dict[asyncio.AbstractEventLoop, Runtime] = {}
 _bootstrapped: list[bool] = []
+#: Least seconds between two attempts to make missing storage again.
+RECOVERY_INTERVAL = 5.0
+_last_recovery: list[float] = [float("-inf")]
 
 #: mallopt's parameter number for the mmap threshold (glibc's malloc.h).
 _M_MMAP_THRESHOLD = -3
@@ -114,7 +130,8 @@ def return_large_buffers(threshold: int) -> bool:
 
 
 async def get_runtime() -> Runtime:
-    """The runtime of the running loop (made, and storage ensured, on first use)."""
+    """The runtime of the running loop (made, and storage ensured, on first use; ensured
+    again after the storage layer found a database or container missing)."""
     loop = asyncio.get_running_loop()
     runtime = _runtimes.get(loop)
     if runtime is None:
@@ -124,4 +141,25 @@ async def get_runtime() -> Runtime:
             await ensure_storage(settings)
             _bootstrapped.append(True)
         runtime = _runtimes.setdefault(loop, Runtime(settings, StorageContext(settings)))
+    if STORAGE_MISSING.is_set():
+        await recover_storage()
     return runtime
+
+
+async def recover_storage() -> bool:
+    """Run ``ensure_storage`` again because something was found missing; True when it ran and
+    succeeded (False within :data:`RECOVERY_INTERVAL` of the last attempt, or when it
+    failed: the failure is logged and the flag stays set for the next attempt)."""
+    now = time.monotonic()
+    if now - _last_recovery[0] < RECOVERY_INTERVAL:
+        return False
+    _last_recovery[0] = now
+    STORAGE_MISSING.clear()
+    try:
+        made = await ensure_storage(get_settings())
+    except Exception as exc:  # noqa: BLE001 - reported, and the original 503 stands
+        STORAGE_MISSING.set()
+        log.warning("could not make the missing storage again: %s", exc)
+        return False
+    log.warning("storage was missing: ensured %d databases and containers again", len(made))
+    return True

@@ -178,7 +178,25 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="least time between two JWKS fetches (unknown kid)"
     )
     rate_limit_start_per_minute: int = Field(
-        default=10, ge=1, description="job starts per user per minute (429 beyond)"
+        default=10, ge=1, description="job starts, retries and resumes per user per minute (429 beyond)"
+    )
+    rate_limit_job_creates_per_minute: int = Field(
+        default=30, ge=1, description="jobs a user may create per minute (429 beyond)"
+    )
+    rate_limit_dataset_creates_per_minute: int = Field(
+        default=10, ge=1, description="datasets a user may create per minute (429 beyond)"
+    )
+    rate_limit_validations_per_minute: int = Field(
+        default=10, ge=1, description="validation runs a user may start per minute (429 beyond)"
+    )
+    max_active_jobs_per_user: int = Field(
+        default=10, ge=1, description="running jobs per user; a start, retry or resume beyond is a 429"
+    )
+    api_max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="largest JSON request body (413 beyond)"
+    )
+    api_max_json_depth: int = Field(
+        default=32, ge=2, le=500, description="deepest nesting of a JSON request body (422 beyond)"
     )
 
     # --- Checkpoints & timers ----------------------------------------------------------------

@@ -1,8 +1,15 @@
-"""Fixtures shared by the whole test suite.
+"""Fixtures shared by the whole test suite, and its hypothesis profiles.
 
 ``services`` starts the real local stand-ins (Azurite, cosmosdb-server) once per session on free
 ports, points the app's settings at them and creates the storage; ``storage`` gives each test
 its own :class:`shared.storage.StorageContext` over them.
+
+Hypothesis runs under the ``ci`` profile unless told otherwise: derandomized (the examples
+derive from each test, not from a random seed), no example database, no deadline -- so the
+suite gives the same answer on every run and machine (what ``scripts/test`` and ``.ci/run``
+need). ``--hypothesis-profile=wide`` (or ``HYPOTHESIS_PROFILE=wide``) draws fresh random
+examples on every run, at least 1,000 per property test that does not ask for more: the
+search for new counterexamples, run on purpose (README, "Tests").
 """
 
 from __future__ import annotations
@@ -12,11 +19,20 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
+from hypothesis import settings as hypothesis_settings
 
 from scripts.localservices import LocalServices, LocalServicesError
 from shared.settings import get_settings
 from shared.storage import StorageContext
 from shared.storage.bootstrap import ensure_storage
+
+hypothesis_settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, print_blob=True
+)
+hypothesis_settings.register_profile(
+    "wide", derandomize=False, deadline=None, max_examples=1000, print_blob=True
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

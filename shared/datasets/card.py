@@ -23,9 +23,26 @@ from shared.datasets.layout import describe_layout, layout_files
 from shared.models.datasets import DatasetCounts, DatasetMeta, DatasetTally
 from shared.models.images import ImageRecord
 
-__all__ = ["ArchiveTally", "dataset_json", "labels_csv", "render_card"]
+__all__ = ["ArchiveTally", "csv_cell", "dataset_json", "labels_csv", "render_card"]
 
 UNKNOWN_LICENSE = "unknown"
+#: What a spreadsheet may read as the start of a formula (OWASP, "CSV Injection"), and the
+#: quote that escapes it (prefixed to a cell starting with one of these, itself included, so a
+#: reader gets the text back by dropping one leading quote).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text, never runs as a formula (OWASP): a leading
+    ``= + - @``, tab or carriage return -- or quote -- gets a ``'`` in front. The csv module
+    quotes the cell when needed (commas, quotes, line breaks).
+
+    >>> print(csv_cell('=HYPERLINK("http://x","y")'))
+    '=HYPERLINK("http://x","y")
+    >>> csv_cell("cat")
+    'cat'
+    """
+    return f"'{text}" if text.startswith(FORMULA_START) else text
 
 
 @dataclass
@@ -94,14 +111,17 @@ class ArchiveTally:
 
 
 def labels_csv(tally: ArchiveTally) -> str:
-    """``index,label,directory,images,<split>...``: one row per label, in index order."""
+    """``index,label,directory,images,<split>...``: one row per label, in index order. Every
+    text cell passes through :func:`csv_cell` (labels are user input)."""
     out = io.StringIO()
     # RFC 4180 line ends: with "\r\n" as terminator, a label holding either character is quoted.
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["index", "label", "directory", "images", *tally.splits])
+    writer.writerow(["index", "label", "directory", "images", *map(csv_cell, tally.splits)])
     for index, label in enumerate(tally.labels):
         per_split = [tally.per_label_split[(label, name)] for name in tally.splits]
-        writer.writerow([index, label, safe_label(label), tally.per_label[label], *per_split])
+        writer.writerow(
+            [index, csv_cell(label), csv_cell(safe_label(label)), tally.per_label[label], *per_split]
+        )
     return out.getvalue()
 
 

@@ -19,6 +19,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 from shared.models.base import Document, Model, utcnow
 
 __all__ = [
+    "ActiveJobs",
     "ApiKey",
     "ApiKeyCreate",
     "ApiKeyCreated",
@@ -35,6 +36,7 @@ __all__ = [
     "NotificationQuery",
     "PageQuery",
     "RateWindow",
+    "SlotClaim",
 ]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -190,6 +192,26 @@ class RateWindow(Document):
     window_start: int = Field(description="unix seconds")
     count: int = 0
     ttl: int = Field(description="seconds Cosmos keeps the window (when the container has TTL on)")
+
+
+class SlotClaim(Model):
+    """A job's hold on one of its user's running-job slots: the run it launches, and when."""
+
+    run: int
+    at: datetime
+
+
+class ActiveJobs(Document):
+    """A user's running-job slots (container ``rate_limits``, pk ``/user_id``, id
+    ``active_jobs``): which jobs hold one, for which run. A launch claims a slot by replacing
+    this document with its etag, so two launches never both take the last one; a claim lapses
+    once its run has ended (the job's record says so), or after a grace period when its launch
+    never happened."""
+
+    id: str = "active_jobs"
+    user_id: str
+    claims: dict[str, SlotClaim] = Field(default_factory=dict)
+    etag: str | None = Field(default=None, exclude=True, description="Cosmos _etag on read")
 
 
 # --- health -----------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from shared.models.jobs import JobCreate
 
 __all__ = [
     "DEFAULT_SPLITS",
+    "MAX_SPLITS",
     "ArchiveSummary",
     "Dataset",
     "DatasetBuild",
@@ -49,6 +50,8 @@ __all__ = [
 DEFAULT_SPLITS: dict[str, float] = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 _SPLIT_TOLERANCE = 1e-6
+#: Most splits a dataset may have (each is a column of labels.csv and a count everywhere).
+MAX_SPLITS = 20
 
 SplitName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[\w-]+$")
@@ -109,7 +112,8 @@ class DatasetCreate(Model):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     splits: dict[SplitName, float] = Field(
         default_factory=lambda: dict(DEFAULT_SPLITS),
-        description="split name -> fraction; fractions >= 0 adding up to 1",
+        max_length=MAX_SPLITS,
+        description=f"split name -> fraction; fractions >= 0 adding up to 1; at most {MAX_SPLITS}",
     )
     include_duplicates: bool = Field(
         default=False, description="also pack images flagged as near-duplicates"

@@ -64,7 +64,9 @@ class SourceSpec(Model):
     url_list: UrlList | None = Field(
         default=None, description="read-only: where the service stored a `urls` source's list",
     )
-    options: dict[str, str] = Field(default_factory=dict, description="source-specific options")
+    options: dict[
+        Annotated[str, StringConstraints(max_length=100)], Annotated[str, StringConstraints(max_length=1000)]
+    ] = Field(default_factory=dict, max_length=20, description="source-specific options")
 
     @field_validator("urls")
     @classmethod
@@ -125,7 +127,9 @@ class JobCreate(Model):
     )
     min_width: int = Field(default=0, ge=0, le=20_000)
     min_height: int = Field(default=0, ge=0, le=20_000)
-    formats: list[ImageFormat] = Field(default_factory=lambda: list(DEFAULT_FORMATS), min_length=1)
+    formats: list[ImageFormat] = Field(
+        default_factory=lambda: list(DEFAULT_FORMATS), min_length=1, max_length=len(ImageFormat)
+    )
     validation_level: Level = Level.medium
 
     @model_validator(mode="before")
@@ -178,6 +182,19 @@ class JobCreate(Model):
     def _names_to_specs(cls, value: Any) -> Any:
         if isinstance(value, list):
             return [{"type": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _distinct_sources(cls, value: list[SourceSpec]) -> list[SourceSpec]:
+        """The same source twice would plan the same chunks twice (same ids): refuse it."""
+        seen: dict[str, int] = {}
+        for index, source in enumerate(value):
+            first = seen.setdefault(source.model_dump_json(), index)
+            if first != index:
+                raise ValueError(
+                    f"sources[{index}] repeats sources[{first}] ({source.name}): name each source once"
+                )
         return value
 
     @field_validator("keywords")

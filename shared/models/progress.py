@@ -31,6 +31,14 @@ _OPEN = (ChunkStatus.pending, ChunkStatus.in_progress)
 LATENCY_SAMPLE = 64
 
 
+class ChunkCount(Model):
+    """What one chunk had gathered where a resumed run picks it up (from the checkpoint)."""
+
+    valid: int = 0
+    downloaded: int = 0
+    next_seq: int = 0
+
+
 class StartRun(Model):
     """Begin a run (start, retry or resume): which chunks belong to it, which are already done."""
 
@@ -38,6 +46,11 @@ class StartRun(Model):
     chunk_ids: list[str]
     done_chunk_ids: list[str] = Field(default_factory=list, description="skipped on resume")
     reset: bool = Field(default=False, description="start and retry reset every counter")
+    baseline: dict[str, ChunkCount] | None = Field(
+        default=None,
+        description="resume: the counts of the checkpoint the run starts from; the image "
+        "counters are rebuilt from them, never kept from a progress entity that got ahead",
+    )
 
 
 class ChunkUpdate(Model):
@@ -67,7 +80,18 @@ class ProgressState(Model):
     )
 
     def start_run(self, op: StartRun) -> "ProgressState":
+        """A run begins. Start and retry reset every counter. A resume rebuilds the image
+        counters from ``op.baseline`` -- the checkpoint it read -- so that they match where its
+        chunks continue: batches the previous run applied here but whose positions the
+        checkpoint had not saved yet are crawled again, and counted again, once. The failure
+        and duplicate counters (not in the checkpoint) are kept as they were."""
+        if op.run < self.run:
+            return self  # a terminated run's start that arrived late
         base = ProgressState() if op.reset else self.model_copy(deep=True)
+        if op.baseline is not None and not op.reset:
+            base.valid = sum(count.valid for count in op.baseline.values())
+            base.downloaded = sum(count.downloaded for count in op.baseline.values())
+            base.applied = {chunk_id: count.next_seq - 1 for chunk_id, count in op.baseline.items()}
         done = set(op.done_chunk_ids)
         for chunk_id in op.chunk_ids:
             previous = base.chunks.get(chunk_id)
@@ -146,10 +170,14 @@ class ProgressState(Model):
     ) -> JobProgress:
         """The progress body the API returns. ``image_target`` (the job's
         ``JobCreate.image_target``) lets progress and its estimate follow the images as they
-        arrive, not only the chunks as they finish."""
+        arrive, not only the chunks as they finish. The job's status (its record) has the last
+        word: once it is finished no chunk is active, whatever chunk messages were still on
+        their way when its orchestrations were stopped, and a cancelled job is in phase
+        ``cancelled``."""
         total = len(self.chunks)
         completed = self.count(ChunkStatus.completed)
         failed = self.count(ChunkStatus.failed)
+        finished = status in (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
         done = work_done(completed, total, self.valid, image_target)
         percent = math.floor(100 * done)
         estimate = None
@@ -166,11 +194,11 @@ class ProgressState(Model):
         return JobProgress(
             job_id=job_id,
             status=status,
-            phase=self.phase,
+            phase="cancelled" if status is JobStatus.cancelled else self.phase,
             progress=percent,
             estimated_completion=estimate,
             total_chunks=total,
-            active_chunks=self.count(ChunkStatus.in_progress),
+            active_chunks=0 if finished else self.count(ChunkStatus.in_progress),
             completed_chunks=completed,
             failed_chunks=failed,
             downloaded_images=self.downloaded,
@@ -254,17 +282,22 @@ class CheckpointState(Model):
         return new
 
     def begin(self, job_id: str, run: int, chunks: list[ChunkCheckpoint]) -> "CheckpointState":
-        """Register a run's chunks, keeping saved positions of chunks already known; a chunk
-        the run crawls again is open again (pending) until it saves."""
+        """Register a run's chunks at the positions the run starts them from (pending until
+        they save): where a resume read them, even if saves of the previous run arrived since
+        (those batches are crawled again by this run, and the progress entity's counters were
+        rebuilt from the same positions). Chunks the run skips are left as they are; saves of
+        older runs (and a late begin of an older run) are ignored from now on. A chunk keeps its
+        last error until it saves."""
+        if run < self.run:
+            return self  # a terminated run's begin that arrived late
         new = self.model_copy(deep=True)
         new.job_id = job_id
         new.run = run
         for chunk in chunks:
             saved = new.chunks.get(chunk.chunk_id)
-            new.chunks[chunk.chunk_id] = (
-                chunk
-                if saved is None
-                else saved.model_copy(update={"run": run, "status": ChunkStatus.pending, "attempts": 0})
+            last_error = chunk.last_error or (saved.last_error if saved is not None else None)
+            new.chunks[chunk.chunk_id] = chunk.model_copy(
+                update={"run": run, "status": ChunkStatus.pending, "attempts": 0, "last_error": last_error}
             )
         new.updated_at = utcnow()
         return new
@@ -311,6 +344,53 @@ class ChunkRun(Model):
     announced: bool = Field(default=False, description="in_progress already signalled this run")
 
 
+class ResumePlan(Model):
+    """Where a resumed run starts each chunk, from the checkpoint it read."""
+
+    runs: list[ChunkRun] = Field(description="the chunks to crawl, at their saved positions")
+    done_chunk_ids: list[str] = Field(default_factory=list, description="completed: skipped")
+    baseline: dict[str, ChunkCount] = Field(
+        default_factory=dict, description="the saved counts of every chunk the run starts from"
+    )
+
+    @property
+    def images_so_far(self) -> int:
+        return sum(count.valid for count in self.baseline.values())
+
+
+def resume_plan(saved: CheckpointState, runs: list[ChunkRun]) -> ResumePlan:
+    """The resume arithmetic: completed chunks are skipped, open ones continue at their saved
+    offset, seq and counts; the baseline holds the counts of both (what the progress
+    entity's counters are rebuilt from).
+
+    Example::
+
+        plan = resume_plan(checkpoint_state, chunk_runs)   # chunk_runs at offset 0
+        plan.runs[0].offset                                 # the saved next_offset
+    """
+    plan = ResumePlan(runs=[])
+    for chunk_run in runs:
+        point = saved.chunks.get(chunk_run.chunk.chunk_id)
+        if point is None:
+            plan.runs.append(chunk_run)
+            continue
+        plan.baseline[point.chunk_id] = ChunkCount(
+            valid=point.valid, downloaded=point.downloaded, next_seq=point.next_seq
+        )
+        if point.status is ChunkStatus.completed:
+            plan.done_chunk_ids.append(point.chunk_id)
+            continue
+        plan.runs.append(
+            chunk_run.model_copy(
+                update={
+                    "offset": point.next_offset, "seq": point.next_seq, "pages": point.pages_fetched,
+                    "downloaded": point.downloaded, "valid": point.valid,
+                }
+            )
+        )  # fmt: skip
+    return plan
+
+
 class CrawlJobInput(Model):
     """Input of ``crawl_job``: the chunks this run crawls (completed ones are left out)."""
 
@@ -320,6 +400,9 @@ class CrawlJobInput(Model):
     chunks: list[ChunkRun]
     done_chunk_ids: list[str] = Field(default_factory=list)
     reset: bool = True
+    baseline: dict[str, ChunkCount] | None = Field(
+        default=None, description="resume: the checkpoint's counts (StartRun.baseline)"
+    )
     max_parallel: int = 16
     validation_level: str = "fast"
 

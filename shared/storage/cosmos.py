@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.logs import log_event
-from shared.models import ImageRecord, Job, ValidationSummary, utcnow
+from shared.models import ActiveJobs, ImageRecord, Job, JobStatus, ValidationSummary, utcnow
 from shared.names import COSMOS_CONTAINERS
 from shared.storage.errors import azure_errors
 
@@ -68,6 +68,14 @@ class Repo(Generic[T]):
     def _what(self, item_id: str) -> str:
         return f"{self.entity} {item_id!r}"
 
+    def _addressable(self, item_id: str) -> str:
+        """``item_id``, if a point operation can name it; else NotFound before any request.
+        Cosmos ids never hold '/', '\\', '?' or '#', and an id of '.' or '..' would turn the
+        request's URL into one about the container itself."""
+        if not item_id or item_id in (".", "..") or any(c in item_id for c in "/\\?#"):
+            raise NotFound(f"{self._what(item_id)} not found", error_code=f"{self.entity}_not_found")
+        return item_id
+
     @staticmethod
     def _id(item: T) -> str:
         return str(getattr(item, "id"))  # noqa: B009  (T is any document model: all have an id)
@@ -75,6 +83,7 @@ class Repo(Generic[T]):
     # ------------------------------------------------------------------ point operations
     async def get(self, item_id: str, pk: Any) -> T:
         """The item, or :class:`NotFound`."""
+        self._addressable(item_id)
         with azure_errors(self._what(item_id), self.entity):
             try:
                 doc = await self.container.read_item(item_id, partition_key=pk)
@@ -108,13 +117,13 @@ class Repo(Generic[T]):
 
     async def create(self, item: T) -> T:
         """Store a new item; :class:`Conflict` when its id exists in its partition."""
-        with azure_errors(self._what(self._id(item)), self.entity):
+        with azure_errors(self._what(self._id(item)), self.entity, about_container=True):
             doc = await self.container.create_item(self.to_document(item))
         return self.from_document(doc)
 
     async def upsert(self, item: T) -> T:
         """Store the item whether or not it exists (last writer wins)."""
-        with azure_errors(self._what(self._id(item)), self.entity):
+        with azure_errors(self._what(self._id(item)), self.entity, about_container=True):
             doc = await self.container.upsert_item(self.to_document(item))
         return self.from_document(doc)
 
@@ -141,6 +150,7 @@ class Repo(Generic[T]):
         """Partial update (``[{"op": "set", "path": "/status", "value": "running"}]``).
         A ``filter_predicate`` (``"FROM c WHERE c.status = 'pending'"``) that does not hold
         raises :class:`Conflict`."""
+        self._addressable(item_id)
         with azure_errors(self._what(item_id), self.entity):
             doc = await self.container.patch_item(
                 item_id, pk, patch_operations=operations, filter_predicate=filter_predicate
@@ -149,6 +159,7 @@ class Repo(Generic[T]):
 
     async def delete(self, item_id: str, pk: Any) -> None:
         """Delete the item; :class:`NotFound` when it does not exist."""
+        self._addressable(item_id)
         with azure_errors(self._what(item_id), self.entity):
             await self.container.delete_item(item_id, partition_key=pk)
 
@@ -170,7 +181,7 @@ class Repo(Generic[T]):
         self, sql: str, params: Params | None = None, pk: Any = None
     ) -> AsyncIterator[T]:
         """Every item the query returns, fetched page by page."""
-        with azure_errors(f"{self.entity} query", self.entity):
+        with azure_errors(f"{self.entity} query", self.entity, about_container=True):
             async for doc in self._query(sql, params, pk):
                 yield self.from_document(doc)
 
@@ -190,7 +201,7 @@ class Repo(Generic[T]):
         self, sql: str, params: Params | None = None, pk: Any = None
     ) -> list[Any]:
         """Raw results of a ``SELECT VALUE ...`` query (counts, ids, maxima)."""
-        with azure_errors(f"{self.entity} query", self.entity):
+        with azure_errors(f"{self.entity} query", self.entity, about_container=True):
             return [value async for value in self._query(sql, params, pk)]
 
     async def page(
@@ -210,7 +221,7 @@ class Repo(Generic[T]):
             raise ValueError(f"limit must be at least 1, got {limit}")
         pager = self._query(sql, params, pk, limit).by_page(continuation)
         items: list[T] = []
-        with azure_errors(f"{self.entity} page", self.entity):
+        with azure_errors(f"{self.entity} page", self.entity, about_container=True):
             try:
                 async for page in pager:
                     items = [self.from_document(doc) async for doc in page]
@@ -276,6 +287,8 @@ class JobsRepo(Repo[Job]):
 
     def __init__(self, database: DatabaseProxy) -> None:
         super().__init__(database, "jobs", Job)
+        #: The users' running-job slots (shared.ratelimit.claim_running_slot).
+        self.slots: Repo[ActiveJobs] = Repo(database, "rate_limits", ActiveJobs)
 
     async def create(self, item: Job) -> Job:
         created = await super().create(item)
@@ -309,6 +322,15 @@ class JobsRepo(Repo[Job]):
 
     #: The name the design uses for job state changes.
     update_status = update
+
+    async def run_states(self, user_id: str, job_ids: Iterable[str]) -> dict[str, tuple[int, JobStatus]]:
+        """(run, status) of each of the user's jobs among ``job_ids`` that exists."""
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        sql = "SELECT c.id, c.run, c.status FROM c WHERE c.user_id = @pk AND ARRAY_CONTAINS(@ids, c.id)"
+        rows = await self.query_values(sql, {"@ids": ids}, pk=user_id)
+        return {str(r["id"]): (int(r.get("run", 0)), JobStatus(r["status"])) for r in rows}
 
     async def list_by_user(
         self, user_id: str, limit: int = 50, continuation: str | None = None

@@ -4,6 +4,7 @@
 |------------------------------------------------|------------------------------------|
 | connection refused/reset/timeout after retries | ServiceUnavailable                 |
 | 500, 502, 503, 504 after the SDK's retries     | ServiceUnavailable                 |
+| 404 substatus 1003, 404 ContainerNotFound, 404 to a query or create | StorageMissing (503; STORAGE_MISSING set) |
 | 404                                            | NotFound (``<entity>_not_found``)  |
 | 409 BlobArchived                               | Conflict (``blob_archived``)       |
 | 409                                            | Conflict (``<entity>_exists``)     |
@@ -19,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,9 +31,20 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from shared.errors import Conflict, NotFound, PixCrawlerError, RateLimited, ServiceUnavailable
+from shared.errors import (
+    Conflict, NotFound, PixCrawlerError, RateLimited, ServiceUnavailable, StorageMissing,
+)
 
 _UNAVAILABLE = {500, 502, 503, 504}
+#: Cosmos' sub-status of a 404 about the database or container a request goes through.
+_OWNER_MISSING = "1003"
+#: Blob Storage's error codes for a missing container.
+_CONTAINER_MISSING = {"ContainerNotFound", "ContainerBeingDeleted"}
+
+#: Set whenever Cosmos or Blob Storage answered that a database or container is missing (an
+#: emulator that came back empty; on Azure, a container someone deleted): the next
+#: ``shared.runtime.get_runtime()`` runs ``ensure_storage`` again, and clears it.
+STORAGE_MISSING = threading.Event()
 
 
 def _retry_after(exc: HttpResponseError) -> float:
@@ -44,9 +57,14 @@ def _retry_after(exc: HttpResponseError) -> float:
     return 1.0
 
 
-def map_azure_error(exc: AzureError, what: str, entity: str) -> PixCrawlerError | None:
+def map_azure_error(
+    exc: AzureError, what: str, entity: str, *, about_container: bool = False
+) -> PixCrawlerError | None:
     """The PixCrawler error for an Azure SDK error about ``what`` (an ``entity``), or None
-    when the error is not one a caller can act on (then it propagates unchanged)."""
+    when the error is not one a caller can act on (then it propagates unchanged).
+
+    ``about_container``: the request addresses the container itself (a query, a create, an
+    upsert), so a 404 can only mean that the container or its database is missing."""
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return ServiceUnavailable(
             f"storage is unreachable while accessing {what} ({type(exc).__name__}); retry later"
@@ -54,6 +72,13 @@ def map_azure_error(exc: AzureError, what: str, entity: str) -> PixCrawlerError 
     if not isinstance(exc, HttpResponseError):
         return None
     status, code = exc.status_code, getattr(exc, "error_code", None)
+    headers = getattr(exc.response, "headers", None) or {}
+    owner_missing = headers.get("x-ms-substatus") == _OWNER_MISSING or code in _CONTAINER_MISSING
+    if status == 404 and (owner_missing or about_container):
+        STORAGE_MISSING.set()
+        return StorageMissing(
+            f"the database or container of {what} does not exist; it is being made again, retry"
+        )
     if status == 404:
         return NotFound(f"{what} not found", error_code=f"{entity}_not_found")
     if status == 409 and code == "BlobArchived":
@@ -74,12 +99,13 @@ def map_azure_error(exc: AzureError, what: str, entity: str) -> PixCrawlerError 
 
 
 @contextmanager
-def azure_errors(what: str, entity: str) -> Iterator[None]:
-    """Re-raise Azure SDK errors raised inside the block as PixCrawler errors."""
+def azure_errors(what: str, entity: str, *, about_container: bool = False) -> Iterator[None]:
+    """Re-raise Azure SDK errors raised inside the block as PixCrawler errors (see
+    :func:`map_azure_error` for ``about_container``)."""
     try:
         yield
     except AzureError as exc:
-        mapped = map_azure_error(exc, what, entity)
+        mapped = map_azure_error(exc, what, entity, about_container=about_container)
         if mapped is None:
             raise
         raise mapped from exc

@@ -9,6 +9,7 @@ from shared.models import (
     BatchResult,
     CheckpointState,
     ChunkCheckpoint,
+    ChunkCount,
     ChunkStatus,
     ChunkUpdate,
     JobStatus,
@@ -124,9 +125,26 @@ def test_a_checkpoint_never_moves_back(saves: list[tuple[str, int]]) -> None:
         assert state.chunks[chunk_id].next_seq == highest[chunk_id]
 
 
-def test_a_new_run_keeps_saved_positions_and_ignores_the_old_runs_saves() -> None:
+def test_a_new_run_starts_where_it_says_and_ignores_the_old_runs_saves_and_begin() -> None:
+    """A resume that read c0 at seq 1 starts it there, although a save of seq 3 arrived since:
+    the new run crawls those batches again and the progress entity counts from seq 1 too."""
     state = CheckpointState().begin("j", 1, [_point("c0", 0)]).save(_point("c0", 3))
-    state = state.begin("j", 2, [_point("c0", 0, run=2)])
-    assert state.chunks["c0"].next_seq == 3
-    assert state.save(_point("c0", 4, run=1)).chunks["c0"].next_seq == 3
-    assert state.save(_point("c0", 4, run=2)).chunks["c0"].next_seq == 4
+    state = state.begin("j", 2, [_point("c0", 1, run=2)])
+    assert (state.chunks["c0"].next_seq, state.chunks["c0"].status) == (1, ChunkStatus.pending)
+    assert state.save(_point("c0", 4, run=1)).chunks["c0"].next_seq == 1
+    assert state.save(_point("c0", 2, run=2)).chunks["c0"].next_seq == 2
+    assert state.begin("j", 1, [_point("c0", 0)]) is state, "a late begin of run 1 changes nothing"
+
+
+def test_a_resume_rebuilds_the_image_counters_from_the_checkpoint_it_read() -> None:
+    state = started()
+    for seq in range(3):  # three batches applied; the checkpoint the resume read had two
+        state = state.apply_batch(BatchResult(batch_id=f"c0:{seq}", chunk_id="c0", seq=seq, run=1, valid=5,
+                                              downloaded=6))  # fmt: skip
+    baseline = {"c0": ChunkCount(valid=10, downloaded=12, next_seq=2)}
+    resumed = state.start_run(StartRun(run=2, chunk_ids=CHUNKS, reset=False, baseline=baseline))
+    assert (resumed.valid, resumed.downloaded) == (10, 12)
+    again = resumed.apply_batch(BatchResult(batch_id="c0:2", chunk_id="c0", seq=2, run=2, valid=5, downloaded=6))
+    assert again.valid == 15, "the batch the checkpoint had not saved is counted once, by the new run"
+    assert again.apply_batch(BatchResult(batch_id="c0:1", chunk_id="c0", seq=1, run=2, valid=5)).valid == 15
+    assert resumed.start_run(StartRun(run=1, chunk_ids=CHUNKS, reset=True)) is resumed, "late start of run 1"

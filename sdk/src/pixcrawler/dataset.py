@@ -428,4 +428,7 @@ def _read_labels(archive: _Files) -> list[str]:
     if not archive.has(_LABELS_CSV):
         return []
     rows = csv.DictReader(io.StringIO(archive.read(_LABELS_CSV).decode("utf-8")))
-    return [row["label"] for row in sorted(rows, key=lambda row: int(row["index"]))]
+    # A text cell that could start a spreadsheet formula (or starts with a quote) is written
+    # with one leading quote in front (OWASP): drop it to get the label back.
+    labels = [row["label"] for row in sorted(rows, key=lambda row: int(row["index"]))]
+    return [label[1:] if label.startswith("'") else label for label in labels]

@@ -32,6 +32,10 @@ from shared.auth import issue_dev_token
 from shared.models import ErrorBody
 
 AUDIENCE = "pixcrawler-api"
+#: The API stack's limits (the defaults are larger, these are reached with a few requests):
+#: the largest JSON body, and running jobs per user.
+API_MAX_BODY_BYTES = 1024 * 1024
+MAX_ACTIVE_JOBS = 3
 
 
 def new_user(role: str = "user") -> str:

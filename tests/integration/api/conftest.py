@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from _apitest import AUDIENCE, Api, FakeIssuer, SlowImages
+from _apitest import API_MAX_BODY_BYTES, AUDIENCE, MAX_ACTIVE_JOBS, Api, FakeIssuer, SlowImages
 
 from scripts.stack import Stack
 from shared.settings import ENV_PREFIX, Settings
@@ -35,6 +35,9 @@ def api_stack(tmp_path_factory: pytest.TempPathFactory, issuer: FakeIssuer) -> I
         "PIXCRAWLER_AUTH_AUDIENCE": AUDIENCE,
         "PIXCRAWLER_AUTH_JWKS_MIN_REFRESH_SECONDS": "2",
         "PIXCRAWLER_AUTH_CLOCK_SKEW": "0",
+        # small enough for the limit tests to reach with a few requests
+        "PIXCRAWLER_API_MAX_BODY_BYTES": str(API_MAX_BODY_BYTES),
+        "PIXCRAWLER_MAX_ACTIVE_JOBS_PER_USER": str(MAX_ACTIVE_JOBS),
     }
     stack = Stack(Path(tmp_path_factory.mktemp("api-stack")), port=None, extra_env=extra)
     with stack:

@@ -63,13 +63,17 @@ def test_cancel_is_complete_and_idempotent(api: Api, origin: str, slow_images: S
     task_ids = client.post(f"/jobs/{job['id']}/start").json()["task_ids"]
     wait_for(lambda: all(instance_status(origin, t) in ACTIVE for t in task_ids), timeout=20)
 
+    wait_for(lambda: client.get(f"/jobs/{job['id']}/progress").json()["active_chunks"] == 2, timeout=20)
+
     cancelled = client.post(f"/jobs/{job['id']}/cancel")
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
-    assert cancelled.json()["revoked_tasks"] >= len(task_ids)
+    assert cancelled.json()["revoked_tasks"] == len(task_ids), "the chunk tasks, not crawl_job"
     every = [job_instance_id(job["id"], 1), *task_ids]
     wait_for(lambda: not any(instance_status(origin, i) in ACTIVE for i in every), timeout=20)
     assert client.get(f"/jobs/{job['id']}").json()["status"] == "cancelled"
+    progress = client.get(f"/jobs/{job['id']}/progress").json()
+    assert (progress["status"], progress["phase"], progress["active_chunks"]) == ("cancelled", "cancelled", 0)
 
     twice = client.post(f"/jobs/{job['id']}/cancel")
     assert twice.status_code == 400 and error_code(twice) == "invalid_job_status"

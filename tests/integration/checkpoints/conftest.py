@@ -128,6 +128,9 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
         "PIXCRAWLER_BATCH_SIZE": "10",
         "DEVHOST_DISABLE_TIMERS": "1",
         "DEVHOST_MASTER_KEY": MASTER_KEY,
+        # one owner starts, cancels and resumes many jobs here: these tests are not about limits
+        "PIXCRAWLER_RATE_LIMIT_START_PER_MINUTE": "1000",
+        "PIXCRAWLER_MAX_ACTIVE_JOBS_PER_USER": "1000",
     }
     try:
         with Stack(directory / "stack", port=None, extra_env=extra) as stack:

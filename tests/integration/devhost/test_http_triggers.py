@@ -1,5 +1,7 @@
 """HTTP triggers: routes, methods, auth levels, request/response fidelity, failures."""
 import json
+import socket
+import urllib.parse
 import uuid
 
 import pytest
@@ -80,3 +82,63 @@ def test_exception_gives_500_and_host_survives(host):
 def test_unknown_route_is_404(host):
     assert host.request("GET", "/api/nothing/here")[0] == 404
     assert host.request("GET", "/elsewhere")[0] == 404
+
+
+def _raw_answer(host, request: bytes) -> tuple:
+    """Send bytes as they are; (status, headers, JSON body) of the answer."""
+    address = urllib.parse.urlsplit(host.base)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+        sock.sendall(request)
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+def test_the_hosts_own_errors_are_json_by_default(host):
+    """No template set: a generic JSON body; the request id is made, or kept when usable."""
+    for method, path, status, code in [("GET", "/api/nothing/here", 404, "route_not_found"),
+                                       ("DELETE", "/api/echo/1", 405, "method_not_allowed"),
+                                       ("GET", "/api/boom", 500, "internal_error"),
+                                       ("GET", "/api/secure", 401, "function_key_required")]:
+        got, headers, data = host.request(method, path, headers={"X-Request-ID": "abc-1"})
+        body = json.loads(data)
+        assert (got, body["code"]) == (status, code)
+        assert body["request_id"] == headers["X-Request-ID"] == "abc-1" and body["message"]
+    request = b"GET /api/echo/1?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    status, headers, body = _raw_answer(host, request)
+    assert (status, body["code"]) == (414, "uri_too_long")
+    assert body["request_id"] == headers["x-request-id"]
+    request = b"GET /api/echo/1 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"x" * 9000 + b"\r\n\r\n"
+    assert _raw_answer(host, request)[2]["code"] == "headers_too_large"
+    status, _, body = _raw_answer(host, b"NOT HTTP AT ALL\r\n\r\n")
+    assert (status, body["code"]) == (400, "bad_request")
+
+
+def test_the_apps_template_shapes_the_hosts_errors(fresh_host):
+    template = {"error": {"text": "{message}", "kind": "{code}", "status": "{status}"},
+                "trace": "id {request_id}", "fixed": [1, None]}
+    host = fresh_host(DEVHOST_ERROR_BODY=json.dumps(template),
+                      DEVHOST_REQUEST_ID_HEADER="X-Trace").start()
+    status, headers, data = host.request("GET", "/api/nothing")
+    body = json.loads(data)
+    assert status == 404 and body["error"]["kind"] == "route_not_found"
+    assert body["error"]["status"] == 404, "a string that is exactly {status} becomes a number"
+    assert body["trace"] == f"id {headers['X-Trace']}" and body["fixed"] == [1, None]
+    assert "No route GET /api/nothing" in body["error"]["text"]
+    request = b"GET /api/echo/1 HTTP/1.1\r\nHost: x\r\nX-Trace: mine\r\n" + b"".join(
+        b"X-H%d: v\r\n" % i for i in range(200)) + b"\r\n"
+    status, headers, body = _raw_answer(host, request)
+    assert (status, body["error"]["kind"]) == (431, "headers_too_large")
+
+
+def test_a_template_that_is_not_json_stops_the_start(fresh_host):
+    host = fresh_host(DEVHOST_ERROR_BODY="{not json")
+    with pytest.raises(RuntimeError, match="did not start"):
+        host.start()

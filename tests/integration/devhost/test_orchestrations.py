@@ -123,6 +123,21 @@ def test_continue_as_new_keeps_pending_events(host):
     assert (status["runtimeStatus"], status["output"]) == ("Completed", [0, 1, 2])
 
 
+def test_continue_as_new_carries_every_event_that_arrived_in_its_last_episode(host):
+    """Three events held while suspended arrive in one episode: the first goes to the wait,
+    the other two to the next executions, in order (not one of them, not none: the suite
+    failed about one run in twenty on events raised back to back)."""
+    iid = host.start_orchestration("collector", [])
+    host.wait_for(lambda: host.status(iid)["runtimeStatus"] == "Running")
+    host.client(op="suspend", id=iid)
+    host.wait_for(lambda: host.status(iid)["runtimeStatus"] == "Suspended")
+    for n in range(3):
+        host.client(op="raise", id=iid, event="item", data=n)
+    host.client(op="resume", id=iid)
+    status = host.wait(iid)
+    assert (status["runtimeStatus"], status["output"]) == ("Completed", [0, 1, 2])
+
+
 def test_unhandled_exception_fails_with_message_and_type(host):
     status = host.wait(host.start_orchestration("failing"))
     assert status["runtimeStatus"] == "Failed"

@@ -3,16 +3,21 @@ the checkpoint's counts equal the progress counters and, once the job is done, t
 stored — and the records are those of an uninterrupted run.
 
 A model of the crawl at the level of the durable runtime, driving the real reducers
-(ProgressState, CheckpointState) and the real resume arithmetic of shared.jobs:
+(ProgressState, CheckpointState) and the real resume arithmetic (``resume_plan``, what
+shared.jobs.resume_job runs):
 
 * ``activity``: the next batch of a chunk writes its records (create-if-absent, keyed by
   sha256; a record remembers the batch and URL that stored it) and holds its result;
 * ``commit``: the orchestration episode takes the result: its entity signals are queued (one
   transaction with the chunk's new position);
-* ``deliver``: the oldest queued entity message is applied;
+* ``deliver``: the oldest message of one sender to one entity is applied. Durable Functions
+  keeps the order of one sender's messages to one entity, not across senders (or entities),
+  so a terminated run's messages may arrive after the next run's;
 * ``crash``: results not yet committed are lost (the activity runs again later);
-* ``resume``: the run is cancelled (results lost), the checkpoint is read as it is at that
-  moment — possibly behind queued saves — and a new run starts from it.
+* ``resume``: the run is cancelled (results lost; what its orchestrations had sent is still on
+  its way), the checkpoint is read as it is at that moment — possibly behind queued saves —
+  and a new run starts from it. Its chunks start once its crawl_job has called ``start_run``
+  and ``begin`` (calls, not signals: they complete first).
 
 Two chunks share a label (variations of one keyword), so they race for the same images.
 """
@@ -22,17 +27,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shared.models import (
     BatchResult,
     CheckpointState,
     ChunkCheckpoint,
+    ChunkRun,
+    ChunkSpec,
     ChunkStatus,
     ChunkUpdate,
     ProgressState,
+    SourceSpec,
+    SourceType,
     StartRun,
+    ValidationRules,
+    resume_plan,
 )
 
 BATCH = 4
@@ -43,6 +54,19 @@ CATALOGUE: dict[str, list[tuple[str, str | None]]] = {
     "cat": [(f"cat/{i}", None if i % 5 == 3 else f"sha-cat-{i if i != 8 else 2}") for i in range(40)],
     "dog": [(f"dog/{i}", None if i % 4 == 1 else f"sha-dog-{i}") for i in range(30)],
 }
+#: A queue: (run, sender, entity). One sender's messages to one entity keep their order.
+Queue = tuple[int, str, str]
+
+
+def chunk_run(chunk_id: str) -> ChunkRun:
+    """What shared.jobs plans for a chunk: offset 0, no counts (resume_plan fills them in)."""
+    label, quota = CHUNKS[chunk_id]
+    spec = ChunkSpec(
+        chunk_id=chunk_id, job_id="j", index=0, label=label, query=label,
+        source=SourceSpec(type=SourceType.wikimedia), quota=quota,
+    )  # fmt: skip
+    return ChunkRun(job_id="j", user_id="u", run=0, chunk=spec, rules=ValidationRules(), batch_size=BATCH,
+                    history_limit=20)  # fmt: skip
 
 
 @dataclass
@@ -63,30 +87,36 @@ class World:
     records: dict[str, tuple[str, str]] = field(default_factory=dict)  # sha -> (batch id, url)
     progress: ProgressState = field(default_factory=ProgressState)
     checkpoint: CheckpointState = field(default_factory=CheckpointState)
-    inbox: list[tuple[str, str, Any]] = field(default_factory=list)
+    queues: dict[Queue, list[tuple[str, Any]]] = field(default_factory=dict)
     results: dict[str, BatchResult] = field(default_factory=dict)
     chunks: dict[str, Chunk] = field(default_factory=dict)
     run: int = 0
 
     # --- the runtime ----------------------------------------------------------------------
+    def send(self, sender: str, entity: str, operation: str, data: Any) -> None:
+        self.queues.setdefault((self.run, sender, entity), []).append((operation, data))
+
     def start(self, reset: bool, saved: CheckpointState) -> None:
+        """start_job / resume_job, then crawl_job's start_run and begin (sent, not applied)."""
         self.run += 1
         self.results.clear()
-        done = [c for c, p in saved.chunks.items() if p.status is ChunkStatus.completed]
+        plan = resume_plan(saved, [chunk_run(c) for c in CHUNKS])
         self.chunks = {}
-        for chunk_id in CHUNKS:
-            if chunk_id in done:
-                continue
-            point = saved.chunks.get(chunk_id)
-            chunk = Chunk(chunk_id, self.run)
-            if point is not None:  # shared.jobs.resume_job: continue at the saved position
-                chunk.offset, chunk.seq, chunk.valid, chunk.downloaded = (
-                    point.next_offset, point.next_seq, point.valid, point.downloaded,
-                )
-            self.chunks[chunk_id] = chunk
-        start = StartRun(run=self.run, chunk_ids=list(CHUNKS), done_chunk_ids=done, reset=reset)
-        self.inbox.append(("progress", "start_run", start))
-        self.inbox.append(("checkpoint", "begin", [self._point(c) for c in self.chunks.values()]))
+        for run in plan.runs:
+            chunk = Chunk(run.chunk.chunk_id, self.run, run.offset, run.seq, run.valid, run.downloaded)
+            self.chunks[chunk.chunk_id] = chunk
+        start = StartRun(
+            run=self.run, chunk_ids=list(CHUNKS), done_chunk_ids=plan.done_chunk_ids, reset=reset,
+            baseline=None if reset else plan.baseline,
+        )  # fmt: skip
+        self.send("job", "progress", "start_run", start)
+        self.send("job", "checkpoint", "begin", (self.run, [self._point(c, ChunkStatus.pending)
+                                                            for c in self.chunks.values()]))  # fmt: skip
+
+    @property
+    def started(self) -> bool:
+        """crawl_job's calls of start_run and begin have completed: its chunks may run."""
+        return not any(self.queues.get((self.run, "job", entity)) for entity in ("progress", "checkpoint"))
 
     def _point(self, chunk: Chunk, status: ChunkStatus = ChunkStatus.in_progress) -> ChunkCheckpoint:
         label, _ = CHUNKS[chunk.chunk_id]
@@ -97,7 +127,7 @@ class World:
         )
 
     def open_chunks(self) -> list[Chunk]:
-        return [c for c in self.chunks.values() if not c.done]
+        return [c for c in self.chunks.values() if not c.done] if self.started else []
 
     def activity(self, chunk: Chunk) -> None:
         """download_batch: the records of the next page, counted as BatchProcessor counts."""
@@ -119,25 +149,29 @@ class World:
         """The orchestration episode that takes a batch result: position + signals, atomically."""
         result = self.results.pop(chunk.chunk_id)
         label, quota = CHUNKS[chunk.chunk_id]
-        self.inbox.append(("progress", "batch", result))
+        self.send(chunk.chunk_id, "progress", "batch", result)
         chunk.offset += min(BATCH, quota - chunk.valid)
         chunk.seq += 1
         chunk.valid += result.valid
         chunk.downloaded += result.downloaded
         if chunk.valid >= quota or chunk.offset >= len(CATALOGUE[label]):
             chunk.done = True
-            self.inbox.append(("checkpoint", "save", self._point(chunk, ChunkStatus.completed)))
-            self.inbox.append(("progress", "chunk", ChunkUpdate(chunk_id=chunk.chunk_id, run=chunk.run,
-                                                                status=ChunkStatus.completed)))
+            self.send(chunk.chunk_id, "checkpoint", "save", self._point(chunk, ChunkStatus.completed))
+            self.send(chunk.chunk_id, "progress", "chunk",
+                      ChunkUpdate(chunk_id=chunk.chunk_id, run=chunk.run, status=ChunkStatus.completed))  # fmt: skip
         else:
-            self.inbox.append(("checkpoint", "save", self._point(chunk)))
+            self.send(chunk.chunk_id, "checkpoint", "save", self._point(chunk))
 
-    def deliver(self) -> None:
-        entity, operation, data = self.inbox.pop(0)
-        if entity == "checkpoint":
-            self.checkpoint = (
-                self.checkpoint.save(data) if operation == "save" else self.checkpoint.begin("j", self.run, data)
-            )
+    def waiting(self) -> list[Queue]:
+        return sorted(queue for queue, messages in self.queues.items() if messages)
+
+    def deliver(self, pick: int = 0) -> None:
+        """Apply the oldest message of one (sender, entity) queue: ``pick`` chooses which."""
+        queues = self.waiting()
+        queue = queues[pick % len(queues)]
+        operation, data = self.queues[queue].pop(0)
+        if queue[2] == "checkpoint":
+            self.checkpoint = self.checkpoint.save(data) if operation == "save" else self.checkpoint.begin("j", *data)
         elif operation == "start_run":
             self.progress = self.progress.start_run(data)
         elif operation == "batch":
@@ -153,12 +187,12 @@ class World:
         self.start(reset=False, saved=self.checkpoint.model_copy(deep=True))
 
     def settle(self) -> None:
-        while self.inbox:
+        while self.waiting():
             self.deliver()
 
     def finish(self) -> None:
         """Let the job run to its end with no more faults."""
-        while self.open_chunks() or self.inbox:
+        while self.waiting() or self.open_chunks():
             self.settle()
             for chunk in self.open_chunks():
                 self.activity(chunk)
@@ -180,9 +214,8 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(steps)
-def test_checkpoint_counts_equal_the_records_whatever_the_interleaving(plan: list[tuple[str, int]]) -> None:
+def play(plan: list[tuple[str, int]]) -> World:
+    """Run the plan, checking after every step that a settled checkpoint and progress agree."""
     world = World()
     world.start(reset=True, saved=CheckpointState())
     for action, pick in plan:
@@ -192,14 +225,26 @@ def test_checkpoint_counts_equal_the_records_whatever_the_interleaving(plan: lis
             world.activity(chunk)
         elif action == "commit" and chunk is not None and chunk.chunk_id in world.results:
             world.commit(chunk)
-        elif action == "deliver" and world.inbox:
-            world.deliver()
+        elif action == "deliver" and world.waiting():
+            world.deliver(pick)
         elif action == "crash":
             world.crash()
         elif action == "resume":
             world.resume()
-        if not world.inbox and world.progress.run == world.checkpoint.run:
+        if not world.waiting() and world.progress.run == world.checkpoint.run:
             assert world.checkpoint.summary().images_so_far == world.progress.valid
+    return world
+
+
+# The plan that failed at random in CI, and the same with the old run's save delivered after
+# the new run's start (as Durable Functions may deliver two senders' messages).
+@example(plan=[("activity", 0), ("commit", 0), ("deliver", 0), ("resume", 0)] + [("deliver", 0)] * 5)
+@example(plan=[("deliver", 0), ("deliver", 0), ("activity", 2), ("commit", 2), ("resume", 0),
+               ("deliver", 0), ("deliver", 1), ("deliver", 1), ("deliver", 0)])  # fmt: skip
+@settings(max_examples=max(300, settings().max_examples))  # more under the "wide" profile
+@given(steps)
+def test_checkpoint_counts_equal_the_records_whatever_the_interleaving(plan: list[tuple[str, int]]) -> None:
+    world = play(plan)
     world.finish()
     counted = world.checkpoint.summary().images_so_far
     assert counted == world.progress.valid == len(world.records)
@@ -213,9 +258,9 @@ def test_the_reference_run_fills_every_quota() -> None:
 
 
 def test_a_resume_that_reads_the_checkpoint_behind_queued_saves_converges() -> None:
-    """Cancel right after two batches of c2 committed, before the entity applied their saves:
-    the new run starts at an older position, re-does those batches (recognised as its own
-    records) and the checkpoint never moves back."""
+    """Cancel right after two batches of c2 committed, before the entities applied anything of
+    them: the new run starts at the position it read, re-does those batches (recognised as its
+    own records) and both entities follow the run that crawls, whatever arrives late."""
     world = World()
     world.start(reset=True, saved=CheckpointState())
     world.settle()
@@ -225,11 +270,34 @@ def test_a_resume_that_reads_the_checkpoint_behind_queued_saves_converges() -> N
         world.commit(chunk)
     world.resume()  # reads the checkpoint with c2 still at its first position
     assert world.chunks["c2"].seq == 0
+    world.settle()  # the old run's saves and batches, then the new run's start: in any order
+    assert world.checkpoint.chunks["c2"].next_seq == 0
+    assert world.checkpoint.summary().images_so_far == world.progress.valid == 0
     resumed = world.chunks["c2"]
     world.activity(resumed)
     world.commit(resumed)
     world.settle()
-    assert world.checkpoint.chunks["c2"].next_seq == 2
-    assert world.checkpoint.summary().images_so_far == world.progress.valid == len(world.records)
+    assert world.checkpoint.chunks["c2"].next_seq == 1
+    assert world.checkpoint.summary().images_so_far == world.progress.valid > 0
     world.finish()
+    assert world.checkpoint.summary().images_so_far == world.progress.valid == len(world.records)
     assert set(world.records) == set(REFERENCE.records)
+
+
+def test_the_old_runs_save_arriving_after_the_new_run_started_changes_nothing() -> None:
+    """c2's batch is applied to the progress entity, its save is still on its way when the job
+    is resumed from the checkpoint that misses it; the save arrives after the new run's start."""
+    world = World()
+    world.start(reset=True, saved=CheckpointState())
+    world.settle()
+    chunk = world.chunks["c2"]
+    world.activity(chunk)
+    world.commit(chunk)
+    world.deliver(world.waiting().index((1, "c2", "progress")))  # the batch, not the save
+    world.resume()
+    for queue in [(2, "job", "progress"), (2, "job", "checkpoint"), (1, "c2", "checkpoint")]:
+        world.deliver(world.waiting().index(queue))
+    assert not world.waiting()
+    assert world.checkpoint.summary().images_so_far == world.progress.valid == 0
+    world.finish()
+    assert world.checkpoint.summary().images_so_far == world.progress.valid == len(world.records)

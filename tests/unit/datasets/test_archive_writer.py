@@ -99,7 +99,7 @@ def test_manifest_members_and_records_agree(labelled: list[tuple[str, bytes]]) -
     assert summary.counts.per_split == {
         s: sum(1 for row in manifest if row["split"] == s) for s in meta().splits
     }
-    assert {row["label"]: int(row["images"]) for row in labels_rows} == summary.counts.per_label
+    assert {text(row["label"]): int(row["images"]) for row in labels_rows} == summary.counts.per_label
     assert described["counts"] == summary.counts.model_dump()
     assert summary.size_bytes == len(raw)
     assert summary.sha256 == hashlib.sha256(raw).hexdigest()
@@ -273,6 +273,25 @@ def test_blob_block_sink_commits_nothing_when_the_build_fails(
     with pytest.raises(RuntimeError, match="Cosmos"):
         asyncio.run(write_archive(failing(), store.fetch, BlobBlockSink(blob, 256 * 1024), meta()))
     assert blob.committed is None
+
+
+def text(cell: str) -> str:
+    """A labels.csv text cell as written by the user (one leading quote neutralises formulas)."""
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def test_labels_that_look_like_formulas_are_text_in_labels_csv(
+    tmp_path: Path, store: BlobLikeStore, random_bytes: Callable[[int], bytes]
+) -> None:
+    """OWASP CSV injection: a spreadsheet opening labels.csv must not run a label."""
+    labels = ['=HYPERLINK("http://evil.example","x")', "+1", "-2", "@SUM(A1)", "\tcmd", "'quoted", "cat"]
+    build(store, [store.add(random_bytes(50), label) for label in labels], tmp_path / "a.zip")
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        rows = list(csv.DictReader(io.StringIO(archive.read("labels.csv").decode(), newline="")))
+    for row in rows:
+        for cell in (row["label"], row["directory"]):
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    assert sorted(text(row["label"]) for row in rows) == sorted(labels)
 
 
 def test_labels_with_line_breaks_keep_one_csv_row_each(tmp_path: Path, store: BlobLikeStore,
