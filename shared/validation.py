@@ -70,6 +70,7 @@ from shared.models import (
 from shared.settings import Settings
 from shared.shards import RangeReader, read_image
 from shared.storage import ImagesRepo
+from shared.storage.cosmos import NOT_MISSING
 
 VALIDATE_ORCHESTRATOR = "validate_job"
 #: The check a medium run adds: False for an image that is a near-duplicate of a kept one.
@@ -85,9 +86,11 @@ _FILTERS = {
     "duplicate": " AND c.is_duplicate = true",
     "invalid": " AND c.is_valid = false",
 }
+#: The records near-duplicates are looked for among: those whose bytes are there (a record a
+#: verify marked missing never goes into a dataset, so it must not be the copy kept).
 _PROJECTION = (
     "SELECT c.id, c.phash, c.windows, c.width, c.height, c.created_at, c.sha256, "
-    "c.is_duplicate, c.duplicate_of FROM c WHERE c.job_id = @pk"
+    f"c.is_duplicate, c.duplicate_of FROM c WHERE c.job_id = @pk AND {NOT_MISSING}"
 )
 
 
@@ -211,7 +214,10 @@ class RecordValidator:
         return await read_image(self._blobs, record)
 
     async def outcome(self, record: ImageRecord) -> ImageRecord:
-        """The record as it should be after validation at the level (validated_at unchanged)."""
+        """The record as it should be after validation at the level (validated_at unchanged).
+        A record whose bytes a verify found lost keeps what it has: there is nothing to read."""
+        if record.missing:
+            return record
         stored = record.validation
         level = max(stored.level, self._level, key=lambda lvl: lvl.rank)
         checks = {name: ok for name, ok in stored.checks.items()}
