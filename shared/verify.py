@@ -33,7 +33,8 @@ numbers.
 
 Memory per batch: ``verify_page_size`` records at a time, at most 1,024 shard sizes
 remembered, and image bytes (fetched again, or read by a deep check) within the activity's
-memory budget (``memory_activity_bytes``).
+memory budget (``memory_activity_bytes``, which the settings keep above the largest image plus
+a shard block, as for a crawl: the repair shard's writer always makes room again).
 
 Example::
 

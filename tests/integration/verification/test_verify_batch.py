@@ -224,3 +224,23 @@ async def test_records_stored_before_shard_keys_are_each_verified_once(
         counts = await verify(storage, settings, job_id, batches=batches, run_id=f"run-{batches}")
         assert (counts.checked, counts.present + counts.missing) == (12, 12), batches
     assert not any(r.missing for r in await records(storage, job_id)) and len(lost) == PER_SHARD
+
+
+async def test_what_a_batch_reads_and_fetches_again_stays_within_its_memory_budget(
+    storage: StorageContext, settings: Settings, image_server: ImageServer
+) -> None:
+    """Image bytes a deep check reads and a repair downloads are reserved in the activity's
+    budget: with room for two images at a time, a batch still verifies and repairs everything,
+    one or two images at a time. (As for a crawl, the budget holds an image more than a
+    shard block: the settings refuse less. Blocks of one byte here: an image is staged as
+    soon as it is added.)"""
+    job_id = await crawl(storage, settings, image_server, list(range(800, 812)))
+    stored = await records(storage, job_id)
+    await lose_shard(storage, stored[0])
+    largest = max(r.bytes for r in stored)
+    budget = ByteBudget(2 * largest)
+    small = settings.model_copy(update={"shard_block_bytes": 1})
+    async with Downloader(small, budget=budget) as downloader:
+        result = await verifier(storage, small, downloader, budget, job_id, deep=True).run()
+    assert (result.present, result.repaired) == (8, 4)
+    assert largest <= budget.peak <= 2 * largest and budget.used == 0
