@@ -164,6 +164,17 @@ def test_a_slow_run_over_http_adds_quality_and_keeps_the_groups(world: dict[str,
     assert stats["by_level"]["slow"] == len(before)
     assert stats["checks"]["blur"]["passed"] + stats["checks"]["blur"]["failed"] == len(before)
 
+    # The near-duplicate search ran again as its stages of activities, found the same groups,
+    # wrote no flag, and left none of its intermediate blobs behind.
+    stack: Stack = world["stack"]
+    assert stack.devhost is not None
+    status = httpx.get(f"{stack.devhost.url}/runtime/webhooks/durabletask/instances/{job_id}:validate").json()
+    assert status["runtimeStatus"] == "Completed"
+    duplicates = sum(keeper is not None for keeper in before.values())
+    assert (status["output"]["duplicates"], status["output"]["changed"]) == (duplicates, 0)
+    _, names = stored(stack, job_id)
+    assert names and not [name for name in names if "/dedupe/" in name]
+
 
 def test_unknown_jobs_empty_jobs_bad_levels_and_other_users(world: dict[str, Any]) -> None:
     api: httpx.Client = world["api"]

@@ -91,16 +91,16 @@ Validate = Callable[..., Awaitable[dict[str, int]]]
 
 @pytest.fixture
 def validate(storage: StorageContext) -> Validate:
-    """Run one level over a job as validate_job does (plan, dedupe, every batch); returns
-    the records changed by the dedupe and by the batches."""
+    """Run one level over a job as validate_job does (plan, the near-duplicate search's
+    stages, every batch); returns the records changed by the dedupe and by the batches."""
 
     async def run(job_id: str, level: Level, settings: Settings | None = None) -> dict[str, int]:
         settings = settings or settings_for()
         request = PlanValidation(job_id=job_id, level=level, run_id=uuid.uuid4().hex)
         plan = await plan_validation(storage.images, settings, request)
         flagged = 0
-        if level is not Level.fast:
-            flagged = (await dedupe_job(storage.images, settings, job_id)).changed
+        if plan.dedupe is not None:
+            flagged = (await dedupe_job(storage.images, storage.blobs, plan.dedupe, job_id, plan.run_id)).changed
         written = 0
         for index in range(plan.batches):
             batch = ValidateBatch(job_id=job_id, level=level, run_id=plan.run_id, index=index, batches=plan.batches)

@@ -19,7 +19,9 @@ from shared.banding import (
     banded_duplicate_groups, route, search_partition,
 )
 from shared.dedupe import find_duplicate_groups
+from shared.dedupe_stages import plan_dedupe
 from shared.models.validation import HashedImage
+from shared.settings import Settings
 
 _T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
 _BITS = st.lists(st.integers(0, 63), unique=True)
@@ -260,3 +262,25 @@ def test_a_map_and_a_partition_stay_within_bytes_per_entry() -> None:
     assert routed_peak <= entries * BYTES_PER_ENTRY
     assert searched_peak - before <= received * BYTES_PER_ENTRY
 
+
+@pytest.mark.parametrize("budget_mb", [4, 32, 256])
+@pytest.mark.parametrize("thresholds", [(6, 6), (4, 8), (0, 0)])
+def test_the_plan_holds_every_activity_to_the_memory_setting(budget_mb: int, thresholds: tuple[int, int]) -> None:
+    """A map's chunk and a partition's expected share of the entries fit the budget at every
+    job size; maps and partitions grow with the job instead."""
+    settings = Settings(
+        cosmos_endpoint="https://x", blob_connection_string="UseDevelopmentStorage=true",
+        validation_dedupe_memory_mb=budget_mb, validation_phash_threshold=thresholds[0],
+        validation_window_threshold=thresholds[1],
+    )  # type: ignore[call-arg]
+    budget = budget_mb * 2**20
+    per_record = SearchSpec(*thresholds, partitions=1).entries_per_record() * BYTES_PER_ENTRY
+    for count in (1, 10_000, 100_000, 1_000_000):
+        plan = plan_dedupe(count, settings)
+        assert plan.chunk_records * per_record <= budget
+        assert count * per_record / plan.partitions <= budget
+        assert plan.maps * plan.chunk_records >= count
+        assert (plan.threshold, plan.window_threshold) == thresholds
+    small, large = plan_dedupe(100_000, settings), plan_dedupe(1_000_000, settings)
+    assert small.chunk_records == large.chunk_records
+    assert 10 * (small.partitions - 1) <= large.partitions <= 10 * small.partitions
