@@ -13,6 +13,7 @@ from shared.dedupe import find_duplicate_groups
 from shared.dedupe_stages import SCRATCH_CONTAINER
 from shared.models import DedupePlan, DedupeStage, DedupeTask, HashedImage, ImageRecord, Level
 from shared.storage import StorageContext
+from shared.storage.bootstrap import IMAGES_INDEXING_POLICY
 from shared.validation import dedupe_job, dedupe_stage
 
 from .conftest import Validate, record_of, settings_for, store_corpus
@@ -96,3 +97,12 @@ async def test_a_map_retried_over_fewer_records_drops_its_stale_chunks(
     reference = find_duplicate_groups([hashed_of(r) for r in left.values()], 6)
     assert {i: r.duplicate_of for i, r in left.items()} == reference.keeper_of
     assert await scratch(storage, job.job_id) == []
+
+
+async def test_the_emulator_keeps_the_images_indexing_policy(storage: StorageContext) -> None:
+    """The session's storage was created by shared.storage.bootstrap: the emulator accepted
+    the policy (window hashes excluded) and answers with it."""
+    properties = await storage.images.container.read()
+    policy = properties["indexingPolicy"]
+    assert {"path": "/windows/*"} in policy["excludedPaths"]
+    assert policy["excludedPaths"] == IMAGES_INDEXING_POLICY["excludedPaths"]
