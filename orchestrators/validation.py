@@ -28,7 +28,6 @@ from shared.models import (
     DedupeStageResult,
     DedupeSummary,
     DedupeTask,
-    Level,
     PlanValidation,
     ValidateBatch,
     ValidateJobInput,
@@ -56,16 +55,14 @@ def _begin(context: df.DurableOrchestrationContext, job: ValidateJobInput) -> Or
     )
     start = ValidationStart(run_id=plan.run_id, level=job.level, images=plan.images, batches=plan.batches)
     yield context.call_entity(progress, "validation_start", _dump(start))
-    if job.level is Level.fast or plan.dedupe is None:
-        job.dedupe_stage = len(STAGES)
     return plan
 
 
 def _run_dedupe(context: df.DurableOrchestrationContext, job: ValidateJobInput, plan: ValidationPlan,
                 waves: list[int]) -> Orchestration:
-    """Waves of the search's stages while the history's wave budget lasts; True when done."""
-    while job.dedupe_stage < len(STAGES):
-        assert plan.dedupe is not None
+    """Waves of the search's stages while the history's wave budget lasts; True when done
+    (at once when the plan has no search: the fast level, or a job without images)."""
+    while plan.dedupe is not None and job.dedupe_stage < len(STAGES):
         stage = STAGES[job.dedupe_stage]
         count = stage.tasks(plan.dedupe)
         while job.dedupe_next < count:

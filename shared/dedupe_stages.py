@@ -5,8 +5,9 @@ between stages in Blob Storage and writes the flags. Every activity's memory is 
 ``PIXCRAWLER_VALIDATION_DEDUPE_MEMORY_MB`` (:func:`plan_dedupe`), never by the job:
 
 1. ``dedupe_map`` x maps: one id range of the job, read page by page through Cosmos
-   continuation (only id, hashes, size, time, sha256 and flags), routed ``chunk_records`` at a
-   time into one slice blob per partition, plus the chunk's records (id, size, time, flags).
+   continuation (only id, hashes, size, time, sha256 and flags; each page's rows are turned
+   into arrays at once), routed ``chunk_records`` at a time into one slice blob per partition,
+   plus the chunk's records (id, size, time, flags).
    The only stage that reads Cosmos: each record is read once, as one document.
 2. ``dedupe_search`` x partitions: the slices of one partition -> a spanning forest of the
    verified near-duplicate links (one edge per linked record).
@@ -56,10 +57,14 @@ from shared.storage import ImagesRepo, azure_errors
 
 #: Blob container of the stages' intermediate data.
 SCRATCH_CONTAINER = "images"
-#: Records per Cosmos page the map stage asks for.
-PAGE_SIZE = 1000
 #: Blob reads, writes and record patches in flight per activity.
 CONCURRENCY = 16
+#: Slice blobs a map uploads at once (each is a share of the chunk's entries, in memory twice
+#: while it is being sent).
+UPLOADS = 4
+#: Rows per Cosmos page of the map stage: the rows of one page are the only ones held as
+#: dicts (about 3 KB each with the window hashes) before they become arrays.
+PAGE_ROWS = 1000
 _BINARY = "application/octet-stream"
 _JSON = "application/json"
 _PROJECTION = (
@@ -158,14 +163,16 @@ async def _put(blobs: ScratchBlobs, name: str, data: bytes, content_type: str = 
 # --------------------------------------------------------------------------------------------
 
 
-async def _pages(images: ImagesRepo, job_id: str, low: str, high: str | None) -> AsyncIterator[list[dict[str, Any]]]:
-    """The projection of the records in ``[low, high)``, by id, a Cosmos page at a time."""
+async def _pages(images: ImagesRepo, job_id: str, low: str, high: str | None,
+                 page_size: int) -> AsyncIterator[list[dict[str, Any]]]:
+    """The projection of the records in ``[low, high)``, by id, a Cosmos page at a time (at
+    most ``page_size`` rows; Cosmos also ends a page at 4 MB)."""
     sql = _PROJECTION + (" AND c.id < @high" if high is not None else "") + " ORDER BY c.id"
     parameters = [{"name": "@pk", "value": job_id}, {"name": "@low", "value": low}]
     if high is not None:
         parameters.append({"name": "@high", "value": high})
     query = images.container.query_items(
-        sql, parameters=parameters, partition_key=job_id, max_item_count=PAGE_SIZE
+        sql, parameters=parameters, partition_key=job_id, max_item_count=page_size
     )
     with azure_errors("image query", "image"):
         async for page in query.by_page():
@@ -214,7 +221,7 @@ async def _write_chunk(blobs: ScratchBlobs, task: DedupeTask, chunk: int, first:
             slices[partition] = Slice()  # freed once written
             await _put(blobs, _slice_name(task, partition, task.index, chunk), data)
 
-    await gather_limited([partial(put_slice, p) for p in range(len(slices))])
+    await gather_limited([partial(put_slice, p) for p in range(len(slices))], UPLOADS)
     document = {
         "first": first, "ids": records.ids, "area": records.area.tolist(),
         "created": records.created.tolist(), "flags": flags,
@@ -239,7 +246,7 @@ async def map_range(images: ImagesRepo, blobs: ScratchBlobs, task: DedupeTask, l
                     high: str | None) -> DedupeStageResult:
     """Stage 1: route the records of one id range of the job, ``chunk_records`` at a time."""
     pending, chunk, first, entries = _Chunk(), 0, 0, 0
-    async for rows in _pages(images, task.job_id, low, high):
+    async for rows in _pages(images, task.job_id, low, high, min(PAGE_ROWS, task.plan.chunk_records)):
         pending.add(rows)
         while len(pending) >= task.plan.chunk_records:
             records, flags = pending.take(task.plan.chunk_records)
