@@ -18,7 +18,7 @@ from shared.runtime import get_runtime
 async def discover(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     request = DiscoverRequest.model_validate(payload)
-    result = await discover_page(request, runtime.settings, runtime.http_session())
+    result = await discover_page(request, runtime.settings, runtime.http_session(), runtime.blobs)
     return result.model_dump(mode="json")
 
 
@@ -26,8 +26,11 @@ async def discover(payload: dict[str, Any]) -> dict[str, Any]:
 async def download_batch(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     batch = DownloadBatch.model_validate(payload)
-    async with Downloader(runtime.settings) as downloader:
-        result = await BatchProcessor(downloader, runtime.images, runtime.blobs).run(batch)
+    async with Downloader(runtime.settings, budget=runtime.download_budget()) as downloader:
+        processor = BatchProcessor(
+            downloader, runtime.images, runtime.blobs, runtime.settings, gate=runtime.decode_gate
+        )
+        result = await processor.run(batch)
     return result.model_dump(mode="json")
 
 

@@ -2,7 +2,7 @@
 
 Everything that the code fixes is read from the code: the batch size, history limit and
 parallel chunks are ``shared.settings.Settings`` defaults, the per-instance activity limit and
-partition count come from ``host.json``, the dataset block size from ``shared.datasets``, and the
+durable backend come from ``host.json``, the dataset block size from ``shared.datasets``, and the
 payload sizes are the JSON of real ``shared.models`` objects (a DownloadBatch of ``batch_size``
 candidates, a BatchResult, an ImageRecord). What the code cannot know (how many images an
 instance processes per second, how many candidates survive) are flags, so benchmark figures can
@@ -216,7 +216,7 @@ class Inputs:
     history_limit: int
     parallel_chunks: int
     activities_per_instance: int
-    partitions: int
+    durable_backend: str
     per_instance_ips: float
     per_activity_ips: float
     instance_memory_mb: int
@@ -339,7 +339,7 @@ def report(i: Inputs, m: dict[str, Any], instances: list[int]) -> str:
         ["chunk_history_limit", i.history_limit, "Settings default"],
         ["max_parallel_chunks", i.parallel_chunks, "Settings default or --parallel-chunks"],
         ["maxConcurrentActivityFunctions", i.activities_per_instance, "host.json"],
-        ["partitionCount", i.partitions, "host.json"],
+        ["durable backend", i.durable_backend, "host.json storageProvider.type (azureManaged = Durable Task Scheduler)"],
         ["images/s per instance", f"{i.per_instance_ips:g}", "--per-instance-ips (benchmark)"],
         ["images/s per download batch", f"{i.per_activity_ips:g}",
          "--per-activity-ips (default: per instance / maxConcurrentActivityFunctions)"],
@@ -437,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=fields["batch_size"].default, history_limit=fields["chunk_history_limit"].default,
         parallel_chunks=args.parallel_chunks,
         activities_per_instance=activities,
-        partitions=int(durable.get("storageProvider", {}).get("partitionCount", 4)),
+        durable_backend=str(durable.get("storageProvider", {}).get("type", "AzureStorage")),
         per_instance_ips=args.per_instance_ips,
         per_activity_ips=args.per_activity_ips or args.per_instance_ips / activities,
         instance_memory_mb=args.instance_memory_mb, avg_image_kb=args.avg_image_kb,

@@ -5,8 +5,8 @@ detection (separately for resize/re-encode copies and for crop/brightness copies
 of each variant kind at the chosen threshold, the quality checks' confusion against ground
 truth, and the images per second of each level over the corpus files held in memory:
 
-- fast: ``inspect_image`` (sniff, header checks, draft integrity decode, sha256, pHash) and
-  the 18 window pHashes the download activity stores for crop detection
+- fast: ``inspect_image`` (sniff, header checks, draft integrity decode, sha256, pHash and
+  the 18 window pHashes for crop detection, from the same decode), as the download activity
 - medium: fast + ``find_duplicate_groups`` over the whole corpus
 - slow: medium + ``assess_quality_bytes`` of every image
 - dedupe: ``find_duplicate_groups`` alone over hashes already stored, the in-memory reference
@@ -34,9 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.corpus import Corpus, CorpusEntry, generate_corpus  # noqa: E402
 from shared.banding import banded_duplicate_groups  # noqa: E402
-from shared.dedupe import (  # noqa: E402
-    DEFAULT_PHASH_THRESHOLD, find_duplicate_groups, window_phashes_bytes,
-)
+from shared.dedupe import DEFAULT_PHASH_THRESHOLD, find_duplicate_groups  # noqa: E402
 from shared.imaging import ImageInfo, inspect_image  # noqa: E402
 from shared.imaging.quality import assess_quality_bytes  # noqa: E402
 from shared.models import ValidationRules  # noqa: E402
@@ -77,7 +75,7 @@ def hash_corpus(corpus: Corpus, blobs: dict[str, bytes]) -> dict[str, HashedImag
         hashed[entry.id] = HashedImage(id=entry.id, phash=info.phash, width=info.width,
                                        height=info.height, created_at=entry.created_at,
                                        sha256=info.sha256,
-                                       windows=window_phashes_bytes(blobs[entry.id]))
+                                       windows=list(info.windows))
     return hashed
 
 

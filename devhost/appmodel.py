@@ -1,7 +1,9 @@
 """Load a Functions app folder: settings, host.json and the functions of its `df.DFApp`.
 
 The devhost treats the app as the Functions host does: `DIR/function_app.py` is imported, its
-`app` object enumerated once, and every function classified by its trigger type.
+one module-level function app (a `func.FunctionApp` or `df.DFApp`, whatever the variable is
+called, as the Python worker finds it) enumerated once, and every function classified by its
+trigger type.
 """
 from __future__ import annotations
 
@@ -74,18 +76,42 @@ def parse_timespan(text: str) -> float:
     return ((int(days or 0) * 24 + int(hours)) * 60 + int(minutes)) * 60 + float(seconds)
 
 
+def local_settings(app_dir: Path) -> Dict[str, Any]:
+    """DIR/local.settings.json as a dict (empty when there is none)."""
+    path = app_dir / "local.settings.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def load_local_settings(app_dir: Path) -> None:
     """Copy `Values` of local.settings.json into the environment, as `func start` does."""
-    path = app_dir / "local.settings.json"
-    if not path.exists():
-        return
-    values = json.loads(path.read_text()).get("Values", {})
-    for key, value in values.items():
+    for key, value in local_settings(app_dir).get("Values", {}).items():
         os.environ.setdefault(key, str(value))
 
 
+def find_app(module: Any, where: str = "function_app.py") -> Any:
+    """The one module-level function app of `module`, whatever its name.
+
+    As the Python worker indexes a v2 app: every module attribute that is a
+    `func.FunctionRegister` instance (`func.FunctionApp`, `df.DFApp`) counts; none or more than
+    one is an error naming what was found. Blueprints are not apps (they are registered on one).
+    """
+    from azure.functions import FunctionRegister
+
+    found = [name for name, value in vars(module).items() if isinstance(value, FunctionRegister)]
+    if not found:
+        raise ValueError(
+            f"{where} defines no function app: assign one func.FunctionApp() or df.DFApp() to a "
+            "module-level variable (any name, e.g. `app = df.DFApp()`)")
+    if len(found) > 1:
+        raise ValueError(
+            f"{where} defines {len(found)} function apps ({', '.join(found)}); the Python worker "
+            "accepts exactly one: keep one and register the others' functions on it as "
+            "blueprints (`app.register_functions(blueprint)`)")
+    return getattr(module, found[0])
+
+
 def import_app(app_dir: Path) -> Any:
-    """Import DIR/function_app.py and return its `app` object."""
+    """Import DIR/function_app.py and return its function app (see :func:`find_app`)."""
     app_dir = app_dir.resolve()
     if str(app_dir) not in sys.path:
         sys.path.insert(0, str(app_dir))
@@ -95,7 +121,7 @@ def import_app(app_dir: Path) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules["function_app"] = module
     spec.loader.exec_module(module)
-    return module.app
+    return find_app(module, str(app_dir / "function_app.py"))
 
 
 def _plain(value: Any) -> Any:

@@ -14,6 +14,7 @@ import azure.functions as func
 from aiohttp import web
 
 from .appmodel import AppModel, FunctionInfo, HostConfig, load_local_settings
+from .cors import CorsPolicy
 from .engine import Engine
 from .invoke import invoke
 from .management import ManagementApi, client_binding
@@ -68,6 +69,7 @@ class DevHost:
         load_local_settings(self.app_dir)
         self.host, self.port = host, port
         self.config = HostConfig.load(self.app_dir)
+        self.cors = CorsPolicy.load(self.app_dir)
         self.model = AppModel(self.app_dir)
         self.store = Store(state or self.app_dir / ".devhost" / "state.sqlite")
         self.replayer = Replayer(self.app_dir, self.model, workers)
@@ -143,7 +145,8 @@ class DevHost:
     # ------------------------------------------------------------------ lifecycle
     async def serve(self, stop: asyncio.Event) -> None:
         self.engine = Engine(self.store, self.model, self.config, self.replayer)
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024,
+                              middlewares=[self.cors.middleware] if self.cors else [])
         app.add_routes([web.get("/admin/host/status", self.host_status),
                         web.post("/admin/functions/{name}", self.admin_invoke)])
         app.add_routes(ManagementApi(self.engine).routes())
@@ -162,6 +165,9 @@ class DevHost:
                 log.warning("%s is not set: routes needing it are open", name)
         log.info("app %s: %d functions, hub %s", self.app_dir, len(self.model.functions),
                  self.config.hub_name)
+        if self.cors:
+            log.info("CORS origins: %s%s", ", ".join(self.cors.origins),
+                     " (with credentials)" if self.cors.credentials else "")
         print(f"devhost listening on {self.origin}", flush=True)
         await stop.wait()
         log.info("shutting down")

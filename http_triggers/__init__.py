@@ -10,6 +10,7 @@ from http_triggers._blueprint import blueprint
 from http_triggers import api_keys, checkpoints, docs, health, jobs, notifications  # noqa: F401  (register routes)
 from http_triggers import datasets  # noqa: F401
 from http_triggers import validation  # noqa: F401
+from http_triggers import review, ui  # noqa: F401
 
 set_authenticator(authenticate)
 set_rate_limiter(count_call)

@@ -46,6 +46,7 @@ from shared.errors import (
     status_for,
 )
 from shared.logs import bind, request_id_var, user_id_var
+from shared.models.base import body_optional
 from shared.ratelimit import RateRule, Usage
 
 log = logging.getLogger("pixcrawler.http")
@@ -134,9 +135,12 @@ class ApiRequest:
         return self.caller
 
     def json(self, model: type[T]) -> T:
-        """The body parsed as ``model``; 422 naming the field on any problem."""
+        """The body parsed as ``model``; 422 naming the field on any problem. A model whose
+        fields all have defaults takes an empty body as ``{}``."""
         raw = self.http.get_body() or b""
         if not raw.strip():
+            if body_optional(model):
+                return validate(model, {}, where="body")
             raise Unprocessable(
                 "The request body is empty: send a JSON object.",
                 error_code="body_missing",
@@ -168,7 +172,7 @@ def validate(model: type[T], data: Any, *, where: str) -> T:
                 ErrorDetail(
                     detail=e["msg"],
                     error_code=str(e["type"]),
-                    field=".".join(str(p) for p in e["loc"]) or where,
+                    field=".".join(str(p) for p in e["loc"]) or str((e.get("ctx") or {}).get("field") or where),
                 )
                 for e in exc.errors()
             ],

@@ -1,4 +1,5 @@
-"""Datasets: build an archive from a completed job, list, get, delete, download."""
+"""Datasets: build one from a completed job in a layout (zip, imagefolder, webdataset), list,
+get, delete, download."""
 
 from http_triggers._api import ApiRequest, ApiResponse, api
 from shared.datasets import build
@@ -13,7 +14,8 @@ TAGS = ("datasets",)
     errors=(400, 404), durable=True,
 )
 async def create_dataset(request: ApiRequest) -> ApiResponse:
-    """Build a dataset archive from a completed job (202: status pending, built in the background)."""
+    """Build a dataset from a completed job in a `layout`: `zip` (default), `imagefolder` or
+    `webdataset` (202: status pending, built in the background)."""
     body = request.json(DatasetCreate)
     runtime = await get_runtime()
     dataset = await build.create_dataset(
@@ -43,7 +45,7 @@ async def get_dataset(request: ApiRequest) -> Dataset:
 
 @api("v1/datasets/{dataset_id}", ["DELETE"], status=204, tags=TAGS, errors=(404, 409))
 async def delete_dataset(request: ApiRequest) -> None:
-    """Delete a ready or failed dataset with its archive (409 while it is being built)."""
+    """Delete a ready or failed dataset with its files (409 while it is being built)."""
     runtime = await get_runtime()
     await build.delete_dataset(
         runtime.repo("datasets", Dataset), runtime.blobs, request.user.user_id, request.params["dataset_id"]
@@ -52,7 +54,9 @@ async def delete_dataset(request: ApiRequest) -> None:
 
 @api("v1/datasets/{dataset_id}/download", ["GET"], response=DatasetDownload, tags=TAGS, errors=(404, 409))
 async def download_dataset(request: ApiRequest) -> DatasetDownload:
-    """A time-limited, read-only URL to the dataset's zip, with its size and sha256 (409 unless ready)."""
+    """Time-limited, read-only URLs to the dataset's files, each with its size and sha256: `url`
+    is the zip (or a webdataset's `dataset.json`), `files` lists every file, a webdataset's
+    shards included (409 unless ready)."""
     runtime = await get_runtime()
     return await build.download_link(
         runtime.repo("datasets", Dataset), runtime.blobs, runtime.settings, request.user.user_id,

@@ -1,4 +1,4 @@
-"""Jobs: create, get, start, cancel, retry, resume, progress."""
+"""Jobs: create, get, start, cancel (alias stop), retry, resume, progress."""
 
 from http_triggers._api import ApiRequest, ApiResponse, api
 from shared import jobs
@@ -16,7 +16,7 @@ async def create_job(request: ApiRequest) -> ApiResponse:
     """Create a crawl job (pending until started)."""
     body = request.json(JobCreate)
     runtime = await get_runtime()
-    job = await jobs.create_job(runtime.jobs, runtime.settings, request.user.user_id, body)
+    job = await jobs.create_job(runtime.jobs, runtime.blobs, runtime.settings, request.user.user_id, body)
     return ApiResponse(job, status=201, headers={"Location": f"/api/v1/jobs/{job.id}"})
 
 
@@ -40,6 +40,10 @@ async def start_job(request: ApiRequest) -> jobs.StartResponse:
     )
 
 
+@api(
+    "v1/jobs/{job_id}/stop", ["POST"], response=jobs.CancelResponse, tags=TAGS, errors=(400, 404), durable=True,
+    summary="Stop a job: the same as POST /jobs/{job_id}/cancel.",
+)
 @api("v1/jobs/{job_id}/cancel", ["POST"], response=jobs.CancelResponse, tags=TAGS, errors=(400, 404), durable=True)
 async def cancel_job(request: ApiRequest) -> jobs.CancelResponse:
     """Cancel a pending or running job: terminates every orchestration of its run."""

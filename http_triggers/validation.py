@@ -16,7 +16,9 @@ TAGS = ("validation",)
     tags=TAGS, errors=(404,), durable=True,
 )
 async def validate_job(request: ApiRequest) -> ValidationStarted:
-    """Validate every image of a job at level fast, medium or slow (a running one is returned)."""
+    """Validate every image of a job at level fast, medium (the default) or slow.
+
+    No body, or ``{}``, means medium; a validation already running is returned."""
     runtime = await get_runtime()
     job = await get_owned_job(runtime.jobs, request.user.user_id, request.params["job_id"])  # 404/403 first
     body = request.json(ValidationRequest)

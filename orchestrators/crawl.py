@@ -3,9 +3,10 @@
 crawl_job    -> initialise the progress and checkpoint entities, run one crawl_chunk
                 sub-orchestration per chunk (at most ``max_parallel`` at a time), optionally
                 validate, then close the run.
-crawl_chunk  -> loop: discover a page (activity), download + validate + store it (activity),
-                signal job_progress, save the checkpoint; until the quota is met or the source
-                is exhausted; continue_as_new every ``history_limit`` pages.
+crawl_chunk  -> loop: discover a page (activity), download + validate + store it (activity,
+                up to ``batches_in_flight`` at once), signal job_progress and save the
+                checkpoint in page order; until the quota is met or the source is exhausted;
+                continue_as_new every ``history_limit`` pages.
 
 Deterministic: no I/O, no clock (context.current_utc_datetime), inputs and results are the
 pydantic models of shared.models, dumped to JSON.
@@ -14,6 +15,7 @@ pydantic models of shared.models, dumped to JSON.
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -76,67 +78,94 @@ def _discover(context: df.DurableOrchestrationContext, run: ChunkRun, offset: in
     return context.call_activity_with_retry("discover", ACTIVITY_RETRY, _dump(request))
 
 
-def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orchestration:
-    """Crawl up to ``history_limit`` pages. Returns the chunk's final status, or None when
-    the chunk must go on in a fresh history (continue_as_new).
+@dataclass
+class _InFlight:
+    """A download batch running: its seq, the offset of its page, its candidates, its task."""
 
-    The next page is discovered while the current batch downloads. It asks for no more than
-    the quota left if every current candidate succeeds, so a chunk never overshoots its quota.
+    seq: int
+    offset: int
+    candidates: int
+    task: Any
+
+
+def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orchestration:
+    """Crawl up to ``history_limit`` pages with up to ``batches_in_flight`` download batches
+    running at once. Returns the chunk's final status, or None when the chunk must go on in a
+    fresh history (continue_as_new).
+
+    A page is discovered while the batches before it download, and asks for no more than the
+    quota left if every candidate in flight succeeds, so a chunk never overshoots its quota.
+    Results are taken in page order: progress is signalled batch by batch in ``seq`` order, and
+    the checkpoint (``run.offset``, ``run.seq``) always names the oldest page whose batch has
+    not finished, so a resumed chunk redoes what was in flight and nothing else.
     """
     chunk = run.chunk
     progress = df.EntityId("job_progress", run.job_id)
     checkpoint = df.EntityId("checkpoint", run.job_id)
-    prefetched: DiscoverResult | None = None
-    for _ in range(run.history_limit):
-        remaining = chunk.quota - run.valid
-        if remaining <= 0:
-            return ChunkStatus.completed
-        page = prefetched or DiscoverResult.model_validate(
-            (yield _discover(context, run, run.offset, min(run.batch_size, remaining)))
-        )
-        prefetched = None
-        if page.rate_limited or page.error:
-            run.attempts += 1
-            run.last_error = page.error or "source rate limited"
-            if run.attempts >= MAX_SOURCE_ATTEMPTS:
-                return ChunkStatus.failed
-            now = context.current_utc_datetime
-            context.signal_entity(checkpoint, "save", _checkpoint(run, ChunkStatus.in_progress, now))
-            delay = min(page.retry_after or 2.0**run.attempts, MAX_BACKOFF_SECONDS)
-            yield context.create_timer(now + timedelta(seconds=delay))
-            continue
-        run.attempts, run.last_error = 0, None
-        run.pages += 1
-        if page.candidates:
-            batch = DownloadBatch(
-                job_id=run.job_id,
-                user_id=run.user_id,
-                chunk_id=chunk.chunk_id,
-                batch_id=f"{chunk.chunk_id}:{run.seq}",
-                seq=run.seq,
-                run=run.run,
-                label=chunk.label,
-                rules=run.rules,
-                candidates=page.candidates,
+    inflight: list[_InFlight] = []
+    next_offset: int | None = run.offset
+    next_seq = run.seq
+    pages = 0
+    while True:
+        while next_offset is not None and pages < run.history_limit and len(inflight) < run.batches_in_flight:
+            remaining = chunk.quota - run.valid - sum(b.candidates for b in inflight)
+            if remaining <= 0:
+                break
+            page = DiscoverResult.model_validate(
+                (yield _discover(context, run, next_offset, min(run.batch_size, remaining)))
             )
-            download = context.call_activity_with_retry("download_batch", ACTIVITY_RETRY, _dump(batch))
-            ahead = min(run.batch_size, remaining - len(page.candidates))
-            if page.next_offset is not None and ahead > 0:
-                done, following = yield context.task_all([download, _discover(context, run, page.next_offset, ahead)])
-                prefetched = DiscoverResult.model_validate(following)
-            else:
-                done = yield download
-            result = BatchResult.model_validate(done)
-            context.signal_entity(progress, "batch", _dump(result))
-            run.downloaded += result.downloaded
-            run.valid += result.valid
-            run.seq += 1
-        if page.next_offset is None:
-            return ChunkStatus.completed
-        run.offset = page.next_offset
-        now = context.current_utc_datetime
-        context.signal_entity(checkpoint, "save", _checkpoint(run, ChunkStatus.in_progress, now))
+            if page.rate_limited or page.error:
+                while inflight:  # settle what runs, then back off
+                    oldest = inflight.pop(0)
+                    yield from _take(context, run, progress, checkpoint, oldest, inflight, next_offset)
+                run.attempts += 1
+                run.last_error = page.error or "source rate limited"
+                if run.attempts >= MAX_SOURCE_ATTEMPTS:
+                    return ChunkStatus.failed
+                now = context.current_utc_datetime
+                context.signal_entity(checkpoint, "save", _checkpoint(run, ChunkStatus.in_progress, now))
+                delay = min(page.retry_after or 2.0**run.attempts, MAX_BACKOFF_SECONDS)
+                yield context.create_timer(now + timedelta(seconds=delay))
+                continue
+            run.attempts, run.last_error = 0, None
+            run.pages += 1
+            pages += 1
+            if page.candidates:
+                batch = DownloadBatch(
+                    job_id=run.job_id, user_id=run.user_id, chunk_id=chunk.chunk_id,
+                    batch_id=f"{chunk.chunk_id}:{next_seq}", seq=next_seq, run=run.run,
+                    label=chunk.label, rules=run.rules, candidates=page.candidates, offset=next_offset,
+                )  # fmt: skip
+                task = context.call_activity_with_retry("download_batch", ACTIVITY_RETRY, _dump(batch))
+                inflight.append(_InFlight(next_seq, next_offset, len(page.candidates), task))
+                next_seq += 1
+            next_offset = page.next_offset
+            if not inflight:  # an empty page: nothing runs, the checkpoint moves on
+                run.offset, run.seq = next_offset or run.offset, next_seq
+        if not inflight:
+            break
+        oldest = inflight.pop(0)
+        yield from _take(context, run, progress, checkpoint, oldest, inflight, next_offset)
+    if next_offset is None or chunk.quota - run.valid <= 0:
+        return ChunkStatus.completed
+    run.offset = next_offset
     return None
+
+
+def _take(
+    context: df.DurableOrchestrationContext, run: ChunkRun, progress: df.EntityId,
+    checkpoint: df.EntityId, batch: _InFlight, behind: list[_InFlight], next_offset: int | None,
+) -> Orchestration:
+    """Wait for ``batch`` (the oldest in flight), count it, and move the checkpoint to the
+    oldest page still in flight (``behind``), or to the next page to discover."""
+    result = BatchResult.model_validate((yield batch.task))
+    context.signal_entity(progress, "batch", _dump(result))
+    run.downloaded += result.downloaded
+    run.valid += result.valid
+    run.seq = behind[0].seq if behind else batch.seq + 1
+    run.offset = behind[0].offset if behind else (next_offset if next_offset is not None else run.offset)
+    now = context.current_utc_datetime
+    context.signal_entity(checkpoint, "save", _checkpoint(run, ChunkStatus.in_progress, now))
 
 
 @blueprint.orchestration_trigger(context_name="context")

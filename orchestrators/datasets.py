@@ -1,10 +1,13 @@
-"""build_dataset: a dataset archive built part by part, then finished (or marked failed).
+"""build_dataset: a dataset built part by part, then finished (or marked failed), whatever
+its layout.
 
 build_dataset -> build_dataset_part (activity) per ``part_images`` records, each staging
-                 blocks of the one archive blob and handing a small state to the next;
-                 continue_as_new every ``parts_per_history`` parts;
-              -> finish_dataset (activity): manifest, descriptions, central directory,
-                 commit, dataset ready; on any failure fail_dataset marks it failed.
+                 blocks (of the one zip, or of each split's open webdataset shard) and
+                 handing a small state to the next; continue_as_new every
+                 ``parts_per_history`` parts;
+              -> finish_dataset (activity): the zip's manifest, descriptions and central
+                 directory (or a webdataset's last shards and files), commit, dataset ready;
+                 on any failure fail_dataset marks it failed.
 
 Deterministic: no I/O, no clock; inputs and results are shared.models models dumped to JSON.
 """
@@ -42,6 +45,7 @@ def build_dataset(context: df.DurableOrchestrationContext) -> Orchestration:
     except Exception as exc:  # an activity failed after its retries: the dataset fails
         lines = str(exc).strip().splitlines() or ["the build failed"]
         failure = DatasetBuildFailure(
-            dataset_id=build.meta.dataset_id, user_id=build.user_id, parts=build.state.part + 1, error=lines[0][:500]
+            dataset_id=build.meta.dataset_id, user_id=build.user_id, parts=build.state.part + 1,
+            layout=build.meta.layout, error=lines[0][:500],
         )
         return (yield context.call_activity_with_retry("fail_dataset", ACTIVITY_RETRY, failure.model_dump(mode="json")))

@@ -26,15 +26,10 @@ from pixcrawler import Client
 from pixcrawler.models import JobProgress
 
 from scripts.devtoken import LOCAL_SECRET
-from scripts.stack import ROOT, DemoSourceProcess, Stack
+from scripts.stack import DEMO_SOURCES, DemoSources, Stack
 from shared.auth import issue_dev_token
 
-#: The demo source's fault mix: what a real crawl meets, in small doses.
-FAULTS = [
-    "--duplicate", "0.03", "--near-duplicate", "0.03", "--truncated", "0.02", "--html", "0.01",
-    "--not-found", "0.02", "--slow", "0.01", "--slow-delay", "1.5", "--redirect-blocked", "0.01",
-]
-SOURCES = ["wikimedia", "openverse"]
+SOURCES = list(DEMO_SOURCES)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -48,10 +43,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def live(progress: JobProgress, started: float, tty: bool) -> None:
-    rate = progress.valid_images / max(time.monotonic() - started, 1e-9)
+    rate = progress.stored_images / max(time.monotonic() - started, 1e-9)
     line = (
-        f"{progress.status:<9} {progress.phase:<10} chunks {progress.finished_chunks}/{progress.total_chunks}"
-        f" (active {progress.active_chunks})  images {progress.valid_images} valid,"
+        f"{progress.status:<9} {progress.phase:<10} {progress.progress:>3}%  chunks {progress.finished_chunks}/"
+        f"{progress.total_chunks} (active {progress.active_chunks})  images {progress.stored_images} stored,"
         f" {progress.duplicate_images} duplicates, {progress.failed_downloads} failed  {rate:6.1f} img/s"
     )
     print(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
@@ -64,9 +59,9 @@ def summary(client: Client, job_id: str, progress: JobProgress, seconds: float) 
         f"job {job_id}: {progress.status} in {seconds:.1f} s",
         f"  chunks      {progress.completed_chunks} completed, {progress.failed_chunks} failed,"
         f" of {progress.total_chunks}",
-        f"  stored      {progress.valid_images} images ({progress.valid_images / max(seconds, 1e-9):.1f} images/s),"
-        f" {stats['images']} kept after validation"
-        f" ({progress.valid_images - stats['images']} near-duplicates or rejected)",
+        f"  stored      {progress.stored_images} images ({progress.stored_images / max(seconds, 1e-9):.1f} images/s),"
+        f" {progress.valid_images} valid after validation"
+        f" ({progress.stored_images - progress.valid_images} near-duplicates or rejected)",
     ]
     for label, count in stats["per_label"].items():
         lines.append(f"    {label:<12} {count}")
@@ -100,40 +95,29 @@ def dataset(client: Client, job_id: str) -> int:
 def run(args: argparse.Namespace, directory: Path) -> int:
     keywords = [k.strip() for k in args.keywords.split(",") if k.strip()]
     extra = {"PIXCRAWLER_FETCH_ALLOW_NETWORKS": "" if args.real else "127.0.0.1/32"}
-    demos: list[DemoSourceProcess] = []
+    sources = None
     if not args.real:
-        per_label = math.ceil(args.per_keyword * 1.3)
-        print(f"demo sources: {per_label} images per label for each of {', '.join(SOURCES)} ...", flush=True)
-        for seed, source in enumerate(SOURCES):
-            demo = DemoSourceProcess(directory / source, [
-                "--labels", ",".join(keywords), "--per-label", str(per_label), "--seed", str(seed),
-                "--dir", str(ROOT / ".local" / "catalogue"), *FAULTS,
-            ])
-            demos.append(demo)
-            extra[f"PIXCRAWLER_{source.upper()}_BASE_URL"] = demo.start().url
-    try:
-        with Stack(directory / "stack", port=None, extra_env=extra) as stack:
-            print(f"devhost: {stack.base_url}", flush=True)
-            token = issue_dev_token("demo", secret=LOCAL_SECRET)
-            with Client(token=token, base_url=stack.base_url, timeout=60, cache_dir=directory / "cache") as client:
-                job = client.create_job(
-                    name="demo", keywords=keywords, sources=SOURCES,
-                    max_images_per_keyword=args.per_keyword, validation_level=args.level,
-                )
-                started = client.start_job(job.id)
-                print(f"job {job.id}: {started.total_chunks} chunks ({len(keywords)} keywords x {len(SOURCES)} sources)")
-                clock = time.monotonic()
-                tty = sys.stdout.isatty()
-                final = client.wait_for_job(
-                    job.id, poll_interval=0.5 if tty else 2.0, on_update=lambda p: live(p, clock, tty)
-                )
-                print(summary(client, job.id, final, time.monotonic() - clock))
-                if final.status != "completed":
-                    return 1
-                return dataset(client, job.id)
-    finally:
-        for demo in demos:
-            demo.stop()
+        sources = DemoSources(labels=keywords, per_label=math.ceil(args.per_keyword * 1.3))
+        print(f"demo sources: {sources.per_label} images per label for each of {', '.join(SOURCES)} ...", flush=True)
+    with Stack(directory / "stack", port=None, extra_env=extra, sources=sources) as stack:
+        print(f"devhost: {stack.base_url}", flush=True)
+        token = issue_dev_token("demo", secret=LOCAL_SECRET)
+        with Client(token=token, base_url=stack.base_url, timeout=60, cache_dir=directory / "cache") as client:
+            job = client.create_job(
+                name="demo", keywords=keywords, sources=SOURCES,
+                max_images_per_keyword=args.per_keyword, validation_level=args.level,
+            )
+            started = client.start_job(job.id)
+            print(f"job {job.id}: {started.total_chunks} chunks ({len(keywords)} keywords x {len(SOURCES)} sources)")
+            clock = time.monotonic()
+            tty = sys.stdout.isatty()
+            final = client.wait_for_job(
+                job.id, poll_interval=0.5 if tty else 2.0, on_update=lambda p: live(p, clock, tty)
+            )
+            print(summary(client, job.id, final, time.monotonic() - clock))
+            if final.status != "completed":
+                return 1
+            return dataset(client, job.id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,6 +44,7 @@ from shared.models import (
     JobStatus,
     Model,
     job_instance_id,
+    json_datetime,
     plan_chunks,
 )
 from shared.settings import Settings
@@ -68,9 +69,7 @@ def snapshot_name(job_id: str) -> str:
     return f"{job_id}.json.gz"
 
 
-def _iso(moment: datetime) -> str:
-    """A datetime as the jobs container stores it (so string comparisons in SQL hold)."""
-    return str(_DATETIME.dump_python(moment, mode="json"))
+_iso = json_datetime
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,29 +3,41 @@
 The download activity is this module's :class:`BatchProcessor`; the discover activity is
 :func:`discover`. Both return small summaries; bytes go to Blob Storage and records to Cosmos.
 
-Idempotency: blob names are content-addressed and records are keyed by sha256 and created only
-if absent; a record remembers the batch and URL that first stored it (``origin``), so a batch
-that runs again recognises its own earlier writes and reports the same counts.
+A batch streams the images that pass their checks into one shard blob (a WebDataset tar, see
+:mod:`shared.shards`) while the rest of the batch is still downloading, commits it, then
+writes the records of the images that are new to the job: one query for those that exist,
+one transactional batch per 100 new records. A batch with failures writes them, with their
+URLs, as one small blob (:mod:`shared.failures`).
+
+Idempotency: records are keyed by sha256 and created only if absent; a record remembers the
+batch and URL that first stored it (``origin``), so a batch that runs again recognises its own
+earlier writes and reports the same counts. Every attempt writes a shard of its own, so a
+record never points at bytes that an attempt could still change.
+
+Memory: the downloader's budget bounds the bodies held (being read, checked, or waiting in
+the shard's current block); a body is released once its block is staged or it is rejected.
 
 Example::
 
-    async with Downloader(settings) as downloader:
-        result = await BatchProcessor(downloader, images, blobs).run(batch)
+    async with Downloader(settings, budget=budget) as downloader:
+        result = await BatchProcessor(downloader, images, blobs, settings).run(batch)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import Counter
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import aiohttp
 
-from shared.dedupe import window_phashes_bytes
 from shared.errors import SourceError, SourceRateLimited
-from shared.imaging import ImageInfo, Rejection, decode_pool, inspect_image
+from shared.failures import FailureBlobs, FailureLog
+from shared.imaging import DecodeGate, ImageInfo, Rejection, decode_pool, inspect_image
+from shared.logs import log_event
 from shared.models import (
     BatchResult,
     Candidate,
@@ -36,26 +48,32 @@ from shared.models import (
     ImageRecord,
     Level,
     Origin,
-    ValidationRules,
     ValidationSummary,
-    image_blob_name,
+    shard_blob_name,
+    utcnow,
 )
 from shared.settings import Settings
-from shared.sources import make_source
+from shared.shards import RECORDS_KEY, TAR_CONTENT_TYPE, WRITTEN, ShardWriter, split_blob_name
+from shared.sources import Source, make_source
+from shared.sources.urls import PartStore, UrlListSource, read_url_part
+from shared.storage.blob import StagedBlob
 
 log = logging.getLogger("pixcrawler.crawl")
 
-IMAGES_CONTAINER = "images"
+#: The fast level's checks, as every record written by a download batch carries them.
+FAST_CHECKS = {"decode": True, "format": True, "dimensions": True, "pixels": True}
 
 
 class ImageStore(Protocol):
-    async def create_if_absent(self, record: ImageRecord) -> tuple[ImageRecord, bool]: ...
+    async def create_many(self, job_id: str, records: list[ImageRecord]) -> list[tuple[ImageRecord, bool]]: ...
 
 
-class BlobWriter(Protocol):
-    async def put(
-        self, container: str, name: str, data: bytes, content_type: str, overwrite: bool = False
-    ) -> bool: ...
+class ShardBlobs(FailureBlobs, Protocol):
+    def staged(self, container: str, name: str, content_type: str) -> StagedBlob: ...
+
+    async def set_metadata(self, container: str, name: str, metadata: dict[str, str]) -> None: ...
+
+    async def delete(self, container: str, name: str) -> bool: ...
 
 
 class Fetcher(Protocol):
@@ -69,15 +87,24 @@ class FetchOutcome(Protocol):
     def ok(self) -> bool: ...
 
     @property
-    def body(self) -> bytes: ...
+    def body(self) -> bytes | bytearray: ...
 
     @property
     def reason(self) -> FailureReason | None: ...
 
+    def release(self) -> None: ...
 
-async def discover(request: DiscoverRequest, settings: Settings, session: aiohttp.ClientSession) -> DiscoverResult:
-    """One page of candidates from the chunk's source; refusals become a result, not a crash."""
-    source = make_source(request.chunk.source, settings, session)
+
+async def discover(
+    request: DiscoverRequest, settings: Settings, session: aiohttp.ClientSession, blobs: PartStore
+) -> DiscoverResult:
+    """One page of candidates from the chunk's source (a stored URL list's part is read from
+    ``blobs``); refusals become a result, not a crash."""
+    source: Source
+    if request.chunk.source.url_list is not None:
+        source = UrlListSource(await read_url_part(blobs, request.chunk))
+    else:
+        source = make_source(request.chunk.source, settings, session)
     try:
         page = await source.search(request.chunk.query, request.offset, request.count)
     except SourceRateLimited as exc:
@@ -87,87 +114,151 @@ async def discover(request: DiscoverRequest, settings: Settings, session: aiohtt
     return DiscoverResult(candidates=page.candidates, next_offset=page.next_offset)
 
 
-def _check(body: bytes, rules: ValidationRules) -> tuple[ImageInfo, list[str]] | Rejection:
-    """The fast checks, and for an accepted image its window hashes (crop detection)."""
-    info = inspect_image(body, rules)
-    if isinstance(info, Rejection):
-        return info
-    try:
-        windows = window_phashes_bytes(body)
-    except Exception:  # the image passed the checks; it is only found by its whole hash
-        windows = []
-    return info, windows
+@dataclass
+class _Accepted:
+    info: ImageInfo
+    offset: int
 
 
 @dataclass
-class _Accepted:
-    candidate: Candidate
-    info: ImageInfo
-    body: bytes
-    windows: list[str]
+class _Tally:
+    downloaded: int = 0
+    duplicates: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    accepted: dict[str, _Accepted | None] = field(default_factory=dict)
+    #: What failed, with URLs: saved as the batch's failure blob (shared.failures).
+    log: FailureLog = field(default_factory=FailureLog)
+    #: sha256 -> the smallest position it was found at in the batch (whichever copy arrived
+    #: first): the record's origin, the same however the downloads interleave.
+    first: dict[str, tuple[int, Candidate]] = field(default_factory=dict)
+
+
+def _metadata(batch: DownloadBatch, candidate: Candidate, info: ImageInfo) -> dict[str, Any]:
+    """The ``{sha256}.json`` member beside each image in its shard."""
+    return {
+        "sha256": info.sha256, "label": batch.label, "source": candidate.source,
+        "url": candidate.url, "page_url": candidate.page_url, "title": candidate.title,
+        "license": candidate.license, "attribution": candidate.attribution,
+        "width": info.width, "height": info.height, "format": info.format.value,
+        "mode": info.mode, "phash": info.phash, "job_id": batch.job_id,
+        "chunk_id": batch.chunk_id,
+    }  # fmt: skip
 
 
 class BatchProcessor:
     """Download + fast validation + storage of one batch."""
 
-    def __init__(self, fetcher: Fetcher, images: ImageStore, blobs: BlobWriter, *, writers: int = 16) -> None:
+    def __init__(
+        self, fetcher: Fetcher, images: ImageStore, blobs: ShardBlobs, settings: Settings,
+        *, gate: DecodeGate | None = None,
+    ) -> None:  # fmt: skip
         self._fetcher = fetcher
         self._images = images
         self._blobs = blobs
-        self._writers = asyncio.Semaphore(writers)
+        self._block_size = settings.shard_block_bytes
+        self._gate = gate
 
     async def run(self, batch: DownloadBatch) -> BatchResult:
-        # Each image is checked (in the decode threads) as soon as it arrives, while the rest
-        # of the batch is still downloading.
-        checked = await asyncio.gather(*(self._fetch_and_check(c.url, batch.rules) for c in batch.candidates))
-        failed: Counter[str] = Counter()
-        downloaded = 0
-        accepted: dict[str, _Accepted] = {}
-        duplicates = 0
-        for candidate, (outcome, info) in zip(batch.candidates, checked):
-            if not outcome.ok:
-                failed[(outcome.reason or FailureReason.connection).value] += 1
-                continue
-            downloaded += 1
-            if isinstance(info, Rejection):
-                failed[info.reason.value] += 1
-            elif info is None:
-                continue
-            elif info[0].sha256 in accepted:
-                duplicates += 1  # the same bytes twice in one batch
-            else:
-                accepted[info[0].sha256] = _Accepted(candidate, info[0], outcome.body, info[1])
-        stored = await asyncio.gather(*(self._store(batch, item) for item in accepted.values()))
-        new = [sha for sha, created in zip(accepted, stored) if created]
-        duplicates += len(accepted) - len(new)
-        return BatchResult(
+        shard = shard_blob_name(batch.job_id, batch.chunk_id, batch.seq, uuid.uuid4().hex[:12])
+        container, name = split_blob_name(shard)
+        writer = ShardWriter(
+            self._blobs.staged(container, name, TAR_CONTENT_TYPE), block_size=self._block_size,
+            mtime=utcnow(),
+        )  # fmt: skip
+        tally = _Tally()
+        try:
+            # Each image is checked (in the decode threads) as soon as it arrives and goes into
+            # the shard as soon as it passes, while the rest of the batch still downloads.
+            async with asyncio.TaskGroup() as group:  # one failure cancels the rest
+                for index, candidate in enumerate(batch.candidates):
+                    group.create_task(self._one(batch, batch.offset + index, candidate, writer, tally))
+            if writer.members:
+                await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+        accepted = [item for item in tally.accepted.values() if item is not None]
+        records = [self._record(batch, shard, item, *tally.first[item.info.sha256]) for item in accepted]
+        stored = await self._images.create_many(batch.job_id, records)
+        new = [
+            r for r, (existing, created) in zip(records, stored)
+            if created or existing.origin.same_place(r.origin, existing.chunk_id, r.chunk_id)
+        ]
+        if writer.members:
+            await self._settle(shard, any(created for _, created in stored))
+        await tally.log.save(self._blobs, batch)
+        result = BatchResult(
             batch_id=batch.batch_id,
             chunk_id=batch.chunk_id,
             seq=batch.seq,
             run=batch.run,
             attempted=len(batch.candidates),
-            downloaded=downloaded,
+            downloaded=tally.downloaded,
             valid=len(new),
-            duplicates=duplicates,
-            failed=dict(failed),
-            bytes=sum(accepted[sha].info.bytes for sha in new),
-            stored=new,
+            duplicates=tally.duplicates + len(records) - len(new),
+            failed=dict(tally.failed),
+            bytes=sum(r.bytes for r in new),
+            stored=[r.id for r in new],
         )
+        # The monitoring queries (docs/monitoring.md) count stored images and failure reasons
+        # from this event.
+        log_event(
+            log, "batch_done", "batch %s: %d of %d stored", batch.batch_id, len(new), len(batch.candidates),
+            job_id=batch.job_id, chunk_id=batch.chunk_id, batch_id=batch.batch_id, attempted=result.attempted,
+            downloaded=result.downloaded, stored=result.valid, duplicates=result.duplicates, bytes=result.bytes,
+            failed=result.failed,
+        )
+        return result
 
-    async def _fetch_and_check(
-        self, url: str, rules: ValidationRules
-    ) -> tuple[FetchOutcome, tuple[ImageInfo, list[str]] | Rejection | None]:
-        outcome = await self._fetcher.fetch(url)
+    async def _settle(self, shard: str, referenced: bool) -> None:
+        """Mark the committed shard as having its records, or delete it when no record points
+        at it (every image was in the job already)."""
+        container, name = split_blob_name(shard)
+        if referenced:
+            await self._blobs.set_metadata(container, name, {RECORDS_KEY: WRITTEN})
+        else:
+            await self._blobs.delete(container, name)
+
+    async def _one(
+        self, batch: DownloadBatch, position: int, candidate: Candidate, writer: ShardWriter, tally: _Tally
+    ) -> None:
+        outcome = await self._fetcher.fetch(candidate.url)
         if not outcome.ok:
-            return outcome, None
-        loop = asyncio.get_running_loop()
-        return outcome, await loop.run_in_executor(decode_pool(), _check, outcome.body, rules)
+            reason = outcome.reason or FailureReason.connection
+            tally.failed[reason.value] += 1
+            tally.log.add(position, candidate, reason, getattr(outcome, "message", None))
+            return
+        handed = False
+        try:
+            tally.downloaded += 1
+            loop = asyncio.get_running_loop()
+            info = await loop.run_in_executor(decode_pool(), inspect_image, outcome.body, batch.rules, self._gate)
+            if isinstance(info, Rejection):
+                tally.failed[info.reason.value] += 1
+                tally.log.add(position, candidate, info.reason, info.message)
+                return
+            found = tally.first.get(info.sha256)
+            if found is None or position < found[0]:
+                tally.first[info.sha256] = (position, candidate)
+            if info.sha256 in tally.accepted:
+                tally.duplicates += 1  # the same bytes twice in one batch
+            else:
+                tally.accepted[info.sha256] = None  # taken: a copy arriving meanwhile is a duplicate
+                offset = await writer.add(
+                    info.sha256, info.format.extension, outcome.body,
+                    _metadata(batch, candidate, info), release=outcome.release,
+                )  # fmt: skip
+                handed = True
+                tally.accepted[info.sha256] = _Accepted(info, offset)
+        finally:
+            if not handed:
+                outcome.release()
 
-    async def _store(self, batch: DownloadBatch, item: _Accepted) -> bool:
-        """Store one image; True when this batch owns its record (first seen in the job)."""
-        info, candidate = item.info, item.candidate
-        blob_name = image_blob_name(batch.job_id, info.sha256, info.format)
-        record = ImageRecord(
+    @staticmethod
+    def _record(batch: DownloadBatch, shard: str, item: _Accepted, position: int, candidate: Candidate) -> ImageRecord:
+        """The record of an accepted image, from the first place the batch found it at."""
+        info = item.info
+        return ImageRecord(
             id=info.sha256,
             job_id=batch.job_id,
             user_id=batch.user_id,
@@ -183,22 +274,14 @@ class BatchProcessor:
             format=info.format,
             content_type=info.content_type,
             bytes=info.bytes,
-            blob_name=blob_name,
+            blob_name=shard,
+            offset=item.offset,
             sha256=info.sha256,
             phash=info.phash,
-            windows=item.windows,
+            windows=list(info.windows),
             mode=info.mode,
             exif_orientation=info.exif_orientation,
             chunk_id=batch.chunk_id,
-            origin=Origin(batch_id=batch.batch_id, url=candidate.url),
-            validation=ValidationSummary(
-                level=Level.fast,
-                checks={"decode": True, "format": True, "dimensions": True, "pixels": True},
-            ),
+            origin=Origin(batch_id=batch.batch_id, url=candidate.url, position=position),
+            validation=ValidationSummary(level=Level.fast, checks=dict(FAST_CHECKS)),
         )
-        async with self._writers:
-            # The blob first: a record never points at bytes that are not there.
-            container, _, name = blob_name.partition("/")
-            await self._blobs.put(container, name, item.body, info.content_type)
-            existing, created = await self._images.create_if_absent(record)
-        return created or existing.origin == record.origin

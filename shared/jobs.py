@@ -5,7 +5,7 @@ about job states lives here, in one place.
 
 Example::
 
-    job = await create_job(repos, settings, "alice", JobCreate(...))
+    job = await create_job(jobs_repo, blobs, settings, "alice", JobCreate(...))
     started = await start_job(repos, settings, client, "alice", job.id)
 """
 
@@ -18,7 +18,7 @@ from typing import Protocol
 
 import azure.durable_functions as df
 
-from shared.errors import BadRequest, Conflict, NotFound
+from shared.errors import BadRequest, Conflict, NotFound, Unprocessable
 from shared.models import (
     CheckpointState,
     ChunkRun,
@@ -48,6 +48,7 @@ from shared.durable import read_entity
 from shared.notifications import NotificationRepo, notify
 from shared.settings import Settings
 from shared.sources import missing_settings
+from shared.sources.urls import store_url_lists
 from shared.storage import BlobStore, ImagesRepo, JobsRepo
 from shared.storage.cosmos import find_owned, owned_page
 
@@ -91,9 +92,18 @@ class ResumeResponse(Model):
     message: str
 
 
-async def create_job(store: JobsStore, settings: Settings, user_id: str, body: JobCreate) -> Job:
-    """Create a pending job; 400 naming the settings a source needs that are not configured."""
+async def create_job(
+    store: JobsStore, blobs: BlobStore, settings: Settings, user_id: str, body: JobCreate
+) -> Job:
+    """Create a pending job; 400 naming the settings a source needs that are not configured.
+    A ``urls`` source's list goes to Blob Storage in parts of ``url_chunk_size`` (one chunk
+    each); the job keeps where it is (``url_list``)."""
     for source in body.sources:
+        if source.url_list is not None:
+            raise Unprocessable(
+                "'url_list' is set by the service: give a 'urls' source its 'urls'.",
+                error_code="read_only_field", field="sources",
+            )  # fmt: skip
         missing = missing_settings(source, settings)
         if missing:
             raise BadRequest(
@@ -102,7 +112,8 @@ async def create_job(store: JobsStore, settings: Settings, user_id: str, body: J
                 field="sources",
             )
     job = Job(id=uuid.uuid4().hex, user_id=user_id, **body.model_dump())
-    job.total_chunks = len(plan_chunks(job.id, body))
+    job = await store_url_lists(blobs, job, settings.url_chunk_size)
+    job.total_chunks = len(plan_chunks(job.id, job))
     return await store.create(job)
 
 
@@ -118,6 +129,7 @@ def _chunk_runs(job: Job, settings: Settings, chunks: list[ChunkSpec], run: int)
         min_height=job.min_height,
         formats=job.formats,
         max_pixels=settings.max_pixels,
+        max_decoded_bytes=settings.max_decoded_bytes,
     )
     return [
         ChunkRun(
@@ -128,6 +140,7 @@ def _chunk_runs(job: Job, settings: Settings, chunks: list[ChunkSpec], run: int)
             rules=rules,
             batch_size=settings.batch_size,
             history_limit=settings.chunk_history_limit,
+            batches_in_flight=settings.chunk_batches_in_flight,
         )
         for chunk in chunks
     ]
@@ -378,7 +391,9 @@ async def job_progress(
     """Counters from the job_progress entity, status from the job record."""
     job = await get_owned_job(store, user_id, job_id)
     state = ProgressState.model_validate(await read_entity(client, "job_progress", job.id) or {})
-    report = state.report(job.id, job.status, job.started_at)
+    report = state.report(
+        job.id, job.status, job.started_at, image_target=job.image_target, completed_at=job.completed_at
+    )
     if not state.chunks:
         report.total_chunks = job.total_chunks
     report.updated_at = report.updated_at or job.updated_at

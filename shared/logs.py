@@ -50,6 +50,10 @@ CONNECTION_STRING_ENV = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
+#: The field that names a structured event (``job_status``, ``batch_done``): the monitoring
+#: queries (docs/monitoring.md, infra/monitoring/*.kql) select records by it.
+EVENT_FIELD = "event"
+
 
 @contextmanager
 def bind(**fields: str | None) -> Iterator[None]:
@@ -73,6 +77,22 @@ def bind(**fields: str | None) -> Iterator[None]:
     finally:
         for var, token in reversed(tokens):
             var.reset(token)
+
+
+def log_event(logger: logging.Logger, event: str, message: str, *args: Any, **fields: Any) -> None:
+    """Log one structured event at INFO: ``event`` names it and each keyword becomes a field, a
+    JSON key locally and a custom dimension in Application Insights. Dicts and lists are written
+    as JSON text (custom dimensions hold scalars only); ``None`` fields are left out.
+
+    >>> log_event(logging.getLogger("pixcrawler.jobs"), "job_status", "job %s is %s", "j1",
+    ...           "running", job_id="j1", status="running")
+    """
+    extra: dict[str, Any] = {EVENT_FIELD: event}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        extra[name] = json.dumps(value, default=str) if isinstance(value, (dict, list)) else value
+    logger.info(message, *args, extra=extra)
 
 
 class ContextFilter(logging.Filter):

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shared.models import ErrorBody
+from shared.models.base import body_optional
 
 REF = "#/components/schemas/{model}"
 SECURITY_SCHEMES: dict[str, Any] = {
@@ -123,7 +124,7 @@ class _Schemas:
         wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorBody, "serialization")]
         for route in routes:
             wanted += [(m, "validation") for m in (route.body, route.query) if m is not None]
-            if route.response is not None:
+            if route.response is not None and _media_type(route.response) is None:
                 wanted.append((route.response, "serialization"))
         unique = list(dict.fromkeys(wanted))
         self.refs, top = models_json_schema(unique, ref_template=REF)
@@ -195,11 +196,26 @@ def _error_response(status: int, schemas: _Schemas) -> dict[str, Any]:
     }
 
 
+def _media_type(model: type[BaseModel]) -> str | None:
+    """The media type of a response model that stands for bytes (``shared.models.BinaryBody``),
+    None for a JSON body."""
+    value = getattr(model, "media_type", None)
+    return value if isinstance(value, str) else None
+
+
 def _success_response(route: RouteLike, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
     headers = {"X-Request-ID": REQUEST_ID_HEADER}
     if route.response is None:
         status = 204 if route.status == 200 else route.status
         return str(status), {"description": HTTPStatus(status).phrase, "headers": headers}
+    media_type = _media_type(route.response)
+    if media_type is not None:
+        schema = {"type": "string", "contentMediaType": media_type, "description": route.response.__doc__ or ""}
+        return str(route.status), {
+            "description": HTTPStatus(route.status).phrase,
+            "headers": headers,
+            "content": {media_type: {"schema": schema}},
+        }
     return str(route.status), {
         "description": HTTPStatus(route.status).phrase,
         "headers": headers,
@@ -232,7 +248,9 @@ def _operation(
         media: dict[str, Any] = {"schema": schemas.ref(route.body, "validation")}
         if route.body.__name__ in BODY_EXAMPLES:
             media["example"] = BODY_EXAMPLES[route.body.__name__]
-        operation["requestBody"] = {"required": True, "content": {"application/json": media}}
+        operation["requestBody"] = {
+            "required": not body_optional(route.body), "content": {"application/json": media},
+        }
     status, success = _success_response(route, schemas)
     responses = {status: success}
     for error in route.errors:
@@ -267,8 +285,9 @@ def openapi_document(
             "title": title,
             "version": version,
             "description": "Build image datasets: create a crawl job, start it, follow its progress, "
-            "download the dataset. Every error has the same body: `{message, details: "
-            "[{detail, error_code, field}], request_id}`.",
+            "download the dataset. A job's `max_images_per_keyword` is a quota per keyword *and "
+            "source*: 30 images for 2 keywords from 2 sources asks for up to 120. Every error has "
+            "the same body: `{message, details: [{detail, error_code, field}], request_id}`.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,

@@ -81,13 +81,62 @@ class Settings(BaseSettings):
     fetch_respect_noai: bool = True
     contact_url: str = "https://github.com/pixcrawler/pixcrawler"
 
+    # --- Memory ----------------------------------------------------------------------------
+    # Image bytes held by download activities: bodies being read or checked, plus the shard
+    # not yet uploaded. A body reserves its Content-Length before it is read (fetch_max_bytes
+    # when the server sends none) and waits, first come first served, while the budget is
+    # spent; it is released once its bytes are staged in the shard blob or rejected.
+    memory_activity_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024 * 1024,
+        description="image bytes one download activity holds at most",
+    )
+    memory_process_bytes: int = Field(
+        default=192 * 1024 * 1024, ge=1024 * 1024,
+        description="image bytes all download activities of one worker process hold at most",
+    )
+    max_decoded_bytes: int = Field(
+        default=128 * 1024 * 1024, ge=1024 * 1024,
+        description="largest pixel buffer one check may decode (width x height x bands, after "
+        "JPEG draft reduction); larger images fail as decoded_too_large",
+    )
+    large_decode_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=0,
+        description="a decode above this many bytes is 'large': large_decodes at once per process",
+    )
+    large_decodes: int = Field(default=1, ge=1, le=64, description="large decodes at once per process")
+    memory_mmap_threshold_bytes: int = Field(
+        default=1024 * 1024, ge=0, description="glibc's malloc gives buffers this large their own "
+        "mapping, returned to the system when freed (0: glibc's own, moving threshold, which "
+        "keeps freed image buffers in the heap)"
+    )
+    http_proxy_from_env: bool = Field(
+        default=False, description="Azure SDK clients use HTTP(S)_PROXY/NO_PROXY and .netrc from "
+        "the environment (off: no per-request environment lookups)"
+    )
+
     # --- Crawl -----------------------------------------------------------------------------
     batch_size: int = Field(default=50, ge=1, le=1000, description="images per download batch")
-    max_parallel_chunks: int = Field(default=16, ge=1, le=1000)
+    max_parallel_chunks: int = Field(default=16, ge=1, le=1000, description="chunks in flight per job")
+    chunk_batches_in_flight: int = Field(
+        default=3, ge=1, le=32, description="download batches in flight per chunk: the next "
+        "pages download while a batch waits for its slowest URL"
+    )
     chunk_history_limit: int = Field(
         default=20, ge=1, description="batches per crawl_chunk run before continue_as_new"
     )
     max_pixels: int = Field(default=89_478_485, ge=1, description="decompression-bomb limit")
+    shard_block_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024,
+        description="a download batch's shard blob is uploaded in staged blocks of this size",
+    )
+    shard_orphan_minutes: int = Field(
+        default=60, ge=11, description="a shard whose records were never written is deleted by "
+        "the shard_cleanup timer once it is this old (longer than functionTimeout)"
+    )
+    shard_cleanup_schedule: str = "0 30 * * * *"
+    url_chunk_size: int = Field(
+        default=1000, ge=1, le=100_000, description="URLs per chunk of a `urls` source"
+    )
 
     # --- Sources ---------------------------------------------------------------------------
     # Base URLs default to the real public endpoints; tests and the demo point them at
@@ -212,6 +261,13 @@ class Settings(BaseSettings):
         default=8 * 1024 * 1024, ge=64 * 1024, le=100 * 1024 * 1024,
         description="bytes per staged block (a blob holds 50,000: ~390 GiB at 8 MiB)",
     )
+    dataset_shard_images: int = Field(
+        default=1000, ge=1, le=1_000_000, description="most images per webdataset shard"
+    )
+    dataset_shard_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=64 * 1024, le=64 * 1024**3,
+        description="most bytes per webdataset shard (an image larger than that gets a shard of its own)",
+    )
     dataset_download_minutes: int = Field(
         default=60, ge=1, le=7 * 24 * 60, description="how long a download URL stays valid"
     )
@@ -224,6 +280,17 @@ class Settings(BaseSettings):
             for item in value:
                 ipaddress.ip_network(str(item), strict=False)
         return value
+
+    @model_validator(mode="after")
+    def _budgets_hold_an_image(self) -> "Settings":
+        need = self.fetch_max_bytes + self.shard_block_bytes
+        for name in ("memory_activity_bytes", "memory_process_bytes"):
+            if getattr(self, name) < need:
+                raise ValueError(
+                    f"{ENV_PREFIX}{name.upper()} must hold one image and one shard block: at "
+                    f"least FETCH_MAX_BYTES + SHARD_BLOCK_BYTES = {need}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _one_blob_credential(self) -> "Settings":

@@ -71,6 +71,7 @@ from shared.models import (
     utcnow,
 )
 from shared.settings import Settings
+from shared.shards import RangeReader, read_image
 from shared.storage import ImagesRepo
 
 VALIDATE_ORCHESTRATOR = "validate_job"
@@ -89,8 +90,8 @@ _FILTERS = {
 }
 
 
-class BlobReader(Protocol):
-    async def get(self, container: str, name: str) -> bytes: ...
+class BlobReader(RangeReader, Protocol):
+    """Reads image bytes (a range of a shard blob)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,11 +180,6 @@ async def dedupe_job(images: ImagesRepo, blobs: ScratchBlobs, plan: DedupePlan, 
 # --------------------------------------------------------------------------------------------
 
 
-def _blob_location(record: ImageRecord) -> tuple[str, str]:
-    container, _, name = record.blob_name.partition("/")
-    return container, name
-
-
 def _header(data: bytes) -> tuple[str, int | None]:
     """Colour mode and EXIF orientation (1-8 or None) from an image's header."""
     with Image.open(io.BytesIO(data)) as image:
@@ -200,7 +196,7 @@ class RecordValidator:
         self._level = level
 
     async def _bytes(self, record: ImageRecord) -> bytes:
-        return await self._blobs.get(*_blob_location(record))
+        return await read_image(self._blobs, record)
 
     async def outcome(self, record: ImageRecord) -> ImageRecord:
         """The record as it should be after validation at the level (validated_at unchanged)."""
@@ -272,6 +268,7 @@ async def validate_batch(images: ImagesRepo, blobs: BlobReader, settings: Settin
         validated=len(outcomes),
         invalid=sum(not r.is_valid for r in outcomes),
         duplicates=sum(r.is_duplicate for r in outcomes),
+        rejected=sum(not r.is_valid or r.is_duplicate for r in outcomes),
         written=len(changed),
     )
 

@@ -17,6 +17,9 @@ param serverless bool = true
 @maxValue(1000000)
 param autoscaleMaxThroughput int = 4000
 
+@description('false = reachable only through its private endpoint')
+param publicNetworkAccess bool = true
+
 // Indexing: everything is indexed except the large paths no query reads; each skipped path lowers
 // the RU charge of every write. The composite indexes serve the list queries
 // (filter on status / label / flags, ORDER BY created_at) without a cross-index sort.
@@ -77,6 +80,9 @@ var imagesIndexing = {
   excludedPaths: [
     {
       path: '/validation/*' // per-check booleans and scores: read with the record, never filtered
+    }
+    {
+      path: '/windows/*' // sub-window pHashes for crop detection: compared in memory, never queried
     }
     {
       path: '/origin/*'
@@ -160,31 +166,29 @@ var defaultIndexing = {
   ]
 }
 
-// shared/names.py COSMOS_CONTAINERS: name -> partition key path.
+// shared/names.py COSMOS_CONTAINERS: name -> partition key path. `defaultTtl` appears only on the
+// containers whose documents may expire (-1 = TTL on, per document `ttl`); the others leave it
+// out entirely (a null TTL would be sent to the resource provider as a value).
 var containerSpecs = [
   {
     name: 'jobs'
     partitionKey: '/user_id'
     indexingPolicy: jobsIndexing
-    defaultTtl: null
   }
   {
     name: 'images'
     partitionKey: '/job_id'
     indexingPolicy: imagesIndexing
-    defaultTtl: null
   }
   {
     name: 'datasets'
     partitionKey: '/user_id'
     indexingPolicy: defaultIndexing
-    defaultTtl: null
   }
   {
     name: 'api_keys'
     partitionKey: '/user_id'
     indexingPolicy: defaultIndexing
-    defaultTtl: null
   }
   {
     name: 'notifications'
@@ -225,7 +229,7 @@ resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
     disableLocalAuth: true
     disableKeyBasedMetadataWriteAccess: true
     minimalTlsVersion: 'Tls12'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'
   }
 }
 
@@ -249,18 +253,22 @@ resource containers 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containe
     parent: database
     name: spec.name
     properties: {
-      resource: {
-        id: spec.name
-        partitionKey: {
-          paths: [
-            spec.partitionKey
-          ]
-          kind: 'Hash'
-          version: 2
-        }
-        indexingPolicy: spec.indexingPolicy
-        defaultTtl: spec.defaultTtl
-      }
+      resource: union(
+        {
+          id: spec.name
+          partitionKey: {
+            paths: [
+              spec.partitionKey
+            ]
+            kind: 'Hash'
+            version: 2
+          }
+          indexingPolicy: spec.indexingPolicy
+        },
+        contains(spec, 'defaultTtl') ? {
+          defaultTtl: spec.defaultTtl
+        } : {}
+      )
     }
   }
 ]

@@ -1,11 +1,14 @@
 // The Function App on Flex Consumption (FC1, Linux, Python 3.11) and its app settings.
-// Every connection is identity-based through the one user-assigned identity:
-//   host storage + durable task hub: AzureWebJobsStorage__accountName/__credential/__clientId
-//   deployment package:              functionAppConfig.deployment.storage (UserAssignedIdentity)
+// Every connection is identity-based through the app's user-assigned identity:
+//   host storage:                    AzureWebJobsStorage__accountName/__credential/__clientId
+//   durable backend, scheduler:      DURABLE_TASK_SCHEDULER_CONNECTION_STRING (endpoint + identity)
+//   durable backend, storage:        AzureWebJobsStorage, selected by host.json overrides
 //   Cosmos DB, Blob:                 PIXCRAWLER_COSMOS_ENDPOINT, PIXCRAWLER_BLOB_ACCOUNT_URL +
 //                                    AZURE_CLIENT_ID / PIXCRAWLER_AZURE_CLIENT_ID
 //   Application Insights:            connection string + Entra auth (local auth is off)
 //   Key Vault references:            keyVaultReferenceIdentity
+// The deployment package is written and read with a second identity (deployIdentityId) that
+// holds a role on the package container only: the app identity cannot rewrite the app's code.
 // No setting holds a key: values that must stay private are Key Vault references.
 
 param name string
@@ -18,6 +21,9 @@ param identityId string
 
 @description('Client id of the user-assigned identity')
 param identityClientId string
+
+@description('Resource id of the identity that writes and reads the deployment package')
+param deployIdentityId string
 
 param storageAccountName string
 param deploymentContainerName string
@@ -39,6 +45,25 @@ param vaultSettings object
 @maxLength(45)
 param taskHubName string
 
+@description('scheduler: host.json as it is (Durable Task Scheduler). storage: app settings override host.json\'s storage provider with the Azure Storage provider')
+@allowed([
+  'scheduler'
+  'storage'
+])
+param durableBackend string = 'scheduler'
+
+@description('Endpoint of the Durable Task Scheduler (durableBackend = scheduler)')
+param schedulerEndpoint string = ''
+
+@description('Subnet for VNet integration (delegated to Microsoft.App/environments); empty = none')
+param subnetId string = ''
+
+@description('Browser origins allowed to call the API; empty = no CORS')
+param corsAllowedOrigins array = []
+
+@description('CORS: Access-Control-Allow-Credentials')
+param corsSupportCredentials bool = false
+
 @description('Google Programmable Search Engine id (PIXCRAWLER_GOOGLE_CX); empty = not set')
 param googleCx string = ''
 
@@ -53,8 +78,8 @@ param extraAppSettings object = {}
 ])
 param instanceMemoryMB int = 2048
 
-@description('Ceiling of the scale-out')
-@minValue(40)
+@description('Ceiling of the scale-out (main.bicep caps it by the regional core quota)')
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
@@ -101,6 +126,29 @@ var alwaysReadyDurableGroup = (alwaysReadyDurable > 0) ? [
   }
 ] : []
 
+// host.json is the one source of the durable concurrency limits; the Python worker gets as many
+// threads as the Durable extension may hand it synchronous work at once (orchestrator and
+// entity episodes; activities are coroutines on the worker's event loop and take no thread).
+var hostDurable = loadJsonContent('../../host.json').extensions.durableTask
+var workerThreads = hostDurable.maxConcurrentOrchestratorFunctions + hostDurable.maxConcurrentEntityFunctions
+
+// The durable backend. host.json names the Durable Task Scheduler (storageProvider.type
+// azureManaged, its connection in DURABLE_TASK_SCHEDULER_CONNECTION_STRING); the storage backend
+// replaces those values with app settings, the documented way to override host.json
+// (AzureFunctionsJobHost__<path>), so one host.json serves both.
+var schedulerSettings = {
+  DURABLE_TASK_SCHEDULER_CONNECTION_STRING: 'Endpoint=${schedulerEndpoint};Authentication=ManagedIdentity;ClientID=${identityClientId}'
+}
+var storageBackendSettings = {
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__type: 'AzureStorage'
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName: 'AzureWebJobsStorage'
+  // 16 control queues: up to 16 instances share orchestration work (the maximum).
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__partitionCount: '16'
+  // Microsoft's Flex Consumption guidance: poll an idle queue at least every 10 s (default 30 s).
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval: '00:00:10'
+}
+var durableSettings = (durableBackend == 'scheduler') ? schedulerSettings : storageBackendSettings
+
 // The settings every deployment needs (shared/settings.py names them; a contract test checks it).
 var coreSettings = {
   // Functions host storage and the durable task hub, identity-based.
@@ -114,6 +162,9 @@ var coreSettings = {
 
   // DefaultAzureCredential picks the user-assigned identity from AZURE_CLIENT_ID.
   AZURE_CLIENT_ID: identityClientId
+
+  // Threads of the Python worker for synchronous functions (see workerThreads).
+  PYTHON_THREADPOOL_THREAD_COUNT: string(workerThreads)
 
   // The app (shared.settings.Settings).
   PIXCRAWLER_AZURE_CLIENT_ID: identityClientId
@@ -144,15 +195,22 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     type: 'UserAssigned'
     userAssignedIdentities: {
       '${identityId}': {}
+      '${deployIdentityId}': {}
     }
   }
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
     siteConfig: {
       minTlsVersion: '1.2'
       http20Enabled: true
+      // The platform answers CORS preflights and adds the headers for these origins.
+      cors: {
+        allowedOrigins: corsAllowedOrigins
+        supportCredentials: corsSupportCredentials
+      }
     }
     functionAppConfig: {
       deployment: {
@@ -161,7 +219,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
           authentication: {
             type: 'UserAssignedIdentity'
-            userAssignedIdentityResourceId: identityId
+            userAssignedIdentityResourceId: deployIdentityId
           }
         }
       }
@@ -180,7 +238,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   // Later arguments win: extra settings can never replace a core setting or a vault reference.
   resource appSettings 'config' = {
     name: 'appsettings'
-    properties: union(extraAppSettings, optionalSettings, vaultReferences, coreSettings)
+    properties: union(extraAppSettings, optionalSettings, vaultReferences, durableSettings, coreSettings)
   }
 }
 

@@ -34,6 +34,19 @@ param googleApiKey string = ''
 @description('Purge protection: a deleted vault (and its secrets) cannot be purged during its retention')
 param purgeProtection bool = true
 
+// A vault deleted by `azd down` stays soft-deleted for softDeleteRetentionInDays and keeps its
+// name (purge protection forbids purging it): creating it again fails with a name conflict.
+// 'recover' brings the soft-deleted vault back (with its secrets, which are then rewritten below).
+@description('default: create the vault. recover: restore the soft-deleted vault of the same name')
+@allowed([
+  'default'
+  'recover'
+])
+param createMode string = 'default'
+
+@description('false = no access from public networks: the private endpoint, and trusted Azure services (Resource Manager writing the secrets below)')
+param publicNetworkAccess bool = true
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -44,13 +57,14 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
       family: 'A'
       name: 'standard'
     }
+    createMode: createMode
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: purgeProtection ? true : null
     publicNetworkAccess: 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: publicNetworkAccess ? 'Allow' : 'Deny'
       bypass: 'AzureServices'
     }
   }

@@ -1,16 +1,29 @@
 // One storage account for everything the app keeps as bytes, and for the Functions host:
 //   - the app's Blob containers (shared/names.py BLOB_CONTAINERS: images, datasets, checkpoints)
-//   - the Flex Consumption deployment package container
-//   - the durable task hub (queues, tables, lease blobs) and host state, through
+//   - the host's containers (locks, timer schedules, keys) and, on the storage backend, the
+//     task hub's lease and large-message containers, created here so that roles can be granted
+//     on each container instead of the account (rbac.bicep)
+//   - the Flex Consumption deployment package container (only the deployment identity writes it)
+//   - on the storage backend, the task hub's queues and tables, through
 //     AzureWebJobsStorage__accountName with the managed identity.
-// Shared-key access is off, so nothing can use an account key, even by mistake.
+// Shared-key access is off, so nothing can use an account key, even by mistake. With
+// publicNetworkAccess false the account answers only its private endpoints (network.bicep).
 
 param name string
 param location string = resourceGroup().location
 param tags object = {}
 
+@description('Blob containers the app writes (shared/names.py BLOB_CONTAINERS)')
+param appContainers array
+
+@description('Blob containers of the Functions host and of the task hub')
+param hostContainers array
+
 @description('Blob container that receives the Function App deployment package')
 param deploymentContainerName string
+
+@description('false = reachable only through private endpoints')
+param publicNetworkAccess bool = true
 
 @description('Days after the last write that checkpoint snapshots move to Cool (the app\'s timer does the same)')
 @minValue(1)
@@ -33,13 +46,6 @@ param checkpointDeleteAfterDays int = 90
 @maxValue(365)
 param softDeleteDays int = 7
 
-// The containers the app writes (shared/names.py BLOB_CONTAINERS).
-var appContainers = [
-  'images'
-  'datasets'
-  'checkpoints'
-]
-
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -56,9 +62,9 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
     allowCrossTenantReplication: false
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: publicNetworkAccess ? 'Allow' : 'Deny'
       bypass: 'AzureServices'
     }
     encryption: {
@@ -95,6 +101,16 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
 
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
   for containerName in appContainers: {
+    parent: blobService
+    name: containerName
+    properties: {
+      publicAccess: 'None'
+    }
+  }
+]
+
+resource hostContainerSet 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+  for containerName in hostContainers: {
     parent: blobService
     name: containerName
     properties: {
@@ -170,3 +186,5 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
 output name string = account.name
 output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob
+output queueEndpoint string = account.properties.primaryEndpoints.queue
+output tableEndpoint string = account.properties.primaryEndpoints.table

@@ -7,6 +7,7 @@ Example::
 """
 
 from shared.datasets.archive import FetchBytes, skip_reason, write_archive
+from shared.datasets.curation import admit, curated
 from shared.datasets.labels import MAX_LABEL_BYTES, safe_label
 from shared.datasets.layout import (
     CARD, DATASET_JSON, LABELS_CSV, MANIFEST, MANIFEST_FIELDS, METADATA_MEMBERS,
@@ -20,7 +21,7 @@ from shared.datasets.splits import split_for, split_position
 __all__ = [
     "CARD", "DATASET_JSON", "DEFAULT_BLOCK_SIZE", "LABELS_CSV", "MANIFEST", "MANIFEST_FIELDS",
     "MAX_LABEL_BYTES", "METADATA_MEMBERS", "ArchiveSink", "BlobBlockSink", "BlockBlobClient",
-    "FetchBytes", "FileSink", "abort_sink", "image_member", "is_safe_member", "manifest_line",
+    "FetchBytes", "FileSink", "abort_sink", "admit", "curated", "image_member", "is_safe_member", "manifest_line",
     "manifest_row",
     "safe_label", "skip_reason", "split_for", "split_position", "write_archive",
 ]

@@ -20,11 +20,12 @@ import hashlib
 import tempfile
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
-from typing import IO
+from typing import IO, NamedTuple
 
 from shared.datasets.card import ArchiveTally, dataset_json, labels_csv, render_card
+from shared.datasets.curation import admit
 from shared.datasets.layout import (
-    CARD, DATASET_JSON, LABELS_CSV, MANIFEST, image_member, manifest_line, manifest_row,
+    CARD, DATASET_JSON, LABELS_CSV, MANIFEST, image_path, manifest_line, manifest_row,
 )
 from shared.datasets.sinks import ArchiveSink, abort_sink
 from shared.datasets.splits import split_for
@@ -32,7 +33,10 @@ from shared.datasets.zipstream import ZipStream
 from shared.models.datasets import ArchiveSummary, DatasetMeta
 from shared.models.images import ImageRecord
 
-__all__ = ["ArchiveBuilder", "FetchBytes", "admitted", "fetched", "skip_reason", "write_archive", "zip_time"]
+__all__ = [
+    "Admitted", "ArchiveBuilder", "FetchBytes", "admitted", "fetched", "intact", "skip_reason",
+    "write_archive", "zip_time",
+]
 
 FetchBytes = Callable[[ImageRecord], Awaitable[bytes]]
 
@@ -49,24 +53,36 @@ def zip_time(meta: DatasetMeta) -> tuple[int, int, int, int, int, int]:
 
 
 def skip_reason(record: ImageRecord, meta: DatasetMeta) -> str | None:
-    """Why a record stays out of the archive: ``"invalid"``, ``"duplicate"`` or
-    ``"below_min_level"``; None when it goes in.
+    """Why a record stays out of the archive: ``"excluded"``, ``"invalid"``, ``"duplicate"``
+    or ``"below_min_level"``; None when it goes in (the rule is :func:`~shared.datasets.
+    curation.admit`).
 
     Example::
 
         skip_reason(record.model_copy(update={"is_valid": False}), meta)   # "invalid"
     """
-    if not record.is_valid:
-        return "invalid"
-    if record.is_duplicate and not meta.include_duplicates:
-        return "duplicate"
-    if record.validation.level.rank < meta.min_level.rank:
-        return "below_min_level"
-    return None
+    return admit(record, meta)[1]
+
+
+class Admitted(NamedTuple):
+    """A record that goes into the dataset, with the split it goes into (its label is
+    ``record.label``)."""
+
+    record: ImageRecord
+    split: str
+
+
+def intact(record: ImageRecord, data: bytes, tally: ArchiveTally) -> bool:
+    """True when ``data`` are the record's bytes (their sha256); else counted ``bytes_mismatch``."""
+    if hashlib.sha256(data).hexdigest() == record.sha256:
+        return True
+    tally.skipped["bytes_mismatch"] += 1
+    return False
 
 
 class ArchiveBuilder:
-    """The synchronous half: lays records out, tallies them, and drives the zip."""
+    """The synchronous half: lays records out (as ``meta.layout`` says: ``zip`` or
+    ``imagefolder``), tallies them, and drives the zip."""
 
     def __init__(
         self,
@@ -81,15 +97,13 @@ class ArchiveBuilder:
         self.zip = zip_stream or ZipStream(date_time=zip_time(meta))
         self.manifest = spool
 
-    def add_image(self, record: ImageRecord, data: bytes) -> Iterator[bytes]:
-        if hashlib.sha256(data).hexdigest() != record.sha256:
-            self.tally.skipped["bytes_mismatch"] += 1
+    def add_image(self, record: ImageRecord, split: str, data: bytes) -> Iterator[bytes]:
+        if not intact(record, data, self.tally):
             return
-        member = image_member(record.label, record.sha256, record.format.extension)
+        member = image_path(self.meta.layout, record.label, split, record.sha256, record.format.extension)
         if member in self.zip.names:
             self.tally.skipped["repeated"] += 1
             return
-        split = split_for(record.sha256, self.meta.splits)
         yield from self.zip.add_bytes(member, data, compress=False)
         row = manifest_row(record, member, split, len(data))
         self.manifest.write(manifest_line(row))
@@ -128,23 +142,27 @@ class ArchiveBuilder:
 
 async def admitted(
     records: AsyncIterable[ImageRecord], meta: DatasetMeta, tally: ArchiveTally
-) -> AsyncIterator[ImageRecord]:
+) -> AsyncIterator[Admitted]:
+    """The one rule of what goes into a dataset, the same for every layout: which records go
+    in and under which label after review (:func:`~shared.datasets.curation.admit`; the others
+    are counted in ``tally.skipped`` by reason), and in which split
+    (:func:`~shared.datasets.splits.split_for`)."""
     async for record in records:
-        reason = skip_reason(record, meta)
-        if reason is None:
-            yield record
+        packed, reason = admit(record, meta)
+        if packed is not None:
+            yield Admitted(packed, split_for(packed.sha256, meta.splits))
         else:
-            tally.skipped[reason] += 1
+            tally.skipped[reason or "unknown"] += 1
 
 
 async def fetched(
-    records: AsyncIterable[ImageRecord], fetch_bytes: FetchBytes, window: int
-) -> AsyncIterator[tuple[ImageRecord, bytes]]:
-    """Records with their bytes, in input order, fetching up to ``window`` ahead."""
-    pending: deque[tuple[ImageRecord, asyncio.Task[bytes]]] = deque()
+    admitted: AsyncIterable[Admitted], fetch_bytes: FetchBytes, window: int
+) -> AsyncIterator[tuple[Admitted, bytes]]:
+    """Admitted records with their bytes, in input order, fetching up to ``window`` ahead."""
+    pending: deque[tuple[Admitted, asyncio.Task[bytes]]] = deque()
     try:
-        async for record in records:
-            pending.append((record, asyncio.ensure_future(fetch_bytes(record))))
+        async for entry in admitted:
+            pending.append((entry, asyncio.ensure_future(fetch_bytes(entry.record))))
             if len(pending) >= window:
                 ready, task = pending.popleft()
                 yield ready, await task
@@ -164,10 +182,11 @@ async def write_archive(
     *,
     prefetch: int = 4,
 ) -> ArchiveSummary:
-    """Write the dataset archive of ``records`` into ``sink`` and close it.
+    """Write the dataset archive of ``records`` into ``sink`` and close it (layouts ``zip``
+    and ``imagefolder``; a ``webdataset`` is built by :mod:`shared.datasets.webdataset`).
 
-    Records that are invalid, flagged duplicates (unless ``meta.include_duplicates``),
-    validated below ``meta.min_level``, repeated, or whose fetched bytes do not match their
+    Records that a reviewer excluded, invalid, flagged duplicates (unless
+    ``meta.include_duplicates``), validated below ``meta.min_level``, repeated, or whose fetched bytes do not match their
     sha256 are left out and counted in ``summary.skipped``. ``fetch_bytes`` runs for up to
     ``prefetch`` records at once; the archive keeps the input order.
 
@@ -180,8 +199,8 @@ async def write_archive(
         builder = ArchiveBuilder(meta, spool)
         try:
             packed = admitted(records, meta, builder.tally)
-            async for record, data in fetched(packed, fetch_bytes, prefetch):
-                for part in builder.add_image(record, data):
+            async for (record, split), data in fetched(packed, fetch_bytes, prefetch):
+                for part in builder.add_image(record, split, data):
                     await sink.write(part)
             for part in builder.finish():
                 await sink.write(part)

@@ -17,8 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.datasets.curation import EXCLUDED, is_relabelled
 from shared.datasets.labels import safe_label
-from shared.datasets.layout import CARD, DATASET_JSON, LABELS_CSV, MANIFEST
+from shared.datasets.layout import describe_layout, layout_files
 from shared.models.datasets import DatasetCounts, DatasetMeta, DatasetTally
 from shared.models.images import ImageRecord
 
@@ -30,7 +31,7 @@ UNKNOWN_LICENSE = "unknown"
 @dataclass
 class ArchiveTally:
     """Counts gathered while packing: per label, per split, per label and split, sources,
-    licenses, and records left out by reason."""
+    licenses, records left out by reason, and images packed under a reviewer's label."""
 
     splits: dict[str, float]
     per_label: Counter[str] = field(default_factory=Counter)
@@ -39,6 +40,7 @@ class ArchiveTally:
     sources: Counter[str] = field(default_factory=Counter)
     licenses: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    relabelled: int = 0
 
     @classmethod
     def resume(cls, splits: dict[str, float], saved: DatasetTally) -> ArchiveTally:
@@ -55,6 +57,7 @@ class ArchiveTally:
             sources=Counter(saved.sources),
             licenses=Counter(saved.licenses),
             skipped=Counter(saved.skipped),
+            relabelled=saved.relabelled,
         )  # fmt: skip
 
     def saved(self) -> DatasetTally:
@@ -65,7 +68,7 @@ class ArchiveTally:
         return DatasetTally(
             per_label=dict(self.per_label), per_split=dict(self.per_split),
             per_label_split=by_label, sources=dict(self.sources),
-            licenses=dict(self.licenses), skipped=dict(self.skipped),
+            licenses=dict(self.licenses), skipped=dict(self.skipped), relabelled=self.relabelled,
         )  # fmt: skip
 
     def add(self, record: ImageRecord, split: str) -> None:
@@ -74,6 +77,8 @@ class ArchiveTally:
         self.per_label_split[(record.label, split)] += 1
         self.sources[record.source] += 1
         self.licenses[record.license or UNKNOWN_LICENSE] += 1
+        if is_relabelled(record):
+            self.relabelled += 1
 
     @property
     def labels(self) -> list[str]:
@@ -100,12 +105,14 @@ def labels_csv(tally: ArchiveTally) -> str:
     return out.getvalue()
 
 
-def dataset_json(meta: DatasetMeta, tally: ArchiveTally) -> str:
-    """``dataset.json``: what the dataset is, how it was built, and what it holds."""
+def dataset_json(meta: DatasetMeta, tally: ArchiveTally, shards: list[dict[str, Any]] | None = None) -> str:
+    """``dataset.json``: what the dataset is, how it was built, and what it holds (for a
+    ``webdataset``, ``shards``: every shard's name, split, images, size_bytes and sha256)."""
     body: dict[str, Any] = {
         "dataset_id": meta.dataset_id,
         "name": meta.name,
         "created": meta.created.isoformat(),
+        "layout": meta.layout.value,
         "job_id": meta.job_id,
         "splits": meta.splits,
         "include_duplicates": meta.include_duplicates,
@@ -119,8 +126,11 @@ def dataset_json(meta: DatasetMeta, tally: ArchiveTally) -> str:
         "sources": dict(sorted(tally.sources.items())),
         "licenses": dict(sorted(tally.licenses.items())),
         "skipped": dict(sorted(tally.skipped.items())),
-        "files": {"manifest": MANIFEST, "labels": LABELS_CSV, "card": CARD},
+        "relabelled": tally.relabelled,
+        "files": layout_files(meta.layout),
     }
+    if shards is not None:
+        body["shards"] = shards
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -158,13 +168,9 @@ def render_card(meta: DatasetMeta, tally: ArchiveTally) -> str:
             ],
         ),
         "",
-        "## Layout",
+        f"## Layout: {meta.layout.value}",
         "",
-        "- `<folder>/<sha256>.<ext>`: the images, named by the sha256 of their bytes.",
-        f"- `{MANIFEST}`: one JSON object per image: file, label, split, source, url, page_url,"
-        " license, attribution, width, height, bytes, sha256, phash.",
-        f"- `{LABELS_CSV}`: label index, label, folder and image counts per split.",
-        f"- `{DATASET_JSON}`: these facts, machine-readable.",
+        *describe_layout(meta.layout),
         "",
         "## Sources",
         "",
@@ -195,6 +201,12 @@ def render_card(meta: DatasetMeta, tally: ArchiveTally) -> str:
         "fractions " + ", ".join(f"{name} {fraction:g}" for name, fraction in meta.splits.items())
         + ": an image keeps its split in every rebuild.",
     ]
+    excluded = tally.skipped.get(EXCLUDED, 0)
+    if excluded or tally.relabelled:
+        lines.append(
+            f"- Reviewed before the build: {excluded} images excluded, {tally.relabelled} moved to "
+            "another label (they are counted under that label above)"
+        )
     if tally.skipped:
         skipped = ", ".join(f"{reason}: {n}" for reason, n in sorted(tally.skipped.items()))
         lines.append(f"- Left out: {skipped}")

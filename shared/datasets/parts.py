@@ -1,4 +1,5 @@
-"""A dataset archive built in parts: one activity per part, each well within functionTimeout.
+"""A dataset zip (layouts ``zip`` and ``imagefolder``) built in parts: one activity per part,
+each well within functionTimeout.
 
 Every part streams its share of the images into uncommitted blocks of the one archive blob
 (block ids carry the part's number), and leaves two small blobs behind: its members'
@@ -33,7 +34,7 @@ from shared.models.datasets import ArchiveSummary, DatasetBuild, DatasetBuildSta
 from shared.models.images import ImageRecord
 from shared.storage import BlobStore, StagedBlob
 
-__all__ = ["DATASETS_CONTAINER", "finish_parts", "part_blob", "remove_parts", "write_part"]
+__all__ = ["DATASETS_CONTAINER", "delete_blobs", "finish_parts", "part_blob", "remove_parts", "write_part"]
 
 DATASETS_CONTAINER = "datasets"
 _NDJSON = "application/x-ndjson"
@@ -73,8 +74,8 @@ async def write_part(
     builder = ArchiveBuilder(meta, manifest, zip_stream=stream, tally=tally)
     sink = BlobBlockSink(staged, block_size, part=state.part)
     try:
-        async for record, data in fetched(admitted(records, meta, tally), fetch_bytes, prefetch):
-            for piece in builder.add_image(record, data):
+        async for (record, split), data in fetched(admitted(records, meta, tally), fetch_bytes, prefetch):
+            for piece in builder.add_image(record, split, data):
                 await sink.write(piece)
         await sink.flush()
     finally:
@@ -149,6 +150,10 @@ async def finish_parts(
 
 async def remove_parts(blobs: BlobStore, dataset_id: str, parts: int) -> None:
     """Delete the parts' entries and manifest blobs (they are not needed once committed)."""
-    names = [part_blob(dataset_id, p, kind) for p in range(parts) for kind in ("entries", "manifest")]
+    await delete_blobs(blobs, [part_blob(dataset_id, p, kind) for p in range(parts) for kind in ("entries", "manifest")])
+
+
+async def delete_blobs(blobs: BlobStore, names: list[str]) -> None:
+    """Delete blobs of the ``datasets`` container, 32 at a time (a missing one is no error)."""
     for start in range(0, len(names), 32):
         await asyncio.gather(*(blobs.delete(DATASETS_CONTAINER, n) for n in names[start : start + 32]))

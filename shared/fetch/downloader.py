@@ -9,9 +9,14 @@ What it guarantees, per URL:
 * at most ``fetch_concurrency`` requests in flight, at most ``fetch_per_host`` per host (a
   request waiting for a slot is not yet timed);
 * connect, read and total timeouts per attempt (``fetch_connect_timeout``,
-  ``fetch_read_timeout``, ``fetch_total_timeout``);
+  ``fetch_read_timeout``, ``fetch_total_timeout``; with a memory budget the total runs to the
+  headers, stops while the body waits for room, and starts again for the body);
 * at most ``fetch_max_bytes`` read: a larger Content-Length is refused before the body, and a
   body that grows past it is cut off as soon as it does;
+* with a memory budget (:mod:`shared.fetch.budget`), a body's bytes are reserved before it is
+  read (its Content-Length, or ``fetch_max_bytes`` when the server sends none, shrunk to the
+  real size once read) and stay reserved in the :class:`FetchOk`'s ``hold`` until the caller
+  releases them;
 * ``fetch_retries`` retries on connection errors, 429 and 5xx, with exponential backoff and
   jitter (``fetch_backoff_base``), honouring Retry-After up to ``fetch_max_retry_after``;
 * redirects followed by hand (at most 5), each hop checked by the SSRF guard (see
@@ -48,6 +53,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
+from shared.fetch.budget import ByteBudget, Hold, OverBudget
 from shared.fetch.guard import AddressPolicy, BlockedAddressError, GuardedResolver
 from shared.fetch.headers import forbids_ai, retry_after_seconds
 from shared.imaging.decode import sniff_format
@@ -76,16 +82,24 @@ def user_agent(contact_url: str) -> str:
 @dataclass(frozen=True, slots=True)
 class FetchOk:
     """A downloaded image: ``body`` sniffed as ``format``; ``headers`` is a lowercase subset
-    (:data:`KEPT_HEADERS`) of the final response's headers."""
+    (:data:`KEPT_HEADERS`) of the final response's headers. ``hold`` is the body's share of
+    the downloader's memory budget (None without one): :meth:`release` it once the bytes are
+    stored or dropped."""
 
     url: str
     final_url: str
     status: int
-    body: bytes
+    body: bytes | bytearray
     format: ImageFormat
     headers: Mapping[str, str]
     attempts: int = 1
+    hold: Hold | None = None
     ok: Literal[True] = True
+
+    def release(self) -> None:
+        """Give the body's bytes back to the memory budget (idempotent)."""
+        if self.hold is not None:
+            self.hold.release()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +114,9 @@ class FetchFailure:
     final_url: str | None = None
     attempts: int = 1
     ok: Literal[False] = False
+
+    def release(self) -> None:
+        """Nothing to give back: a failure holds no bytes."""
 
 
 FetchResult = FetchOk | FetchFailure
@@ -170,7 +187,8 @@ class _Slots:
 class Downloader:
     """Downloads URLs within the limits of ``settings`` (see the module documentation).
 
-    ``resolver`` is the DNS resolver behind the SSRF guard (aiohttp's default if None).
+    ``resolver`` is the DNS resolver behind the SSRF guard (aiohttp's default if None);
+    ``budget`` bounds the body bytes held at once (see the module documentation).
 
     Example::
 
@@ -183,8 +201,10 @@ class Downloader:
         settings: Settings,
         *,
         resolver: AbstractResolver | None = None,
+        budget: ByteBudget | None = None,
     ) -> None:
         self.settings = settings
+        self.budget = budget
         self.stats = DownloaderStats()
         self.policy = AddressPolicy.from_networks(settings.fetch_allow_networks)
         self._resolver = GuardedResolver(self.policy, resolver)
@@ -203,8 +223,10 @@ class Downloader:
         self._session = aiohttp.ClientSession(
             connector=connector,
             headers={"User-Agent": user_agent(s.contact_url), "Accept": _ACCEPT},
+            # fetch_total_timeout is applied by _attempt itself (not by aiohttp), so that the
+            # wait for the memory budget between the headers and the body is not counted.
             timeout=aiohttp.ClientTimeout(
-                total=s.fetch_total_timeout,
+                total=None,
                 sock_connect=s.fetch_connect_timeout,
                 sock_read=s.fetch_read_timeout,
             ),
@@ -275,10 +297,11 @@ class Downloader:
                                     final_url=str(current))
             try:
                 async with self._slots.hold(current.host or ""):
-                    async with self._session.get(current, allow_redirects=False) as response:
-                        location = response.headers.get("Location")
-                        if response.status not in REDIRECT_STATUSES or not location:
-                            return await self._read(url, current, response)
+                    async with asyncio.timeout(self.settings.fetch_total_timeout) as deadline:
+                        async with self._session.get(current, allow_redirects=False) as response:
+                            location = response.headers.get("Location")
+                            if response.status not in REDIRECT_STATUSES or not location:
+                                return await self._read(url, current, response, deadline)
                 next_url = current.join(URL(location))
             except Exception as exc:  # aiohttp, asyncio and OS errors of this URL only
                 return _failure_from_exception(url, current, exc)
@@ -288,7 +311,7 @@ class Downloader:
                             f"more than {MAX_REDIRECTS} redirects", final_url=str(current))
 
     async def _read(
-        self, url: str, current: URL, response: aiohttp.ClientResponse
+        self, url: str, current: URL, response: aiohttp.ClientResponse, deadline: asyncio.Timeout
     ) -> FetchResult | _Retryable:
         status, final = response.status, str(current)
         if status >= 300:
@@ -308,29 +331,62 @@ class Downloader:
             return FetchFailure(url, FailureReason.too_large,
                                 f"Content-Length {response.content_length} is over {limit} bytes",
                                 status, final)
-        chunks: list[bytes] = []
+        expected = response.content_length
+        hold: Hold | None = None
+        if self.budget is not None:
+            deadline.reschedule(None)  # waiting for room is not the server's time
+            try:
+                hold = await self.budget.reserve(limit if expected is None else expected)
+            except OverBudget as exc:
+                return FetchFailure(url, FailureReason.too_large, str(exc), status, final)
+            deadline.reschedule(asyncio.get_running_loop().time() + self.settings.fetch_total_timeout)
+        try:
+            read = await self._body(url, response, status, final, expected, limit)
+        except BaseException:
+            if hold is not None:
+                hold.release()
+            raise
+        if isinstance(read, FetchFailure):
+            if hold is not None:
+                hold.release()
+            return read
+        body, fmt = read
+        if hold is not None and hold.size > len(body):
+            hold.shrink(len(body))
+        headers = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
+        return FetchOk(url, final, status, body, fmt, MappingProxyType(headers), hold=hold)
+
+    async def _body(
+        self, url: str, response: aiohttp.ClientResponse, status: int, final: str,
+        expected: int | None, limit: int,
+    ) -> tuple[bytearray, ImageFormat] | FetchFailure:
+        """Read the body into one buffer (sized from Content-Length when given, so the bytes
+        are never held twice), sniffing its format from the first bytes."""
+        body = bytearray(expected) if expected is not None else bytearray()
         size = 0
         fmt: ImageFormat | None = None
         async for chunk in response.content.iter_any():
-            chunks.append(chunk)
-            size += len(chunk)
+            end = size + len(chunk)
             self.stats.bytes += len(chunk)
-            if size > limit:
+            if end > limit:
                 response.close()
                 return FetchFailure(url, FailureReason.too_large,
                                     f"body grew past {limit} bytes", status, final)
+            if expected is not None:
+                body[size:end] = chunk
+            else:
+                body += chunk
+            size = end
             if fmt is None and size >= _SNIFF_BYTES:
-                first = chunks[0]
-                fmt = sniff_format(first if len(first) >= _SNIFF_BYTES else b"".join(chunks))
+                fmt = sniff_format(body[:_SNIFF_BYTES])
                 if fmt is None:
                     response.close()
                     return _not_an_image(url, response, status, final)
-        body = b"".join(chunks)
+        del body[size:]  # a server may close early without aiohttp noticing (no length check)
         fmt = fmt or sniff_format(body)
         if fmt is None:
             return _not_an_image(url, response, status, final)
-        headers = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
-        return FetchOk(url, final, status, body, fmt, MappingProxyType(headers))
+        return body, fmt
 
 
 def _not_an_image(url: str, response: aiohttp.ClientResponse, status: int, final: str

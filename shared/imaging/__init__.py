@@ -12,23 +12,29 @@ Example::
 """
 
 from shared.imaging.decode import (
+    DecodeGate,
     ImageInfo,
     Rejection,
     decode_pool,
+    decoded_bytes,
     inspect_async,
     inspect_image,
     sniff_format,
 )
-from shared.imaging.hashes import hamming, phash_hex, sha256_hex
+from shared.imaging.hashes import hamming, phash_hex, phash_input, sha256_hex, window_phashes
 
 __all__ = [
+    "DecodeGate",
     "ImageInfo",
     "Rejection",
     "decode_pool",
+    "decoded_bytes",
     "hamming",
     "inspect_async",
     "inspect_image",
     "phash_hex",
+    "phash_input",
     "sha256_hex",
     "sniff_format",
+    "window_phashes",
 ]

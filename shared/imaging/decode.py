@@ -5,10 +5,15 @@ trusted). :func:`inspect_image` runs every fast check on the bytes and returns e
 :class:`ImageInfo` (what the image record stores) or a :class:`Rejection` with the
 :class:`~shared.models.FailureReason` that the batch counts. It never raises for bad input.
 
-The checks, cheapest first: magic bytes, format allow-list, the pixel limit and the minimum
-size (both from the header, before any pixel is decoded), an integrity decode that fails on
-truncated or broken data (for JPEG at 1/8 scale via ``draft``, so it costs a fraction of a
-full decode), then the hashes and metadata.
+The checks, cheapest first: magic bytes, format allow-list, the pixel limit, the minimum
+size and the decoded-size limit (all from the header, before any pixel is decoded), an
+integrity decode that fails on truncated or broken data (for JPEG at 1/8 scale via ``draft``,
+so it costs a fraction of a full decode), then the hashes (whole-image pHash and the window
+pHashes of crop detection, from that one decode) and metadata.
+
+Memory: a check holds the encoded bytes, the decoded pixels (at most
+``rules.max_decoded_bytes``; :func:`decoded_bytes`) and a greyscale copy of at most a quarter
+of that; a :class:`DecodeGate` lets only a few large decodes run at once.
 
 The pixel limit is ``rules.max_pixels``, checked per call. Pillow's own, process-wide
 ``Image.MAX_IMAGE_PIXELS`` (same default) stays on as a backstop: its DecompressionBombError,
@@ -31,12 +36,15 @@ import asyncio
 import io
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageFile
 
-from shared.imaging.hashes import phash_hex, sha256_hex
+from shared.imaging.hashes import phash_hex, phash_input, sha256_hex, window_phashes
 from shared.models import FailureReason, ImageFormat, ValidationRules
 
 # Truncated files must fail the integrity decode, never be padded with grey.
@@ -88,7 +96,9 @@ class ImageInfo:
 
     ``width``/``height`` are the real (full) dimensions even when the check decoded a
     reduced draft; ``mode`` is Pillow's colour mode of the file (``RGB``, ``L``, ``P`` ...);
-    ``exif_orientation`` is the EXIF tag 0x0112 (1-8) or None; ``bytes`` is the file size.
+    ``exif_orientation`` is the EXIF tag 0x0112 (1-8) or None; ``bytes`` is the file size;
+    ``windows`` are the 18 sub-window pHashes of crop detection
+    (:func:`shared.imaging.hashes.window_phashes`), computed from the same decode as ``phash``.
     """
 
     format: ImageFormat
@@ -99,6 +109,7 @@ class ImageInfo:
     sha256: str
     phash: str
     bytes: int
+    windows: tuple[str, ...] = ()
 
     @property
     def content_type(self) -> str:
@@ -118,14 +129,91 @@ class Rejection:
     message: str
 
 
-def _integrity_decode(image: ImageFile.ImageFile, fmt: ImageFormat) -> Image.Image:
-    """Decode all the pixel data (or, for JPEG, all of it at 1/8 scale): a truncated or broken
-    file raises here. Returns the decoded image, which may be smaller than the file's size."""
+class BufferFile(io.RawIOBase):
+    """A read-only, seekable file over bytes in memory that, unlike ``io.BytesIO`` of a
+    bytearray, does not copy them: Pillow reads the download's own buffer piece by piece.
+
+    >>> BufferFile(bytearray(b"abcdef")).read(3)
+    b'abc'
+    """
+
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self._view = memoryview(data).cast("B")
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._view[self._position : self._position + len(buffer)]
+        buffer[: len(chunk)] = chunk
+        self._position += len(chunk)
+        return len(chunk)
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else self._position + size
+        chunk = bytes(self._view[self._position : end])
+        self._position += len(chunk)
+        return chunk
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+
+def _draft(image: ImageFile.ImageFile, fmt: ImageFormat) -> None:
+    """Ask for a JPEG at 1/8 scale: its pixels are 8 x 8 block means, all the hashes need,
+    and decoding it still reads (and checks) the whole entropy-coded stream."""
     if fmt is ImageFormat.jpeg:
         width, height = image.size
         image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-    image.load()
-    return image
+
+
+#: Bytes per pixel of Pillow's image memory by mode (RGB is stored in 4 bytes, as RGBA).
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+
+
+def decoded_bytes(image: Image.Image) -> int:
+    """What decoding ``image`` (at its current, possibly draft, size) allocates: width x
+    height x Pillow's bytes per pixel for its mode.
+
+    >>> decoded_bytes(Image.new("RGB", (100, 50)))
+    20000
+    """
+    width, height = image.size
+    return width * height * _PIXEL_BYTES.get(image.mode, 4)
+
+
+class DecodeGate:
+    """Lets at most ``parallel`` large decodes (over ``threshold`` bytes of pixels) run at once
+    in the process's decode threads; small ones never wait. Together with the
+    ``max_decoded_bytes`` cap it bounds the memory that decoding takes whatever the images.
+
+    Example::
+
+        gate = DecodeGate(threshold=16 * 2**20, parallel=1)
+        inspect_image(data, rules, gate)
+    """
+
+    def __init__(self, threshold: int, parallel: int) -> None:
+        self.threshold = threshold
+        self.parallel = parallel
+        self._slots = threading.BoundedSemaphore(parallel)
+
+    @contextmanager
+    def admit(self, size: int) -> Iterator[None]:
+        if size <= self.threshold:
+            yield
+            return
+        with self._slots:
+            yield
 
 
 def _exif_orientation(image: Image.Image) -> int | None:
@@ -136,8 +224,12 @@ def _exif_orientation(image: Image.Image) -> int | None:
     return value if isinstance(value, int) and 1 <= value <= 8 else None
 
 
-def inspect_image(data: bytes, rules: ValidationRules) -> ImageInfo | Rejection:
-    """Run the fast checks on image bytes; never raises for bad input.
+def inspect_image(
+    data: bytes | bytearray, rules: ValidationRules, gate: DecodeGate | None = None
+) -> ImageInfo | Rejection:
+    """Run the fast checks on image bytes; never raises for bad input. An image whose pixels
+    would take more than ``rules.max_decoded_bytes`` is refused (``decoded_too_large``)
+    before it is decoded; ``gate`` holds back large decodes while others run.
 
     Example::
 
@@ -151,7 +243,7 @@ def inspect_image(data: bytes, rules: ValidationRules) -> ImageInfo | Rejection:
         allowed = ", ".join(f.value for f in rules.formats)
         return Rejection(FailureReason.format_not_allowed, f"{fmt.value} is not in [{allowed}]")
     try:
-        with Image.open(io.BytesIO(data), formats=[PIL_FORMAT[fmt]]) as image:
+        with Image.open(BufferFile(data), formats=[PIL_FORMAT[fmt]]) as image:
             width, height = image.size
             if width * height > rules.max_pixels:
                 return Rejection(
@@ -165,9 +257,20 @@ def inspect_image(data: bytes, rules: ValidationRules) -> ImageInfo | Rejection:
                     f"{width}x{height} is below the minimum {rules.min_width}x{rules.min_height}",
                 )
             mode = image.mode
-            decoded = _integrity_decode(image, fmt)
-            orientation = _exif_orientation(decoded)
-            phash = phash_hex(decoded)
+            _draft(image, fmt)
+            size = decoded_bytes(image)
+            if size > rules.max_decoded_bytes:
+                return Rejection(
+                    FailureReason.decoded_too_large,
+                    f"{width}x{height} {mode} decodes to {size} bytes, over the limit "
+                    f"{rules.max_decoded_bytes}",
+                )
+            with gate.admit(size) if gate is not None else nullcontext():
+                image.load()  # the integrity check: truncated or broken data raises here
+                orientation = _exif_orientation(image)
+                gray = phash_input(image)
+            phash = phash_hex(gray)  # gray is reduced already: phash_hex reduces no further
+            windows = tuple(window_phashes(gray))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         return Rejection(FailureReason.too_many_pixels, str(exc))
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error ...
@@ -181,6 +284,7 @@ def inspect_image(data: bytes, rules: ValidationRules) -> ImageInfo | Rejection:
         sha256=sha256_hex(data),
         phash=phash,
         bytes=len(data),
+        windows=windows,
     )
 
 
@@ -201,7 +305,8 @@ def decode_pool() -> ThreadPoolExecutor:
 
 
 async def inspect_async(
-    data: bytes, rules: ValidationRules, executor: Executor | None = None
+    data: bytes | bytearray, rules: ValidationRules, executor: Executor | None = None,
+    gate: DecodeGate | None = None,
 ) -> ImageInfo | Rejection:
     """:func:`inspect_image` in a worker thread (``executor``, or :func:`decode_pool`), so that
     decoding does not stall the event loop's downloads.
@@ -213,4 +318,4 @@ async def inspect_async(
             info = await inspect_async(result.body, rules)
     """
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor or decode_pool(), inspect_image, data, rules)
+    return await loop.run_in_executor(executor or decode_pool(), inspect_image, data, rules, gate)

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter
 
 
 def utcnow() -> datetime:
@@ -14,10 +14,34 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_DATETIME = TypeAdapter(datetime)
+
+
+def json_datetime(moment: datetime) -> str:
+    """A datetime as documents store it (so that string comparisons in SQL hold).
+
+    >>> json_datetime(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    '2026-01-02T03:04:05Z'
+    """
+    return str(_DATETIME.dump_python(moment, mode="json"))
+
+
 class Model(BaseModel):
     """Base: unknown fields are rejected in requests, aliases allowed, enums kept as values."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=False)
+
+
+def body_optional(model: type[BaseModel]) -> bool:
+    """True when every field of ``model`` has a default: a request may then leave its body out
+    (an empty body is ``{}``), and the OpenAPI document says the body is optional.
+
+    >>> class Body(Model):
+    ...     level: str = "medium"
+    >>> body_optional(Body)
+    True
+    """
+    return not any(field.is_required() for field in model.model_fields.values())
 
 
 class Document(Model):

@@ -6,6 +6,7 @@ Example::
     from shared.models.datasets import DatasetCreate
     body = DatasetCreate.model_validate({"job_id": "job-1", "name": "pets"})
     body.splits            # {"train": 0.8, "val": 0.1, "test": 0.1}
+    body.layout            # DatasetLayout.zip
 """
 
 from __future__ import annotations
@@ -31,13 +32,17 @@ __all__ = [
     "DatasetCounts",
     "DatasetCreate",
     "DatasetDownload",
+    "DatasetFile",
+    "DatasetLayout",
     "DatasetMeta",
     "DatasetPage",
     "DatasetQuery",
     "DatasetStatus",
     "DatasetTally",
+    "ShardState",
     "check_splits",
     "dataset_blob_name",
+    "dataset_prefix",
 ]
 
 #: Fractions used when a request names no splits.
@@ -69,6 +74,27 @@ def check_splits(splits: dict[str, float]) -> dict[str, float]:
     return dict(splits)
 
 
+class DatasetLayout(StrEnum):
+    """How a dataset's files are laid out, for the tools that read them.
+
+    - ``zip``: one zip, ``{label}/{sha256}.{ext}`` and the metadata files at its root.
+    - ``imagefolder``: one zip, ``{split}/{label}/{sha256}.{ext}`` (``torchvision.datasets.
+      ImageFolder`` reads each split folder once unpacked) and the metadata files at its root.
+    - ``webdataset``: tar shards ``{split}-{000000}.tar`` of bounded size (a member
+      ``{sha256}.{ext}`` and a member ``{sha256}.json`` per image, as the ``webdataset``
+      package reads them), with ``dataset.json``, ``labels.csv`` and ``README.md`` beside them.
+    """
+
+    zip = "zip"
+    imagefolder = "imagefolder"
+    webdataset = "webdataset"
+
+    @property
+    def is_zip(self) -> bool:
+        """True when the dataset is delivered as one zip (``zip``, ``imagefolder``)."""
+        return self is not DatasetLayout.webdataset
+
+
 class DatasetStatus(StrEnum):
     pending = "pending"
     building = "building"
@@ -91,6 +117,12 @@ class DatasetCreate(Model):
     min_level: Level = Field(
         default=Level.fast, description="pack only images validated at this level or higher"
     )
+    layout: DatasetLayout = Field(
+        default=DatasetLayout.zip,
+        description="zip: one zip of {label}/{sha256}.{ext}; imagefolder: one zip of "
+        "{split}/{label}/{sha256}.{ext} (torchvision ImageFolder); webdataset: tar shards "
+        "{split}-{000000}.tar with a .json member per image (the webdataset package)",
+    )
 
     @field_validator("splits")
     @classmethod
@@ -106,13 +138,27 @@ class DatasetCounts(Model):
     per_split: dict[str, int] = Field(default_factory=dict)
 
 
-def dataset_blob_name(dataset_id: str) -> str:
-    """Blob name of a dataset's archive (in the ``datasets`` container).
+def dataset_prefix(dataset_id: str) -> str:
+    """Where the files of a ``webdataset`` dataset are (blob names in ``datasets``).
+
+    >>> dataset_prefix("d1")
+    'datasets/d1/'
+    """
+    return f"datasets/{dataset_id}/"
+
+
+def dataset_blob_name(dataset_id: str, layout: DatasetLayout | str = DatasetLayout.zip) -> str:
+    """Blob name of a dataset's main file (in the ``datasets`` container): its zip, or for a
+    ``webdataset`` its ``dataset.json``, which lists every shard with its sha256.
 
     >>> dataset_blob_name("d1")
     'datasets/d1.zip'
+    >>> dataset_blob_name("d1", "webdataset")
+    'datasets/d1/dataset.json'
     """
-    return f"datasets/{dataset_id}.zip"
+    if DatasetLayout(layout).is_zip:
+        return f"datasets/{dataset_id}.zip"
+    return f"{dataset_prefix(dataset_id)}dataset.json"
 
 
 class Dataset(Document, DatasetCreate):
@@ -127,7 +173,9 @@ class Dataset(Document, DatasetCreate):
     counts: DatasetCounts = Field(default_factory=DatasetCounts)
     size_bytes: int | None = None
     sha256: str | None = None
-    blob_name: str = Field(default_factory=lambda data: dataset_blob_name(data["id"]))
+    blob_name: str = Field(
+        default_factory=lambda data: dataset_blob_name(data["id"], data.get("layout", DatasetLayout.zip))
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     error: str | None = None
@@ -146,13 +194,31 @@ class DatasetPage(Model):
     continuation: str | None = None
 
 
+class DatasetFile(Model):
+    """One file of a dataset's download: where to fetch it, what to save it as, what to expect."""
+
+    name: str = Field(description="the file's name: pets.zip, train-000000.tar, dataset.json ...")
+    url: str = Field(description="a time-limited, read-only URL (SAS) to the file")
+    size_bytes: int
+    sha256: str
+    split: str | None = Field(default=None, description="the split a webdataset shard belongs to")
+    images: int | None = Field(default=None, description="images in a webdataset shard")
+
+
 class DatasetDownload(Model):
-    """Body of ``GET /api/v1/datasets/{id}/download``: a time-limited SAS URL to the zip."""
+    """Body of ``GET /api/v1/datasets/{id}/download``: time-limited SAS URLs to the dataset.
+
+    ``url``, ``size_bytes`` and ``sha256`` are one file: the zip (layouts ``zip`` and
+    ``imagefolder``), or ``dataset.json`` (``webdataset``: it lists every shard with its size
+    and sha256). ``files`` are every file to fetch, each with its own URL (for a zip: that zip).
+    """
 
     url: str
     expires_at: datetime
     size_bytes: int
     sha256: str
+    layout: DatasetLayout = DatasetLayout.zip
+    files: list[DatasetFile] = Field(default_factory=list)
 
 
 class DatasetMeta(Model):
@@ -170,6 +236,7 @@ class DatasetMeta(Model):
     splits: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SPLITS))
     include_duplicates: bool = False
     min_level: Level = Level.fast
+    layout: DatasetLayout = DatasetLayout.zip
     job: JobCreate | None = Field(default=None, description="the job's settings, for the card")
 
     @field_validator("splits")
@@ -184,7 +251,7 @@ class ArchiveSummary(Model):
     counts: DatasetCounts
     size_bytes: int
     sha256: str
-    members: int = Field(description="zip members written, images and metadata files")
+    members: int = Field(description="zip members written, images and metadata files (webdataset: files)")
     skipped: dict[str, int] = Field(
         default_factory=dict, description="records left out, by reason"
     )
@@ -204,6 +271,20 @@ class DatasetTally(Model):
     sources: dict[str, int] = Field(default_factory=dict)
     licenses: dict[str, int] = Field(default_factory=dict)
     skipped: dict[str, int] = Field(default_factory=dict)
+    relabelled: int = Field(default=0, description="images packed under the label a reviewer moved them to")
+
+
+class ShardState(Model):
+    """The open shard of one split of a ``webdataset`` build: its number, what it holds so far,
+    its running sha256 and the blocks staged for it by the parts so far (uncommitted)."""
+
+    index: int = Field(default=0, description="the shard's number within its split")
+    images: int = 0
+    size: int = Field(default=0, description="tar bytes staged so far")
+    sha256_state: str | None = Field(default=None, description="resumable SHA-256 state, base64")
+    blocks: list[tuple[int, int]] = Field(
+        default_factory=list, description="(part, blocks it staged) for each part that wrote to it"
+    )
 
 
 class DatasetBuildState(Model):
@@ -220,6 +301,9 @@ class DatasetBuildState(Model):
     members: int = Field(default=0, description="zip members written by the parts")
     manifest_bytes: int = 0
     tally: DatasetTally = Field(default_factory=DatasetTally)
+    shards: dict[str, ShardState] = Field(
+        default_factory=dict, description="webdataset: the open shard of each split"
+    )
     done: bool = Field(default=False, description="every record has been through a part")
 
 
@@ -230,6 +314,8 @@ class DatasetBuild(Model):
     user_id: str
     part_images: int = Field(ge=1, description="records per part (one activity each)")
     parts_per_history: int = Field(ge=1, description="parts before continue_as_new")
+    shard_images: int = Field(default=1000, ge=1, description="webdataset: most images per shard")
+    shard_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="webdataset: most bytes per shard")
     state: DatasetBuildState = Field(default_factory=DatasetBuildState)
 
 
@@ -239,4 +325,5 @@ class DatasetBuildFailure(Model):
     dataset_id: str
     user_id: str
     parts: int = Field(default=0, description="parts whose blobs may be left to remove")
+    layout: DatasetLayout = DatasetLayout.zip
     error: str

@@ -45,6 +45,7 @@ class ValidationRules(Model):
     min_height: int = 0
     formats: list[ImageFormat] = Field(default_factory=lambda: list(DEFAULT_FORMATS))
     max_pixels: int = 89_478_485
+    max_decoded_bytes: int = 128 * 1024 * 1024
 
 
 class DownloadBatch(Model):
@@ -59,6 +60,7 @@ class DownloadBatch(Model):
     label: str
     rules: ValidationRules
     candidates: list[Candidate]
+    offset: int = Field(default=0, ge=0, description="the page's offset: candidate i is at offset + i")
 
 
 class FailureReason(StrEnum):
@@ -74,6 +76,7 @@ class FailureReason(StrEnum):
     format_not_allowed = "format_not_allowed"
     too_small = "too_small"
     too_many_pixels = "too_many_pixels"
+    decoded_too_large = "decoded_too_large"
     robots_noai = "robots_noai"
     rate_limited = "rate_limited"
 
@@ -107,10 +110,23 @@ class ValidationSummary(Model):
 
 
 class Origin(Model):
-    """Which batch first stored an image: lets a re-run batch recognise its own earlier write."""
+    """Which batch first stored an image, and from which place in its chunk's results: a
+    batch that comes to the same place again (a retried activity, or a resumed run whose
+    batches are cut at other offsets) recognises the write as its own and counts it; the same
+    URL found at another place, or by another chunk, is a duplicate."""
 
     batch_id: str
     url: str
+    position: int | None = Field(
+        default=None, description="index of the URL in its chunk's result list (the source's offset)"
+    )
+
+    def same_place(self, other: "Origin", chunk_id: str, other_chunk_id: str) -> bool:
+        """True when both stored the same URL from the same place of the same chunk (records
+        written before positions existed compare by batch)."""
+        if self.position is None or other.position is None:
+            return self == other
+        return (chunk_id, self.position, self.url) == (other_chunk_id, other.position, other.url)
 
 
 class ImageRecord(Document):
@@ -131,7 +147,11 @@ class ImageRecord(Document):
     format: ImageFormat
     content_type: str
     bytes: int
-    blob_name: str
+    blob_name: str = Field(description="'images/...': the shard blob (a tar) holding the bytes")
+    offset: int | None = Field(
+        default=None, ge=0, description="where the image's ``bytes`` bytes start in the blob "
+        "(None: the blob is the image alone)"
+    )
     sha256: str
     phash: str
     windows: list[str] = Field(
@@ -146,6 +166,19 @@ class ImageRecord(Document):
     duplicate_of: str | None = None
     validation: ValidationSummary
     created_at: datetime = Field(default_factory=utcnow)
+    # Curation by a reviewer (``PATCH /api/v1/jobs/{job_id}/images/{image_id}``), honoured by
+    # every dataset build through ``shared.datasets.curation``.
+    excluded: bool = Field(default=False, description="left out of every dataset by a reviewer")
+    curated_label: str | None = Field(
+        default=None, description="the label a reviewer moved the image to (None: its own label)"
+    )
+    curated_by: str | None = Field(default=None, description="the user who last curated it")
+    curated_at: datetime | None = None
+
+    @property
+    def effective_label(self) -> str:
+        """The label the image has after review: the one a reviewer moved it to, else its own."""
+        return self.curated_label or self.label
 
 
 class ValidationResult(Model):
@@ -156,6 +189,8 @@ class ValidationResult(Model):
     label: str
     url: str
     blob_name: str
+    offset: int | None = None
+    bytes: int
     width: int
     height: int
     mode: str | None = None
@@ -185,6 +220,27 @@ class ValidationResultPage(Model):
     continuation: str | None = None
 
 
-def image_blob_name(job_id: str, sha256: str, fmt: ImageFormat) -> str:
-    """Content-addressed blob name: a replayed activity writes the same blob again."""
-    return f"images/{job_id}/{sha256}.{fmt.extension}"
+def shard_blob_name(job_id: str, chunk_id: str, seq: int, attempt: str) -> str:
+    """The shard blob of one attempt of download batch ``seq`` of a chunk (``images/...``):
+    every attempt writes a fresh name, so a retried batch never changes bytes that a record of
+    an earlier attempt points at.
+
+    >>> shard_blob_name("j1", "c2", 7, "a1b2c3d4")
+    'images/j1/shards/c2/000007-a1b2c3d4.tar'
+    """
+    return f"images/{shard_prefix(job_id, chunk_id, seq)}{attempt}.tar"
+
+
+def shard_prefix(job_id: str, chunk_id: str | None = None, seq: int | None = None) -> str:
+    """Name prefix (in the ``images`` container) of a job's shards, of one chunk's, or of
+    every attempt of one batch.
+
+    >>> shard_prefix("j1"), shard_prefix("j1", "c2"), shard_prefix("j1", "c2", 7)
+    ('j1/shards/', 'j1/shards/c2/', 'j1/shards/c2/000007-')
+    """
+    prefix = f"{job_id}/shards/"
+    if chunk_id is not None:
+        prefix += f"{chunk_id}/"
+        if seq is not None:
+            prefix += f"{seq:06d}-"
+    return prefix

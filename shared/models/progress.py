@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from pydantic import Field
@@ -22,7 +23,7 @@ from pydantic import Field
 from shared.models.api import PageQuery
 from shared.models.base import ChunkStatus, JobStatus, Model, utcnow
 from shared.models.images import BatchResult, Candidate, ValidationRules
-from shared.models.jobs import ChunkSpec, Job, JobProgress
+from shared.models.jobs import ChunkSpec, Job, JobProgress, estimate_completion, work_done
 from shared.models.validation import BatchValidation, ValidationProgress, ValidationStart
 
 _OPEN = (ChunkStatus.pending, ChunkStatus.in_progress)
@@ -59,6 +60,11 @@ class ProgressState(Model):
     failed: dict[str, int] = Field(default_factory=dict)
     validation: ValidationProgress | None = None
     updated_at: datetime | None = None
+    run_start_completed: int = Field(default=0, description="chunks already done when the run began")
+    run_start_valid: int = Field(default=0, description="images already stored when the run began")
+    settled_rejected: int = Field(
+        default=0, description="images the latest finished validation run set aside"
+    )
 
     def start_run(self, op: StartRun) -> "ProgressState":
         base = ProgressState() if op.reset else self.model_copy(deep=True)
@@ -72,6 +78,8 @@ class ProgressState(Model):
         base.run = op.run
         base.phase = "crawling"
         base.updated_at = utcnow()
+        base.run_start_completed = base.count(ChunkStatus.completed)
+        base.run_start_valid = base.valid
         return base
 
     def update_chunk(self, op: ChunkUpdate) -> "ProgressState":
@@ -118,27 +126,56 @@ class ProgressState(Model):
         applied = self.validation.apply(result)
         if applied is self.validation:
             return self
-        return self.model_copy(update={"validation": applied, "updated_at": utcnow()})
+        update: dict[str, object] = {"validation": applied, "updated_at": utcnow()}
+        if applied.finished:
+            update["settled_rejected"] = applied.rejected
+        return self.model_copy(update=update)
 
     def count(self, *statuses: ChunkStatus) -> int:
         return sum(1 for s in self.chunks.values() if s in statuses)
 
-    def report(self, job_id: str, status: JobStatus, started_at: datetime | None) -> JobProgress:
-        """The progress body the API returns."""
+    def report(
+        self,
+        job_id: str,
+        status: JobStatus,
+        started_at: datetime | None,
+        *,
+        image_target: int = 0,
+        completed_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> JobProgress:
+        """The progress body the API returns. ``image_target`` (the job's
+        ``JobCreate.image_target``) lets progress and its estimate follow the images as they
+        arrive, not only the chunks as they finish."""
         total = len(self.chunks)
         completed = self.count(ChunkStatus.completed)
         failed = self.count(ChunkStatus.failed)
+        done = work_done(completed, total, self.valid, image_target)
+        percent = math.floor(100 * done)
+        estimate = None
+        if status is JobStatus.completed:
+            percent, estimate = 100, completed_at
+        elif status is JobStatus.running:
+            percent = min(percent, 99)
+            if self.phase == "crawling":
+                at_start = work_done(self.run_start_completed, total, self.run_start_valid, image_target)
+                estimate = estimate_completion(done, at_start, started_at, now or utcnow())
+        # What the latest finished validation set aside: a run under way counts once it ends.
+        run = self.validation
+        rejected = run.rejected if run is not None and run.finished else self.settled_rejected
         return JobProgress(
             job_id=job_id,
             status=status,
             phase=self.phase,
-            progress=round(100.0 * completed / total, 2) if total else 0.0,
+            progress=percent,
+            estimated_completion=estimate,
             total_chunks=total,
             active_chunks=self.count(ChunkStatus.in_progress),
             completed_chunks=completed,
             failed_chunks=failed,
             downloaded_images=self.downloaded,
-            valid_images=self.valid,
+            stored_images=self.valid,
+            valid_images=max(0, self.valid - rejected),
             duplicate_images=self.duplicates,
             failed_downloads=sum(self.failed.values()),
             failed_by_reason=dict(self.failed),
@@ -263,6 +300,7 @@ class ChunkRun(Model):
     rules: ValidationRules
     batch_size: int
     history_limit: int
+    batches_in_flight: int = 1
     offset: int = 0
     seq: int = 0
     pages: int = 0

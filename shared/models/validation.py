@@ -281,6 +281,7 @@ class BatchValidation(Model):
     validated: int = 0
     invalid: int = 0
     duplicates: int = 0
+    rejected: int = Field(default=0, description="records invalid or near-duplicates: not valid")
     written: int = Field(default=0, description="records whose validation changed")
 
 
@@ -304,6 +305,12 @@ class ValidationProgress(Model):
     validated: int = 0
     invalid: int = 0
     duplicates: int = 0
+    rejected: int = Field(default=0, description="images set aside: invalid or near-duplicates")
+
+    @property
+    def finished(self) -> bool:
+        """Every batch of the run is counted."""
+        return len(self.batches_done) >= self.batches
 
     def apply(self, result: BatchValidation) -> "ValidationProgress":
         """Count a batch once: another run's or an already counted batch changes nothing."""
@@ -314,13 +321,15 @@ class ValidationProgress(Model):
             "validated": self.validated + result.validated,
             "invalid": self.invalid + result.invalid,
             "duplicates": self.duplicates + result.duplicates,
+            "rejected": self.rejected + result.rejected,
         })
 
 
 class ValidationRequest(Model):
-    """Body of ``POST /api/v1/validation/job/{job_id}``."""
+    """Body of ``POST /api/v1/validation/job/{job_id}`` (optional: no body, or ``{}``, is
+    level ``medium``)."""
 
-    level: Level
+    level: Level = Field(default=Level.medium, description="fast, medium (default) or slow")
 
 
 class ValidationStarted(Model):

@@ -136,5 +136,9 @@ def make_source(spec: SourceSpec, settings: Settings, session: aiohttp.ClientSes
         case SourceType.baidu:
             source = BaiduSource(client, s.baidu_base_url)
         case SourceType.urls:
+            if spec.url_list is not None:
+                raise ConfigurationError(
+                    "a stored URL list is read part by part: use shared.sources.urls.read_url_part"
+                )
             source = UrlListSource(spec.urls or [])
     return _Checked(source)

@@ -18,12 +18,13 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobBlock,
+    BlobProperties,
     BlobSasPermissions,
     BlobType,
     ContentSettings,
@@ -33,6 +34,7 @@ from azure.storage.blob import (
 )
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
+from shared.errors import NotFound
 from shared.storage.errors import azure_errors
 
 #: Clock skew allowed for a SAS's start time.
@@ -48,10 +50,22 @@ class BlobInfo:
     content_type: str | None
     tier: StandardBlobTier | None
     last_modified: datetime
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 def _tier(value: object) -> StandardBlobTier | None:
     return StandardBlobTier(str(value)) if value else None
+
+
+def _info(blob: BlobProperties) -> BlobInfo:
+    return BlobInfo(
+        name=blob.name,
+        size=blob.size,
+        content_type=blob.content_settings.content_type,
+        tier=_tier(blob.blob_tier),
+        last_modified=blob.last_modified,
+        metadata=dict(blob.metadata or {}),
+    )
 
 
 def _blob_errors(container: str, name: str) -> AbstractContextManager[None]:
@@ -83,22 +97,31 @@ class StagedBlob:
         self.content_type = content_type
         self._container, self._name = client.container_name, client.blob_name
 
+    @property
+    def name(self) -> str:
+        """The blob's name in its container."""
+        return self._name
+
     @staticmethod
     def block_id(index: int) -> str:
         """A fixed-length block id for block number ``index`` (base64 of ``%06d``)."""
         return base64.b64encode(f"{index:06d}".encode()).decode()
 
-    async def stage_block(self, block_id: str, data: bytes) -> None:
+    async def stage_block(self, block_id: str, data: bytes | bytearray) -> None:
         """Upload one block (invisible until committed)."""
         with _blob_errors(self._container, self._name):
             await self.client.stage_block(block_id, data)
 
-    async def commit_block_list(self, block_list: list[str]) -> None:
-        """Make the blob the listed blocks, in order, with this writer's content type."""
+    async def commit_block_list(
+        self, block_list: list[str], metadata: dict[str, str] | None = None
+    ) -> None:
+        """Make the blob the listed blocks, in order, with this writer's content type (and
+        ``metadata``, replacing any the blob had)."""
         with _blob_errors(self._container, self._name):
             await self.client.commit_block_list(
                 [BlobBlock(block_id) for block_id in block_list],
                 content_settings=ContentSettings(content_type=self.content_type),
+                metadata=metadata,
             )
 
 
@@ -118,15 +141,16 @@ class BlobStore:
         data: bytes,
         content_type: str,
         overwrite: bool = False,
+        metadata: dict[str, str] | None = None,
     ) -> bool:
-        """Write a blob; True when written, False when it existed and ``overwrite`` is off
-        (then the existing bytes stay, as content addressing wants)."""
+        """Write a blob (with ``metadata``, if given); True when written, False when it existed
+        and ``overwrite`` is off (then the existing bytes stay, as content addressing wants)."""
         settings = ContentSettings(content_type=content_type)
         with _blob_errors(container, name):
             try:
                 await self._blob(container, name).upload_blob(
                     data, blob_type=BlobType.BLOCKBLOB, overwrite=overwrite,
-                    content_settings=settings,
+                    content_settings=settings, metadata=metadata,
                 )  # fmt: skip
             except ResourceExistsError:
                 return False
@@ -137,6 +161,31 @@ class BlobStore:
         with _blob_errors(container, name):
             stream = await self._blob(container, name).download_blob()
             return await stream.readall()
+
+    async def get_range(self, container: str, name: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of the blob from ``offset`` (one ranged GET): an image of a shard.
+        A range past the blob's end is NotFound (``blob_range_missing``), never short bytes."""
+        if length <= 0:
+            return b""
+        with _blob_errors(container, name):
+            try:
+                stream = await self._blob(container, name).download_blob(offset=offset, length=length)
+                data = await stream.readall()
+            except HttpResponseError as exc:
+                if exc.status_code != 416:
+                    raise
+                data = b""
+        if len(data) != length:
+            raise NotFound(
+                f"blob {container}/{name} has no bytes {offset}-{offset + length - 1}",
+                error_code="blob_range_missing",
+            )
+        return data
+
+    async def set_metadata(self, container: str, name: str, metadata: dict[str, str]) -> None:
+        """Replace the blob's metadata (its bytes and tier stay)."""
+        with _blob_errors(container, name):
+            await self._blob(container, name).set_blob_metadata(metadata)
 
     async def content_type(self, container: str, name: str) -> str | None:
         """The blob's stored content type."""
@@ -158,18 +207,36 @@ class BlobStore:
                 return False
         return True
 
-    async def list(self, container: str, prefix: str = "") -> AsyncIterator[BlobInfo]:
-        """The container's blobs whose names start with ``prefix``, in name order."""
+    async def list(
+        self, container: str, prefix: str = "", *, metadata: bool = False
+    ) -> AsyncIterator[BlobInfo]:
+        """The container's blobs whose names start with ``prefix``, in name order (with their
+        metadata when asked)."""
         client = self.client.get_container_client(container)
+        include = ["metadata"] if metadata else None
         with azure_errors(f"container {container}", "container"):
-            async for blob in client.list_blobs(name_starts_with=prefix or None):
-                yield BlobInfo(
-                    name=blob.name,
-                    size=blob.size,
-                    content_type=blob.content_settings.content_type,
-                    tier=_tier(blob.blob_tier),
-                    last_modified=blob.last_modified,
-                )
+            async for blob in client.list_blobs(name_starts_with=prefix or None, include=include):
+                yield _info(blob)
+
+    async def list_page(
+        self, container: str, prefix: str, *, size: int, marker: str | None = None,
+        metadata: bool = False,
+    ) -> tuple[list[BlobInfo], str | None]:
+        """One listing page: at most ``size`` blobs whose names start with ``prefix``, in name
+        order, from ``marker`` (the token a previous page returned) on; and the token of the
+        next page (None at the end). One request, whatever the container holds."""
+        client = self.client.get_container_client(container)
+        include = ["metadata"] if metadata else None
+        pager = client.list_blobs(
+            name_starts_with=prefix or None, include=include, results_per_page=size
+        ).by_page(continuation_token=marker)
+        with azure_errors(f"container {container}", "container"):
+            try:
+                page = await pager.__anext__()
+            except StopAsyncIteration:
+                return [], None
+            blobs = [_info(blob) async for blob in page]
+        return blobs, pager.continuation_token or None
 
     async def set_tier(self, container: str, name: str, tier: StandardBlobTier | str) -> None:
         """Move the blob to Hot, Cool, Cold or Archive (the enum: the SDK sends the string
@@ -201,23 +268,34 @@ class BlobStore:
         (Azurite), else with a user-delegation key from the managed identity (Azure).
         ``filename`` makes browsers save the download under that name.
         """
-        blob = self._blob(container, name)
+        [url] = await self.sas_urls(container, [(name, filename)], expires_in)
+        return url
+
+    async def sas_urls(
+        self, container: str, blobs: list[tuple[str, str | None]], expires_in: timedelta
+    ) -> list[str]:
+        """Read-only URLs for several blobs of one container, each ``(name, filename)``, as
+        :meth:`sas_url` makes them, with one user-delegation key for all (Azure)."""
         start = datetime.now(UTC) - _SAS_SKEW
         expiry = start + _SAS_SKEW + expires_in
         account_key: str | None = getattr(self.client.credential, "account_key", None)
         delegation: UserDelegationKey | None = None
-        if account_key is None:
+        if account_key is None and blobs:
             with azure_errors("user delegation key", "sas"):
                 delegation = await self.client.get_user_delegation_key(start, expiry)
-        sas = generate_blob_sas(
-            account_name=blob.account_name or "",
-            container_name=container,
-            blob_name=name,
-            account_key=account_key,
-            user_delegation_key=delegation,
-            permission=BlobSasPermissions(read=True),
-            start=start,
-            expiry=expiry,
-            content_disposition=_attachment(filename) if filename else None,
-        )
-        return f"{blob.url}?{sas}"
+        urls = []
+        for name, filename in blobs:
+            blob = self._blob(container, name)
+            sas = generate_blob_sas(
+                account_name=blob.account_name or "",
+                container_name=container,
+                blob_name=name,
+                account_key=account_key,
+                user_delegation_key=delegation,
+                permission=BlobSasPermissions(read=True),
+                start=start,
+                expiry=expiry,
+                content_disposition=_attachment(filename) if filename else None,
+            )
+            urls.append(f"{blob.url}?{sas}")
+        return urls

@@ -18,6 +18,7 @@ from functools import cached_property
 from types import TracebackType
 from typing import Any
 
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.cosmos.aio import CosmosClient, DatabaseProxy
 from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import BlobServiceClient
@@ -32,6 +33,13 @@ def azure_credential(settings: Settings) -> DefaultAzureCredential:
     return DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
 
 
+def transport(settings: Settings) -> AioHttpTransport:
+    """The HTTP transport of one SDK client. Unless ``http_proxy_from_env`` is set it does not
+    read proxy variables and ``.netrc`` from the environment, which aiohttp otherwise does on
+    every request (measured: ~0.7 ms of CPU per request)."""
+    return AioHttpTransport(use_env_settings=settings.http_proxy_from_env)
+
+
 def cosmos_client(
     settings: Settings, credential: DefaultAzureCredential | None = None, **options: Any
 ) -> CosmosClient:
@@ -40,6 +48,7 @@ def cosmos_client(
     ``options`` go to the SDK (e.g. ``retry_total``)."""
     key = settings.cosmos_key.get_secret_value() if settings.cosmos_key else None
     auth: Any = key or credential or azure_credential(settings)
+    options.setdefault("transport", transport(settings))
     return CosmosClient(
         settings.cosmos_endpoint, credential=auth, connection_verify=settings.cosmos_verify_tls,
         **options,
@@ -52,6 +61,7 @@ def blob_service_client(
     """Blob client: the connection string when set (Azurite), else account URL + ``credential``.
 
     ``options`` go to the SDK (e.g. ``retry_total``)."""
+    options.setdefault("transport", transport(settings))
     if settings.blob_connection_string:
         return BlobServiceClient.from_connection_string(
             settings.blob_connection_string.get_secret_value(), **options

@@ -20,15 +20,18 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 from azure.cosmos.aio import ContainerProxy, DatabaseProxy
+from azure.cosmos.exceptions import CosmosBatchOperationError
 from pydantic import BaseModel
 
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.logs import log_event
 from shared.models import ImageRecord, Job, ValidationSummary, utcnow
 from shared.names import COSMOS_CONTAINERS
 from shared.storage.errors import azure_errors
@@ -171,6 +174,14 @@ class Repo(Generic[T]):
             async for doc in self._query(sql, params, pk):
                 yield self.from_document(doc)
 
+    async def iterate_values(
+        self, sql: str, params: Params | None = None, pk: Any = None
+    ) -> AsyncIterator[Any]:
+        """Raw results of a query (projections such as ``SELECT c.id``), page by page."""
+        with azure_errors(f"{self.entity} query", self.entity):
+            async for value in self._query(sql, params, pk):
+                yield value
+
     async def query(self, sql: str, params: Params | None = None, pk: Any = None) -> list[T]:
         """Every item the query returns, as a list (use :meth:`page` for large results)."""
         return [item async for item in self.iterate(sql, params, pk)]
@@ -247,11 +258,29 @@ async def owned_page(
     return await repo.page(sql, params, pk=user_id, limit=limit, continuation=continuation)
 
 
+log = logging.getLogger("pixcrawler.jobs")
+
+
+def _status_event(job: Job) -> None:
+    """The ``job_status`` event the monitoring queries count jobs by (docs/monitoring.md)."""
+    status = getattr(job.status, "value", job.status)
+    log_event(
+        log, "job_status", "job %s is %s", job.id, status,
+        job_id=job.id, user_id=job.user_id, status=status, run=job.run, error=job.error,
+    )
+
+
 class JobsRepo(Repo[Job]):
-    """Jobs (partition key ``/user_id``) with optimistic-concurrency state changes."""
+    """Jobs (partition key ``/user_id``) with optimistic-concurrency state changes. Every
+    status a job enters is logged as a ``job_status`` event."""
 
     def __init__(self, database: DatabaseProxy) -> None:
         super().__init__(database, "jobs", Job)
+
+    async def create(self, item: Job) -> Job:
+        created = await super().create(item)
+        _status_event(created)
+        return created
 
     async def update(self, job: Job, mutate: Callable[[Job], Job | None], attempts: int = 5) -> Job:
         """Read -> mutate -> replace with the etag; on a concurrent change read again and
@@ -266,9 +295,13 @@ class JobsRepo(Repo[Job]):
             changed = mutate(draft) or draft
             changed.updated_at = utcnow()
             try:
-                return await self.replace(changed, etag=current.etag)
+                saved = await self.replace(changed, etag=current.etag)
             except Conflict:
                 current = await self.get(job.id, job.user_id)
+                continue
+            if saved.status != current.status:
+                _status_event(saved)
+            return saved
         raise Conflict(
             f"job {job.id!r} kept changing concurrently ({attempts} attempts); retry",
             error_code="job_changed",
@@ -294,6 +327,15 @@ class ImageValidation(NamedTuple):
     duplicate_of: str | None = None
 
 
+#: Operations per Cosmos transactional batch (the service's limit).
+BATCH_LIMIT = 100
+
+
+def _where(record: ImageRecord) -> tuple[object, ...]:
+    """Who stored a record and where its bytes are: equal means it is this writer's own."""
+    return record.origin, record.chunk_id, record.blob_name, record.offset
+
+
 class ImagesRepo(Repo[ImageRecord]):
     """Image records (partition key ``/job_id``, id = sha256: content-addressed)."""
 
@@ -308,6 +350,43 @@ class ImagesRepo(Repo[ImageRecord]):
             return await self.create(record), True
         except Conflict:
             return await self.get(record.id, record.job_id), False
+
+    async def existing(self, job_id: str, ids: list[str]) -> dict[str, ImageRecord]:
+        """The records of ``ids`` that exist in the job (one query), by id."""
+        if not ids:
+            return {}
+        names = [f"@id{i}" for i in range(len(ids))]
+        sql = f"SELECT * FROM c WHERE c.job_id = @pk AND c.id IN ({', '.join(names)})"
+        return {r.id: r for r in await self.query(sql, dict(zip(names, ids)), pk=job_id)}
+
+    async def create_many(self, job_id: str, records: list[ImageRecord]) -> list[tuple[ImageRecord, bool]]:
+        """Store the records of one job that do not exist yet: (stored record, created?) for
+        each, in order. One query finds those that exist; the new ones go in transactional
+        batches of :data:`BATCH_LIMIT` creates (one request each). A batch that conflicts (a
+        concurrent writer created one of its ids meanwhile) falls back to one create at a
+        time, so the answer is the same as :meth:`create_if_absent` record by record."""
+        found = await self.existing(job_id, [r.id for r in records])
+        new = [r for r in records if r.id not in found]
+        for start in range(0, len(new), BATCH_LIMIT):
+            part = new[start : start + BATCH_LIMIT]
+            operations = [("create", (self.to_document(record),)) for record in part]
+            with azure_errors(f"{len(part)} image records", self.entity):
+                try:
+                    await self.container.execute_item_batch(operations, partition_key=job_id)
+                    continue
+                except CosmosBatchOperationError as exc:
+                    if exc.status_code != 409:
+                        raise
+            for record in part:  # the batch may have applied some creates (the emulator's
+                stored, created = await self.create_if_absent(record)  # are not atomic)
+                if not created and _where(stored) != _where(record):
+                    found[record.id] = stored
+        return [(found[r.id], False) if r.id in found else (r, True) for r in records]
+
+    async def count_in_blob(self, job_id: str, blob_name: str) -> int:
+        """How many of the job's records keep their bytes in ``blob_name`` (a shard)."""
+        sql = "SELECT VALUE COUNT(1) FROM c WHERE c.job_id = @pk AND c.blob_name = @blob"
+        return int((await self.query_values(sql, {"@blob": blob_name}, pk=job_id))[0])
 
     async def list_by_job(
         self,

@@ -11,17 +11,18 @@ from typing import Any
 
 import httpx
 import pytest
-from azure.cosmos import CosmosClient
-from azure.storage.blob import BlobServiceClient
 
 from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import ROOT, DemoSourceProcess, Stack
 from shared.auth import issue_dev_token
+from tests.stored_images import Stored, read_stored, storage_of
 
 pytestmark = pytest.mark.e2e
 
 LABELS = ["cat", "dog", "bird"]
 PER_LABEL = 40
+#: URLs per chunk of a `urls` source in these tests (the default is 1,000).
+URL_CHUNK = 25
 FAULTS = [
     "--duplicate", "0.1", "--near-duplicate", "0.1", "--truncated", "0.05", "--html", "0.05",
     "--not-found", "0.05", "--slow", "0.05", "--slow-delay", "0.5", "--redirect-blocked", "0.05",
@@ -43,7 +44,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "--dir", str(ROOT / ".local" / "catalogue-tests"), "--seed", "7", *FAULTS,
     ]).start()
     try:
-        extra = {"PIXCRAWLER_WIKIMEDIA_BASE_URL": source.url, "PIXCRAWLER_BATCH_SIZE": "16"}
+        extra = {"PIXCRAWLER_WIKIMEDIA_BASE_URL": source.url, "PIXCRAWLER_BATCH_SIZE": "16",
+                 "PIXCRAWLER_URL_CHUNK_SIZE": str(URL_CHUNK)}
         with Stack(directory / "stack", port=None, extra_env=extra) as stack:
             token = issue_dev_token("e2e-user", secret=LOCAL_SECRET)
             with httpx.Client(base_url=stack.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as api:
@@ -67,20 +69,15 @@ def run_job(api: httpx.Client, body: dict[str, Any], timeout: float = 240) -> di
     raise AssertionError(f"job {job_id} did not finish: {progress}")
 
 
-def stored(stack: Stack, job_id: str) -> tuple[list[dict[str, Any]], list[str]]:
-    env = stack.env
-    cosmos = CosmosClient(env["PIXCRAWLER_COSMOS_ENDPOINT"], env["PIXCRAWLER_COSMOS_KEY"], connection_verify=False)
-    images = cosmos.get_database_client("pixcrawler").get_container_client("images")
-    records = list(images.query_items(
-        "SELECT * FROM c WHERE c.job_id = @j", parameters=[{"name": "@j", "value": job_id}],
-        partition_key=job_id,
-    ))
-    blobs = BlobServiceClient.from_connection_string(env["PIXCRAWLER_BLOB_CONNECTION_STRING"])
-    names = [b.name for b in blobs.get_container_client("images").list_blobs(name_starts_with=f"{job_id}/")]
-    return records, names
+async def stored(stack: Stack, job_id: str) -> Stored:
+    """The job's records and shards; every record's bytes read back and checked."""
+    async with storage_of(stack.env) as storage:
+        found = await read_stored(storage, job_id)
+    assert found.unreadable == [] and found.unreferenced == []
+    return found
 
 
-def test_a_job_stores_every_good_image_once_and_counts_every_failure(world: dict[str, Any]) -> None:
+async def test_a_job_stores_every_good_image_once_and_counts_every_failure(world: dict[str, Any]) -> None:
     api: httpx.Client = world["api"]
     truth = world["source"].get("/_demo/catalogue")
     entries = truth["items"]
@@ -97,9 +94,12 @@ def test_a_job_stores_every_good_image_once_and_counts_every_failure(world: dict
     assert progress["status"] == "completed"
     assert progress["completed_chunks"] == progress["total_chunks"] == len(LABELS)
     assert progress["progress"] == 100.0
-    records, blob_names = stored(world["stack"], job_id)
-    assert {r["sha256"] for r in records} == expected_shas
-    assert len(records) == len(blob_names) == progress["valid_images"] == len(expected_shas)
+    found = await stored(world["stack"], job_id)
+    records = [r.model_dump(mode="json") for r in found.records]
+    assert found.shas == expected_shas
+    assert len(records) == progress["valid_images"] == len(expected_shas)
+    # one shard per download batch that stored something; each a tar of image + json members
+    assert 0 < len(found.shards) <= progress["total_chunks"] * -(-PER_LABEL * 2 // 16)
     assert progress["duplicate_images"] == len(good) - len(expected_shas)
     assert progress["failed_by_reason"] == dict(expected_failures)
     # "downloaded" counts responses whose bytes sniff as an image: not 404s, refusals or HTML
@@ -109,7 +109,8 @@ def test_a_job_stores_every_good_image_once_and_counts_every_failure(world: dict
     assert not bad & {r["sha256"] for r in records}
     for record in records:
         assert record["label"] in LABELS
-        assert record["blob_name"] == f"images/{job_id}/{record['sha256']}.{'jpg' if record['format'] == 'jpeg' else record['format']}"
+        assert record["blob_name"].startswith(f"images/{job_id}/shards/{record['chunk_id']}/")
+        assert record["offset"] % 512 == 0
     stats = api.get(f"/jobs/{job_id}/stats").json()
     per_label = Counter(e["label"] for e in good if e["kind"] not in ("duplicate_of",))
     assert stats["images"] == len(expected_shas)
@@ -118,7 +119,7 @@ def test_a_job_stores_every_good_image_once_and_counts_every_failure(world: dict
     assert all(stats["per_label"][label] <= per_label[label] for label in LABELS)
 
 
-def test_quota_stops_a_chunk_and_variations_keep_the_keyword_as_label(world: dict[str, Any]) -> None:
+async def test_quota_stops_a_chunk_and_variations_keep_the_keyword_as_label(world: dict[str, Any]) -> None:
     api: httpx.Client = world["api"]
     progress = run_job(api, {
         "name": "quota", "keywords": ["cat"], "sources": ["wikimedia"], "max_images_per_keyword": 10,
@@ -127,9 +128,35 @@ def test_quota_stops_a_chunk_and_variations_keep_the_keyword_as_label(world: dic
     assert progress["status"] == "completed"
     assert progress["total_chunks"] == 2
     assert progress["valid_images"] <= 10
-    records, blobs = stored(world["stack"], progress["job_id"])
-    assert {r["label"] for r in records} == {"cat"}
-    assert len(records) == len(blobs) == progress["valid_images"]
+    found = await stored(world["stack"], progress["job_id"])
+    assert {r.label for r in found.records} == {"cat"}
+    assert len(found.records) == progress["valid_images"]
+
+
+async def test_a_url_list_is_stored_once_and_crawled_as_parallel_chunks(world: dict[str, Any]) -> None:
+    api: httpx.Client = world["api"]
+    entries = world["source"].get("/_demo/catalogue")["items"]
+    urls = [e["url"] for e in entries]
+    good = {e["sha256"] for e in entries if e["kind"] not in FAILURE_OF_KIND}
+    failures = Counter(FAILURE_OF_KIND[e["kind"]] for e in entries if e["kind"] in FAILURE_OF_KIND)
+
+    progress = run_job(api, {
+        "name": "list", "sources": [{"type": "urls", "label": "mixed", "urls": ["  ", *urls]}],
+        "validation_level": "fast",
+    })
+    job = api.get(f"/jobs/{progress['job_id']}").json()
+    source = job["sources"][0]
+    assert source["urls"] is None, "the list lives in Blob Storage, not in the job"
+    assert source["url_list"]["count"] == len(urls)
+    assert progress["status"] == "completed"
+    assert progress["total_chunks"] == progress["completed_chunks"] == -(-len(urls) // URL_CHUNK)
+    found = await stored(world["stack"], progress["job_id"])
+    assert found.shas == good
+    assert progress["valid_images"] == len(good)
+    assert progress["failed_by_reason"] == dict(failures)
+    assert {r.label for r in found.records} == {"mixed"}
+    inputs = api.get(f"/jobs/{progress['job_id']}/logs").text
+    assert urls[-1] not in inputs
 
 
 def test_start_is_idempotent_and_a_finished_job_cannot_start_again(world: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """The pixcrawler SDK and CLI against the live API on the devhost (Azurite, the Cosmos emulator
-and the local demo source): a crawl, a dataset built, downloaded (also resumed from a partial
-file) and loaded; every error status mapped to its exception; the CLI's JSON, download and
-exit codes; and, for random labels, the manifest, the zip members and the stored records agree.
+and the local demo sources): a crawl, a dataset built, downloaded (also resumed from a partial
+file) and loaded; every error status mapped to its exception; the CLI's JSON, download, job
+actions, validation and exit codes; every Python example of sdk/README.md as written; and, for
+random labels, the manifest, the zip members and the stored records agree.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -26,7 +28,7 @@ from hypothesis import strategies as st
 import pixcrawler
 from pixcrawler import Client
 from scripts.devtoken import LOCAL_SECRET
-from scripts.stack import ROOT, DemoSourceProcess, Stack
+from scripts.stack import ROOT, DemoSources, Stack
 from shared.auth import issue_dev_token
 from shared.datasets import METADATA_MEMBERS, image_member, split_for
 from shared.models import DEFAULT_SPLITS
@@ -41,21 +43,16 @@ START_LIMIT = 3
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A stack with both demo sources (cat, dog and bird: what the README's examples crawl)."""
     directory: Path = tmp_path_factory.mktemp("sdk-live")
-    source = DemoSourceProcess(directory / "source", [
-        "--labels", ",".join(LABELS), "--per-label", "8", "--seed", "11",
-        "--dir", str(ROOT / ".local" / "catalogue-tests"),
-    ]).start()
+    sources = DemoSources(labels=[*LABELS, "bird"], per_label=8, faults=[],
+                          catalogue=ROOT / ".local" / "catalogue-tests")
     extra = {
-        "PIXCRAWLER_WIKIMEDIA_BASE_URL": source.url,
         "PIXCRAWLER_DATASET_PART_IMAGES": "5",
         "PIXCRAWLER_RATE_LIMIT_START_PER_MINUTE": str(START_LIMIT),
     }
-    try:
-        with Stack(directory / "stack", port=None, extra_env=extra) as stack:
-            yield {"stack": stack, "source": source, "dir": directory}
-    finally:
-        source.stop()
+    with Stack(directory / "stack", port=None, extra_env=extra, sources=sources) as stack:
+        yield {"stack": stack, "source": stack.source_processes["wikimedia"], "dir": directory}
 
 
 def client_for(world: dict[str, Any], user: str, **options: Any) -> Client:
@@ -100,8 +97,8 @@ def test_a_crawl_becomes_a_dataset_whose_counts_match_the_stored_records(
 
     with client_for(world, built["user"]) as client:
         assert info.id in [d.id for d in client.iter_datasets()]
-        path = client.download_dataset(info.id, tmp_path, progress=False)
-        assert path == tmp_path / f"{info.id}.zip"
+        path = client.download_dataset(info.id, tmp_path / "pets.zip", progress=False)
+        assert path == tmp_path / "pets.zip"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == info.sha256
         with client.load_dataset(info.id, progress=False) as ds:
             assert len(ds) == info.counts.total
@@ -185,7 +182,7 @@ def test_the_cli_lists_downloads_and_exits_4_on_an_unknown_id(
     row = next(d for d in json.loads(listed.stdout) if d["id"] == info.id)
     assert (row["status"], row["counts"]["total"], row["sha256"]) == ("ready", info.counts.total, info.sha256)
 
-    fetched = cli(world, built["user"], "datasets", "download", info.id, "--out", str(tmp_path), "--json")
+    fetched = cli(world, built["user"], "datasets", "download", info.id, "--out", str(tmp_path / "pets.zip"), "--json")
     assert fetched.returncode == 0, fetched.stderr
     path = Path(json.loads(fetched.stdout)["path"])
     assert hashlib.sha256(path.read_bytes()).hexdigest() == info.sha256
@@ -228,3 +225,85 @@ def test_manifest_zip_members_and_records_agree_for_any_labels(world: dict[str, 
     }  # fmt: skip
     assert names == {file for file, *_ in manifest} | set(METADATA_MEMBERS)
     assert all(not name.startswith(("/", "..")) and "/../" not in name for name in names)
+
+
+# --- the CLI drives any job ------------------------------------------------------------------
+
+
+def test_the_cli_starts_cancels_retries_resumes_and_validates_jobs_made_by_the_api(world: dict[str, Any]) -> None:
+    user = f"sdk-cli-{uuid.uuid4().hex[:8]}"
+    with client_for(world, user) as client:
+        a, b, c = (client.create_job(name=name, keywords=["bird"], sources=["wikimedia", "openverse"],
+                                     max_images_per_keyword=4, validation_level="fast") for name in "abc")
+
+    def act(*args: str) -> dict[str, Any]:
+        done = cli(world, user, "--json", *args)
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    def finished(job_id: str) -> str:
+        return str(act("jobs", "wait", job_id, "--poll-interval", "0.3", "--timeout", "120")["status"])
+
+    assert act("jobs", "start", a.id)["total_chunks"] == 2
+    assert finished(a.id) == "completed"
+    progress = act("jobs", "progress", a.id)
+    assert (progress["progress"], progress["stored_images"]) == (100, 8)
+    logs = act("jobs", "logs", a.id)
+    assert {(ch["query"], ch["source"], ch["status"]) for ch in logs["chunks"]} == {
+        ("bird", "wikimedia", "completed"), ("bird", "openverse", "completed")}
+
+    assert act("jobs", "cancel", b.id)["status"] == "cancelled"  # a pending job
+    assert act("jobs", "retry", b.id)["status"] == "running"
+    assert finished(b.id) == "completed"
+    assert act("jobs", "cancel", c.id)["status"] == "cancelled"
+    assert act("jobs", "resume", c.id)["status"] == "running"
+    assert finished(c.id) == "completed"
+    again = cli(world, user, "jobs", "cancel", c.id)
+    assert again.returncode == 1 and "Cannot cancel job with status: completed" in again.stderr
+
+    started = act("validate", a.id)  # no --level: the service's default
+    assert (started["job_id"], started["validation_level"], started["images_count"]) == (a.id, "medium", 8)
+    slow = cli(world, user, "validate", a.id, "--level", "slow")
+    assert slow.returncode == 0 and f"pixcrawler jobs progress {a.id}" in slow.stdout
+    shown = cli(world, user, "jobs", "progress", a.id)
+    assert shown.returncode == 0 and "  validation " in shown.stdout and "8 stored" in shown.stdout
+    assert cli(world, user, "validate", a.id, "--level", "ultra").returncode == 2
+    assert cli(world, user, "jobs", "start", "0123456789abcdef").returncode == 4
+
+
+# --- every Python example of sdk/README.md, as written --------------------------------------
+
+SDK_README = ROOT / "sdk" / "README.md"
+EXAMPLES = re.findall(r"```python\n(.*?)```", SDK_README.read_text(), re.S)
+
+
+@pytest.fixture(scope="module")
+def readme_user(world: dict[str, Any]) -> dict[str, str]:
+    """A user with an API key and a ready dataset: what the examples' pxc_... and ds_123 are."""
+    with client_for(world, f"sdk-readme-{uuid.uuid4().hex[:8]}") as client:
+        key = client.create_api_key("readme").key
+        job_id = crawl(client, keywords=LABELS, sources=["wikimedia", "openverse"], max_images_per_keyword=6)
+        info = client.wait_for_dataset(client.create_dataset(job_id, "pets").id, poll_interval=0.3, timeout=120)
+    assert info.is_ready, info
+    return {"key": key, "dataset": info.id}
+
+
+@pytest.mark.parametrize("code", EXAMPLES, ids=[f"example-{i}" for i in range(len(EXAMPLES))])
+def test_every_python_example_of_the_sdk_readme_runs(world: dict[str, Any], readme_user: dict[str, str],
+                                                    code: str, tmp_path: Path) -> None:
+    """Each block in its own interpreter, after `pixcrawler login` (a saved key and URL). A block
+    that exports its own variables (``# export NAME="..."``) gets those instead of the key."""
+    base_url = world["stack"].base_url
+    for placeholder, real in (("pxc_...", readme_user["key"]), ("ds_123", readme_user["dataset"]),
+                              ("http://127.0.0.1:7071/api/v1", base_url)):
+        code = code.replace(placeholder, real)
+    exported = dict(re.findall(r'^# export (\w+)="([^"]*)"$', code, re.M))
+    login = {"base_url": base_url} if exported else {"base_url": base_url, "api_key": readme_user["key"]}
+    (tmp_path / "config.json").write_text(json.dumps(login))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIXCRAWLER_", "SERVICE_"))}
+    env.update(exported, PIXCRAWLER_CONFIG=str(tmp_path / "config.json"), PIXCRAWLER_CACHE_DIR=str(tmp_path / "cache"))
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip(), "every example shows something"
+    assert "check your API key" not in run.stdout and "cannot reach" not in run.stdout

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import ROOT, DemoSourceProcess, Stack
@@ -23,11 +24,13 @@ pytestmark = pytest.mark.e2e
 LABELS = ["cat", "dog"]
 PER_LABEL = 30
 FAULTS = ["--duplicate", "0.1", "--near-duplicate", "0.2"]
-#: Pacing on at 240 images a minute in batches of 4: the first wave validates 32 images and
-#: a durable timer holds the second back, so the "validating" phase is there to be seen.
+#: Pacing on at 240 images a minute in waves of 2 batches of 4: the first wave validates 8
+#: images and a durable timer holds the next back for 2 s, so the "validating" phase lasts
+#: several seconds, long enough for the test's polling to see it.
 ENV = {
     "PIXCRAWLER_BATCH_SIZE": "16",
     "PIXCRAWLER_VALIDATION_BATCH_SIZE": "4",
+    "PIXCRAWLER_VALIDATION_PARALLEL": "2",
     "PIXCRAWLER_VALIDATION_PACING": "true",
     "PIXCRAWLER_VALIDATION_RATE_MEDIUM": "240",
     "PIXCRAWLER_VALIDATION_RATE_SLOW": "100000",
@@ -98,7 +101,7 @@ def all_results(api: httpx.Client, job_id: str, **params: str) -> list[dict[str,
             return items
 
 
-def test_near_duplicates_are_flagged_with_the_original_kept(world: dict[str, Any]) -> None:
+async def test_near_duplicates_are_flagged_with_the_original_kept(world: dict[str, Any]) -> None:
     phases, progress = world["phases"], world["progress"]
     assert progress["status"] == "completed"
     assert "validating" in phases and phases.index("validating") < phases.index("done")
@@ -107,7 +110,7 @@ def test_near_duplicates_are_flagged_with_the_original_kept(world: dict[str, Any
     catalogue = world["source"].get("/_demo/catalogue")["items"]
     sha_of_url = {e["url"]: e["sha256"] for e in catalogue}
     near = {e["sha256"]: sha_of_url[e["of"]] for e in catalogue if e["kind"] == "near_duplicate_of"}
-    records, _ = stored(world["stack"], world["job_id"])
+    records = [r.model_dump(mode="json") for r in (await stored(world["stack"], world["job_id"])).records]
     assert len(near) >= 8
     assert {r["sha256"]: r["duplicate_of"] for r in records if r["is_duplicate"]} == near
     for record in records:
@@ -118,19 +121,22 @@ def test_near_duplicates_are_flagged_with_the_original_kept(world: dict[str, Any
     run = progress["validation"]
     assert (run["level"], run["images"], run["validated"], run["duplicates"]) == (
         "medium", len(records), len(records), len(near))
+    # valid_images counts what passed the validation: the near-duplicates set aside are not
+    # valid; what the crawl stored keeps its own count.
+    assert (progress["stored_images"], progress["valid_images"]) == (len(records), len(records) - len(near))
     assert sorted(run["batches_done"]) == list(range(run["batches"])) and run["batches"] > 8
 
 
-def test_results_pages_filters_and_stats(world: dict[str, Any]) -> None:
+async def test_results_pages_filters_and_stats(world: dict[str, Any]) -> None:
     api: httpx.Client = world["api"]
     job_id = world["job_id"]
-    records, _ = stored(world["stack"], job_id)
+    records = [r.model_dump(mode="json") for r in (await stored(world["stack"], job_id)).records]
     everything = all_results(api, job_id)
     duplicates = all_results(api, job_id, filter="duplicate")
     valid = all_results(api, job_id, filter="valid")
 
     assert sorted(item["id"] for item in everything) == sorted(r["id"] for r in records)
-    assert set(everything[0]) == {"id", "label", "url", "blob_name", "width", "height", "mode",
+    assert set(everything[0]) == {"id", "label", "url", "blob_name", "offset", "bytes", "width", "height", "mode",
                                   "exif_orientation", "is_valid", "is_duplicate", "duplicate_of", "validation"}
     assert {item["id"] for item in duplicates} == {r["id"] for r in records if r["is_duplicate"]}
     assert len(valid) == len(records) - len(duplicates)
@@ -172,8 +178,10 @@ def test_a_slow_run_over_http_adds_quality_and_keeps_the_groups(world: dict[str,
     assert status["runtimeStatus"] == "Completed"
     duplicates = sum(keeper is not None for keeper in before.values())
     assert (status["output"]["duplicates"], status["output"]["changed"]) == (duplicates, 0)
-    _, names = stored(stack, job_id)
-    assert names and not [name for name in names if "/dedupe/" in name]
+    container = BlobServiceClient.from_connection_string(
+        stack.env["PIXCRAWLER_BLOB_CONNECTION_STRING"]).get_container_client("images")
+    names = [blob.name for blob in container.list_blobs(name_starts_with=f"{job_id}/")]
+    assert names and not [name for name in names if name.startswith(f"{job_id}/dedupe/")]
 
 
 def test_unknown_jobs_empty_jobs_bad_levels_and_other_users(world: dict[str, Any]) -> None:
@@ -194,3 +202,16 @@ def test_unknown_jobs_empty_jobs_bad_levels_and_other_users(world: dict[str, Any
             stranger.get(f"/validation/stats/{job_id}"),
         ):
             assert answer.status_code == 403
+
+
+async def test_a_validation_without_a_body_runs_at_medium_and_counts_what_passed(world: dict[str, Any]) -> None:
+    api: httpx.Client = world["api"]
+    job_id = world["job_id"]
+    started = api.post(f"/validation/job/{job_id}")  # as the first documents write it
+    assert started.status_code == 200, started.text
+    assert started.json()["validation_level"] == "medium"
+    progress = wait_for_validation(api, job_id, "medium")
+    records = (await stored(world["stack"], job_id)).records
+    passed = sum(1 for r in records if r.is_valid and not r.is_duplicate)
+    assert progress["valid_images"] == passed == api.get(f"/validation/stats/{job_id}").json()["valid"]
+    assert progress["stored_images"] == len(records) > passed

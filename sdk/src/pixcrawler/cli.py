@@ -9,8 +9,11 @@ Exit codes: 0 ok, 1 API or other error (also a job that ended failed/cancelled),
 
 Example::
 
-    pixcrawler login --api-key pk_...
-    pixcrawler crawl cat dog --source wikimedia --max-images 50 --dataset pets --out data/
+    pixcrawler login --api-key pxc_...
+    pixcrawler crawl cat dog --source wikimedia --max-images 50 --min-width 256 --formats jpeg,png \
+        --dataset pets --layout imagefolder --out data/pets
+    pixcrawler jobs start|cancel|retry|resume|progress|logs|show|wait JOB_ID
+    pixcrawler validate JOB_ID --level slow
     pixcrawler --json datasets list
 """
 
@@ -27,12 +30,14 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 
+from pixcrawler._progress import completion
 from pixcrawler._version import __version__
 from pixcrawler.client import Client
 from pixcrawler.config import save_config
+from pixcrawler.download import wants_zip
 from pixcrawler.exceptions import APIError, AuthenticationError, NotFoundError, PixCrawlerError
 from pixcrawler.jobs import wait
-from pixcrawler.models import DatasetInfo, Job, JobProgress
+from pixcrawler.models import LAYOUTS, DatasetInfo, Job, JobProgress
 
 __all__ = ["EXIT_API", "EXIT_AUTH", "EXIT_INTERRUPTED", "EXIT_NOT_FOUND", "EXIT_OK",
            "EXIT_USAGE", "build_parser", "exit_code_for", "main"]
@@ -103,6 +108,7 @@ def _describe_dataset(info: DatasetInfo) -> str:
         f"{info.name} ({info.id})",
         f"  status     {info.status}" + (f": {info.error}" if info.error else ""),
         f"  job        {info.job_id}",
+        f"  layout     {info.layout}",
         f"  images     {info.counts.total}",
         f"  size       {info.size_bytes if info.size_bytes is not None else '-'} bytes",
         f"  sha256     {info.sha256 or '-'}",
@@ -116,13 +122,23 @@ def _describe_dataset(info: DatasetInfo) -> str:
 
 
 def _describe_progress(progress: JobProgress) -> str:
-    return (
-        f"  status     {progress.status} ({progress.phase})\n"
+    when = completion(progress)
+    text = (
+        f"  status     {progress.status} ({progress.phase}), {progress.progress}%"
+        + (f", {when}" if when else "") + "\n"
         f"  chunks     {progress.completed_chunks} done, {progress.failed_chunks} failed, "
         f"{progress.active_chunks} active of {progress.total_chunks}\n"
-        f"  images     {progress.valid_images} valid, {progress.downloaded_images} downloaded, "
-        f"{progress.duplicate_images} duplicates, {progress.failed_downloads} failed"
+        f"  images     {progress.stored_images} stored, {progress.valid_images} valid, "
+        f"{progress.downloaded_images} downloaded, {progress.duplicate_images} duplicates, "
+        f"{progress.failed_downloads} failed"
     )
+    run = progress.validation
+    if run:
+        text += (
+            f"\n  validation {run.get('level')}: {run.get('validated', 0)} of {run.get('images', 0)} "
+            f"images checked, {run.get('rejected', 0)} set aside"
+        )
+    return text
 
 
 def _describe_job(job: Job) -> str:
@@ -161,6 +177,15 @@ def _prompt_key() -> str:
     return sys.stdin.readline().strip()
 
 
+def _filters(args: argparse.Namespace) -> dict[str, Any]:
+    """The crawl's optional fields, only those given (the service's defaults otherwise)."""
+    given = {
+        "variations": args.variation, "min_width": args.min_width,
+        "min_height": args.min_height, "formats": args.formats,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def cmd_crawl(args: argparse.Namespace, client: Client, out: Output) -> int:
     job = client.create_job(
         name=args.name or " ".join(args.keywords),
@@ -168,7 +193,7 @@ def cmd_crawl(args: argparse.Namespace, client: Client, out: Output) -> int:
         sources=args.source or ["wikimedia"],
         max_images_per_keyword=args.max_images,
         validation_level=args.level,
-        **({"variations": args.variation} if args.variation else {}),
+        **_filters(args),
     )
     started = client.start_job(job.id)
     out.note(f"Started job {job.id}: {started.total_chunks} chunks")
@@ -188,7 +213,7 @@ def cmd_crawl(args: argparse.Namespace, client: Client, out: Output) -> int:
         return EXIT_API
     out.note(f"Job {job.id} completed: {final.valid_images} valid images")
     if args.dataset:
-        info = client.create_dataset(job.id, args.dataset)
+        info = client.create_dataset(job.id, args.dataset, layout=args.layout)
         out.note(f"Building dataset {info.id}...")
         info = client.wait_for_dataset(info.id, poll_interval=args.poll_interval, timeout=args.timeout)
         result["dataset"] = info
@@ -237,10 +262,26 @@ def cmd_jobs_logs(args: argparse.Namespace, client: Client, out: Output) -> int:
     return EXIT_OK
 
 
-def cmd_jobs_cancel(args: argparse.Namespace, client: Client, out: Output) -> int:
-    done = client.cancel_job(args.job_id)
-    out.result(done, lambda: done.message or f"Job {done.job_id} is {done.status}")
+def cmd_jobs_progress(args: argparse.Namespace, client: Client, out: Output) -> int:
+    progress = client.job_progress(args.job_id)
+    out.result(progress, lambda: f"Job {progress.job_id}\n" + _describe_progress(progress))
     return EXIT_OK
+
+
+def _job_action(act: Callable[[Client, str], Any]) -> Callable[[argparse.Namespace, Client, Output], int]:
+    """A command that asks the service for one action on a job and prints its answer."""
+
+    def handler(args: argparse.Namespace, client: Client, out: Output) -> int:
+        done = act(client, args.job_id)
+        out.result(done, lambda: done.message or f"Job {done.job_id} is {done.status}")
+        return EXIT_OK
+
+    return handler
+
+
+cmd_jobs_start = _job_action(Client.start_job)
+cmd_jobs_retry = _job_action(Client.retry_job)
+cmd_jobs_cancel = _job_action(Client.cancel_job)
 
 
 def cmd_jobs_resume(args: argparse.Namespace, client: Client, out: Output) -> int:
@@ -256,6 +297,13 @@ def cmd_jobs_wait(args: argparse.Namespace, client: Client, out: Output) -> int:
                  timeout=args.timeout, client=client)
     out.result(final, lambda: f"Job {final.job_id}\n" + _describe_progress(final))
     return EXIT_OK if final.status == "completed" else EXIT_API
+
+
+def cmd_validate(args: argparse.Namespace, client: Client, out: Output) -> int:
+    started = client.validate_job(args.job_id, args.level)
+    out.result(started, lambda: (started.message or "Validation started.")
+               + f"\nFollow it with `pixcrawler jobs progress {started.job_id}`.")
+    return EXIT_OK
 
 
 def cmd_datasets_list(args: argparse.Namespace, client: Client, out: Output) -> int:
@@ -274,7 +322,8 @@ def cmd_datasets_info(args: argparse.Namespace, client: Client, out: Output) -> 
 
 
 def cmd_datasets_download(args: argparse.Namespace, client: Client, out: Output) -> int:
-    path = client.download_dataset(args.dataset_id, args.out, progress=not args.quiet)
+    target = args.out if args.out is not None else Path(args.dataset_id)
+    path = client.download_dataset(args.dataset_id, target, progress=not args.quiet)
     out.result({"dataset_id": args.dataset_id, "path": path}, lambda: f"Saved to {path}")
     return EXIT_OK
 
@@ -282,7 +331,7 @@ def cmd_datasets_download(args: argparse.Namespace, client: Client, out: Output)
 def cmd_datasets_create(args: argparse.Namespace, client: Client, out: Output) -> int:
     info = client.create_dataset(
         args.job_id, args.name, splits=dict(args.split) if args.split else None,
-        include_duplicates=args.include_duplicates, min_level=args.min_level,
+        include_duplicates=args.include_duplicates, min_level=args.min_level, layout=args.layout,
     )
     if args.wait:
         info = client.wait_for_dataset(info.id, poll_interval=args.poll_interval,
@@ -310,6 +359,24 @@ def _split_arg(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(
             f"expected NAME=FRACTION, like train=0.8, got {text!r}"
         ) from None
+
+
+def _names(text: str) -> list[str]:
+    """A comma-separated list (``jpeg,png``)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected names separated by commas, like jpeg,png")
+    return names
+
+
+def _pixels(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -343,6 +410,14 @@ def _waiting(parser: argparse.ArgumentParser) -> None:
 
 
 Handler = Callable[[argparse.Namespace, Client, Output], int]
+
+_LAYOUT_HELP = (
+    "zip (default): {label}/{sha256}.{ext}; imagefolder: {split}/{label}/... for torchvision's "
+    "ImageFolder; webdataset: tar shards {split}-000000.tar"
+)
+_OUT_HELP = (
+    "a folder gets the dataset unpacked (a webdataset's shards); NAME.zip gets the zip"
+)
 
 
 def _id_actions(
@@ -388,9 +463,14 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--name", help="job name (default: the keywords)")
     crawl.add_argument("--variation", action="append", metavar="TEMPLATE",
                        help="query template with {kw}, e.g. '{kw} photo' (repeatable)")
+    crawl.add_argument("--min-width", type=_pixels, metavar="PX", help="skip narrower images")
+    crawl.add_argument("--min-height", type=_pixels, metavar="PX", help="skip lower images")
+    crawl.add_argument("--formats", type=_names, metavar="LIST",
+                       help="accepted formats, e.g. jpeg,png (default jpeg,png,webp,gif)")
     crawl.add_argument("--wait", action="store_true", help="show live progress until it ends")
     crawl.add_argument("--dataset", metavar="NAME", help="then build a dataset (implies --wait)")
-    crawl.add_argument("--out", metavar="DIR", help="with --dataset: download the zip here")
+    crawl.add_argument("--layout", choices=LAYOUTS, default="zip", help=_LAYOUT_HELP)
+    crawl.add_argument("--out", metavar="DIR|NAME.zip", help="with --dataset: " + _OUT_HELP)
     _waiting(crawl)
     crawl.set_defaults(handler=cmd_crawl)
 
@@ -403,12 +483,22 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=cmd_jobs_list)
     by_id = _id_actions(jobs, common, "job_id", [
         ("show", cmd_jobs_show, "a job and its progress"),
+        ("progress", cmd_jobs_progress, "a job's progress now"),
         ("logs", cmd_jobs_logs, "a job's chunks and their errors"),
+        ("start", cmd_jobs_start, "start a pending job"),
         ("cancel", cmd_jobs_cancel, "stop a job"),
+        ("retry", cmd_jobs_retry, "run a failed or cancelled job again from scratch"),
         ("resume", cmd_jobs_resume, "continue a job from its checkpoints"),
         ("wait", cmd_jobs_wait, "show live progress until a job ends"),
     ])
     _waiting(by_id["wait"])
+
+    validate = commands.add_parser("validate", parents=[common],
+                                   help="validate a job's images (near-duplicates, quality)")
+    validate.add_argument("job_id", metavar="JOB_ID")
+    validate.add_argument("--level", choices=LEVELS, default=None,
+                          help="fast, medium (the service's default) or slow")
+    validate.set_defaults(handler=cmd_validate)
 
     datasets = commands.add_parser("datasets", help="list, build and download datasets")
     actions = datasets.add_subparsers(dest="datasets_command", required=True, metavar="ACTION")
@@ -419,10 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     by_id = _id_actions(actions, common, "dataset_id", [
         ("info", cmd_datasets_info, "a dataset's status and counts"),
         ("delete", cmd_datasets_delete, "delete a dataset"),
-        ("download", cmd_datasets_download, "download a dataset's zip (resumable, verified)"),
+        ("download", cmd_datasets_download, "download a dataset as a folder or a zip (resumable, verified)"),
     ])
-    by_id["download"].add_argument("--out", default=".", metavar="PATH",
-                                   help="file or folder (default: ./DATASET_ID.zip)")
+    by_id["download"].add_argument("--out", default=None, metavar="DIR|NAME.zip",
+                                   help=_OUT_HELP + " (default: the folder ./DATASET_ID)")
     create = actions.add_parser("create", parents=[common], help="build a dataset from a job")
     create.add_argument("job_id", metavar="JOB_ID")
     create.add_argument("--name", required=True)
@@ -430,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="repeatable; default train=0.8 val=0.1 test=0.1")
     create.add_argument("--include-duplicates", action="store_true")
     create.add_argument("--min-level", choices=LEVELS, default="fast")
+    create.add_argument("--layout", choices=LAYOUTS, default="zip", help=_LAYOUT_HELP)
     create.add_argument("--wait", action="store_true", help="wait until it is built")
     _waiting(create)
     create.set_defaults(handler=cmd_datasets_create)
@@ -443,6 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "crawl" and args.out and not args.dataset:
             parser.error("crawl: --out needs --dataset NAME")
+        if args.command == "crawl" and args.out and args.layout == "webdataset" and wants_zip(args.out):
+            parser.error("crawl: a webdataset is several tar shards, not a zip: give --out a folder")
     except SystemExit as exc:
         return int(exc.code or 0)
     out = Output(args.json)

@@ -4,7 +4,7 @@ of :mod:`pixcrawler` and :mod:`pixcrawler.jobs` use one shared instance of it.
 Example::
 
     from pixcrawler import Client
-    with Client(api_key="pk_...") as client:
+    with Client(api_key="pxc_...") as client:
         for info in client.iter_datasets():
             print(info.id, info.name, info.status)
         ds = client.load_dataset("ds_123")
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 import time
 from urllib.parse import quote
 from collections.abc import Callable, Iterator
@@ -24,32 +25,35 @@ import httpx
 from pydantic import BaseModel
 
 from pixcrawler._http import RetryPolicy, Transport
+from pixcrawler._review import ReviewMixin
 from pixcrawler.config import Settings, cache_dir, resolve_settings
 from pixcrawler.dataset import DEFAULT_MAX_MEMORY_BYTES, Dataset
-from pixcrawler.download import download_file, target_path
+from pixcrawler.download import download_file, download_files, save_dataset
 from pixcrawler.exceptions import DatasetTooLargeError, WaitTimeoutError
 from pixcrawler.models import (
     DATASET_FINISHED, ApiKey, ChunkLog, DatasetInfo, DownloadInfo, Job, JobCancelled,
-    JobProgress, JobResumed, JobStarted, Page,
+    JobProgress, JobResumed, JobStarted, Page, ValidationStarted,
 )
 
-__all__ = ["Client"]
+__all__ = ["Client", "PixCrawlerClient"]
 
 M = TypeVar("M", bound=BaseModel)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 
-class Client:
+class Client(ReviewMixin):
     """A connection to the PixCrawler API.
 
     Credentials and URL default to the environment (``PIXCRAWLER_API_KEY``,
-    ``PIXCRAWLER_TOKEN``, ``PIXCRAWLER_BASE_URL``), then to what ``pixcrawler login`` saved.
+    ``PIXCRAWLER_TOKEN``, ``PIXCRAWLER_BASE_URL``, then ``SERVICE_API_KEY``,
+    ``SERVICE_API_TOKEN``), then to what ``pixcrawler login`` saved. A ``token`` that starts
+    with ``pxc_`` is an API key. ``PixCrawlerClient`` is the same class.
     Failed requests are retried on 429, 5xx and connection errors, up to ``max_retries``
     times with exponential backoff (a 429's ``Retry-After`` is honoured).
 
     Example::
 
-        client = Client(api_key="pk_...", base_url="https://pixcrawler.example/api/v1")
+        client = Client(api_key="pxc_...", base_url="https://pixcrawler.example/api/v1")
         info = client.get_dataset("ds_123")
     """
 
@@ -143,12 +147,14 @@ class Client:
         splits: dict[str, float] | None = None,
         include_duplicates: bool = False,
         min_level: str = "fast",
+        layout: str = "zip",
     ) -> DatasetInfo:
-        """Ask for a dataset archive of a job's images; it is built in the background
-        (status ``pending`` -> ``building`` -> ``ready``): see :meth:`wait_for_dataset`."""
+        """Ask for a dataset of a job's images in a ``layout`` (``zip``, ``imagefolder`` or
+        ``webdataset``); it is built in the background (status ``pending`` -> ``building`` ->
+        ``ready``): see :meth:`wait_for_dataset`."""
         body: dict[str, Any] = {
             "job_id": job_id, "name": name, "include_duplicates": include_duplicates,
-            "min_level": min_level,
+            "min_level": min_level, "layout": layout,
         }
         if splits is not None:
             body["splits"] = splits
@@ -169,23 +175,30 @@ class Client:
         )
 
     def get_download_info(self, dataset_id: str) -> DownloadInfo:
-        """A fresh signed URL to the dataset's archive, with its size and sha256."""
+        """Fresh signed URLs to the dataset's files, with their sizes and sha256."""
         return self._get(DownloadInfo, f"datasets/{_quoted(dataset_id)}/download")
+
+    def _transfer_options(self, progress: bool) -> dict[str, Any]:
+        return {
+            "progress": progress, "max_retries": max(self._retry.max_retries, 1) + 2,
+            "backoff": self._retry.backoff, "sleep": self._sleep,
+        }
 
     def download_dataset(
         self, dataset_id: str, output_path: str | Path, *, progress: bool = True
     ) -> Path:
-        """Download the archive to ``output_path`` (a file, or a folder for ``<id>.zip``).
+        """Save the dataset at ``output_path``: ``NAME.zip`` gets its zip (layouts ``zip`` and
+        ``imagefolder``); any other path is a folder that gets the zip's content unpacked (for
+        ``imagefolder`` the ``{split}/{label}/`` tree), or a webdataset's tar shards and
+        files. Returns the zip or the folder.
 
         Shows a progress bar, resumes a partial download (``<file>.part``) with HTTP Range,
         and checks size and sha256: :class:`~pixcrawler.IntegrityError` on a mismatch.
         """
-        info = self.get_download_info(dataset_id)
-        return download_file(
-            self._blob_http, info, target_path(output_path, dataset_id), progress=progress,
-            max_retries=max(self._retry.max_retries, 1) + 2, backoff=self._retry.backoff,
-            refresh=lambda: self.get_download_info(dataset_id), sleep=self._sleep,
-        )
+        return save_dataset(
+            self._blob_http, lambda: self.get_download_info(dataset_id), output_path,
+            **self._transfer_options(progress),
+        )  # fmt: skip
 
     def load_dataset(
         self,
@@ -197,30 +210,50 @@ class Client:
     ) -> Dataset:
         """The dataset as a :class:`~pixcrawler.Dataset`, downloaded into the cache once.
 
-        The cache (``PIXCRAWLER_CACHE_DIR`` or ``~/.cache/pixcrawler``) keeps one archive per
-        dataset id and sha256: a rebuilt dataset is fetched again, an unchanged one never.
-        Images are read lazily from the archive on disk; ``in_memory=True`` reads them all at
-        once and refuses datasets over ``max_memory_bytes`` before downloading anything.
+        The cache (``PIXCRAWLER_CACHE_DIR`` or ``~/.cache/pixcrawler``) keeps one copy per
+        dataset id and sha256 (its zip, or a webdataset's folder of shards): a rebuilt dataset
+        is fetched again, an unchanged one never. Images are read lazily from the files on
+        disk; ``in_memory=True`` reads them all at once and refuses datasets over
+        ``max_memory_bytes`` before downloading anything.
         """
+        described = self.get_dataset(dataset_id)
         info = self.get_download_info(dataset_id)
-        if in_memory and info.size_bytes > max_memory_bytes:
+        if in_memory and info.total_bytes > max_memory_bytes:
             raise DatasetTooLargeError(
-                f"Dataset {dataset_id} is {info.size_bytes:,} bytes, over the in-memory limit "
+                f"Dataset {dataset_id} is {info.total_bytes:,} bytes, over the in-memory limit "
                 f"of {max_memory_bytes:,}. Load it lazily (in_memory=False, the default) or "
                 "raise max_memory_bytes."
             )
         folder = (self._cache_dir or cache_dir()) / "datasets" / _cache_key(dataset_id)
-        path = folder / f"{info.sha256}.zip"
-        if not path.exists():
-            download_file(
-                self._blob_http, info, path, progress=progress,
-                max_retries=max(self._retry.max_retries, 1) + 2, backoff=self._retry.backoff,
-                refresh=lambda: self.get_download_info(dataset_id), sleep=self._sleep,
-            )
-            for stale in folder.glob("*.zip"):
-                if stale != path:
-                    stale.unlink(missing_ok=True)
-        return Dataset.open(path, in_memory=in_memory, max_memory_bytes=max_memory_bytes)
+        path = self._cached(dataset_id, info, folder, progress)
+        dataset = Dataset.open(path, in_memory=in_memory, max_memory_bytes=max_memory_bytes)
+        dataset.info = described
+        return dataset
+
+    def _cached(self, dataset_id: str, info: DownloadInfo, folder: Path, progress: bool) -> Path:
+        """The dataset in the cache, downloaded unless there: ``<sha256>.zip``, or a
+        webdataset's ``<sha256>/`` folder (complete once ``.complete`` is written). Other
+        copies of the dataset (older builds) are removed."""
+        options = self._transfer_options(progress)
+        fresh = lambda: self.get_download_info(dataset_id)  # noqa: E731
+        if info.is_zip:
+            path = folder / f"{info.sha256}.zip"
+            if not path.exists():
+                download_file(self._blob_http, info, path, refresh=fresh, **options)
+        else:
+            path = folder / info.sha256
+            if not (path / ".complete").exists():
+                path.mkdir(parents=True, exist_ok=True)
+                download_files(self._blob_http, fresh, info, path, **options)
+                (path / ".complete").write_text(info.sha256)
+        for stale in folder.iterdir():
+            if stale == path:
+                continue
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink(missing_ok=True)
+        return path
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -248,10 +281,21 @@ class Client:
         return self._get(JobProgress, f"jobs/{_quoted(job_id)}/progress")
 
     def cancel_job(self, job_id: str) -> JobCancelled:
+        """Stop a pending or running job (``POST /jobs/{id}/cancel``, also served as ``/stop``)."""
         return self._post(JobCancelled, f"jobs/{_quoted(job_id)}/cancel")
+
+    def retry_job(self, job_id: str) -> JobStarted:
+        """Run a failed or cancelled job again from scratch (its counters start at 0)."""
+        return self._post(JobStarted, f"jobs/{_quoted(job_id)}/retry")
 
     def resume_job(self, job_id: str) -> JobResumed:
         return self._post(JobResumed, f"jobs/{_quoted(job_id)}/resume")
+
+    def validate_job(self, job_id: str, level: str | None = None) -> ValidationStarted:
+        """Validate every image of a job at ``level`` (fast, medium or slow; the service's
+        default, medium, when None). A validation already running is returned."""
+        body = {} if level is None else {"level": level}
+        return self._post(ValidationStarted, f"validation/job/{_quoted(job_id)}", body)
 
     def job_logs(self, job_id: str) -> list[ChunkLog]:
         """Each chunk of the job with its status, counts, offset and last error."""
@@ -319,3 +363,6 @@ def _cache_key(dataset_id: str) -> str:
         return dataset_id
     return "id-" + hashlib.sha256(dataset_id.encode()).hexdigest()[:32]
 
+
+#: The name the first PixCrawler documents use for :class:`Client`.
+PixCrawlerClient = Client

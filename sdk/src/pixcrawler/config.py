@@ -4,10 +4,15 @@ CLI's saved config, then defaults.
 =====================  ==========================================================
 ``PIXCRAWLER_API_KEY``   API key (sent as ``X-API-Key``)
 ``PIXCRAWLER_TOKEN``     bearer token (a JWT), used when no API key is set
+``SERVICE_API_KEY``      API key, when neither of the two above is set (the names the
+``SERVICE_API_TOKEN``    first PixCrawler documents use); then the bearer token
 ``PIXCRAWLER_BASE_URL``  service URL, default ``http://127.0.0.1:7071/api/v1``
 ``PIXCRAWLER_CONFIG``    the config file, default ``~/.config/pixcrawler/config.json``
 ``PIXCRAWLER_CACHE_DIR`` dataset cache, default ``~/.cache/pixcrawler``
 =====================  ==========================================================
+
+A credential that starts with ``pxc_`` is an API key wherever it is given (``auth(token=...)``,
+a token variable): it is sent as ``X-API-Key``, never as a bearer token.
 
 Example::
 
@@ -25,10 +30,12 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "API_KEY_PREFIX",
     "DEFAULT_BASE_URL",
     "Settings",
     "cache_dir",
     "config_path",
+    "is_api_key",
     "read_config",
     "resolve_settings",
     "save_config",
@@ -41,6 +48,19 @@ ENV_TOKEN = "PIXCRAWLER_TOKEN"
 ENV_BASE_URL = "PIXCRAWLER_BASE_URL"
 ENV_CONFIG = "PIXCRAWLER_CONFIG"
 ENV_CACHE_DIR = "PIXCRAWLER_CACHE_DIR"
+ENV_SERVICE_API_KEY = "SERVICE_API_KEY"
+ENV_SERVICE_API_TOKEN = "SERVICE_API_TOKEN"
+#: What every PixCrawler API key starts with.
+API_KEY_PREFIX = "pxc_"
+
+
+def is_api_key(credential: str | None) -> bool:
+    """True for a PixCrawler API key (``pxc_...``), False for a bearer token.
+
+    >>> is_api_key("pxc_0f3a_secret"), is_api_key("eyJhbGciOi..."), is_api_key(None)
+    (True, False, False)
+    """
+    return bool(credential) and str(credential).startswith(API_KEY_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -120,14 +140,21 @@ def save_config(updates: dict[str, Any], path: Path | None = None) -> Path:
 def resolve_settings(
     api_key: str | None = None, token: str | None = None, base_url: str | None = None
 ) -> Settings:
-    """Settings from the arguments, else the environment, else the saved config."""
+    """Settings from the arguments, else the environment (``PIXCRAWLER_*``, then
+    ``SERVICE_API_KEY``/``SERVICE_API_TOKEN``), else the saved config. A ``pxc_`` token is an
+    API key."""
     saved = read_config() if not (api_key or token) or not base_url else {}
     explicit_credential = bool(api_key or token)
     if not explicit_credential:
-        api_key = os.environ.get(ENV_API_KEY) or None
-        token = os.environ.get(ENV_TOKEN) or None
+        for key_name, token_name in ((ENV_API_KEY, ENV_TOKEN), (ENV_SERVICE_API_KEY, ENV_SERVICE_API_TOKEN)):
+            api_key = os.environ.get(key_name) or None
+            token = os.environ.get(token_name) or None
+            if api_key or token:
+                break
         if not (api_key or token):
             api_key = saved.get("api_key") or None
             token = saved.get("token") or None
+    if is_api_key(token):
+        api_key, token = api_key or token, None
     url = base_url or os.environ.get(ENV_BASE_URL) or saved.get("base_url") or DEFAULT_BASE_URL
     return Settings(base_url=str(url).rstrip("/"), api_key=api_key, token=token)

@@ -1,29 +1,43 @@
-"""Resumable, verified downloads of dataset archives from their SAS URL.
+"""Resumable, verified downloads of a dataset's files from their SAS URLs, saved as a zip or
+as a folder.
 
-The archive goes to ``<target>.part`` first. An interrupted transfer (a cut connection, a
+Each file goes to ``<target>.part`` first. An interrupted transfer (a cut connection, a
 killed process) continues from the bytes already on disk with an HTTP ``Range`` request;
 the file takes its final name only once its size and sha256 match what the service
 announced.
 
+Where a dataset goes (:func:`save_dataset`): a path ending in ``.zip`` gets the zip (layouts
+``zip`` and ``imagefolder``); any other path is a folder that gets the zip's content unpacked
+(for ``imagefolder``, the ``{split}/{label}/`` tree), or a webdataset's shards and files.
+
 Example::
 
     path = download_file(http, info, Path("pets.zip"), progress=True)
+    folder = save_dataset(http, lambda: client.get_download_info("ds_1"), "data/pets", "ds_1")
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import sys
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tqdm.auto import tqdm
 
+from pixcrawler._progress import is_terminal
 from pixcrawler.exceptions import APIConnectionError, IntegrityError, PixCrawlerError
-from pixcrawler.models import DownloadInfo
+from pixcrawler.models import DownloadFile, DownloadInfo, SignedFile
 
-__all__ = ["download_file", "sha256_of", "target_path"]
+__all__ = [
+    "download_file", "download_files", "extract_zip", "is_safe_name", "save_dataset", "sha256_of",
+    "wants_zip",
+]
 
 _CHUNK = 1024 * 1024
 
@@ -43,18 +57,33 @@ def sha256_of(path: Path, limit: int | None = None) -> hashlib._Hash:
     return digest
 
 
-def target_path(output_path: str | Path, dataset_id: str) -> Path:
-    """``output_path`` itself, or ``<output_path>/<dataset_id>.zip`` for a folder."""
-    path = Path(output_path).expanduser()
-    if path.is_dir() or str(output_path).endswith(("/", "\\")):
-        return path / f"{dataset_id}.zip"
-    return path
+def wants_zip(output_path: str | Path) -> bool:
+    """True when ``output_path`` names a zip file (``.zip``), False for a folder.
+
+    >>> wants_zip("pets.zip"), wants_zip("data/pets"), wants_zip("data/")
+    (True, False, False)
+    """
+    return str(output_path).lower().endswith(".zip")
+
+
+def is_safe_name(name: str) -> bool:
+    """True when a zip member or file name stays below the folder it is written to on any OS:
+    relative, no ``..`` or empty component, no backslash, drive letter or control character.
+
+    >>> is_safe_name("train/cat/1.png"), is_safe_name("../x"), is_safe_name("/etc/x")
+    (True, False, False)
+    """
+    if not name or name.startswith("/") or "\\" in name or ":" in name:
+        return False
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 class _Transfer:
     """The state of one download: bytes on disk, their running hash, the progress bar."""
 
-    def __init__(self, part: Path, info: DownloadInfo, progress: bool) -> None:
+    def __init__(self, part: Path, info: SignedFile, progress: bool, label: str) -> None:
         self.part = part
         self.info = info
         self.have = 0
@@ -64,7 +93,8 @@ class _Transfer:
             self.digest = sha256_of(part)
         self.bar = tqdm(
             total=info.size_bytes, initial=self.have, unit="B", unit_scale=True,
-            unit_divisor=1024, desc=part.name.removesuffix(".part"), disable=not progress,
+            unit_divisor=1024, desc=label,
+            disable=not progress or not is_terminal(),  # no \r-redrawn bar in a log file
         )
 
     def restart(self) -> None:
@@ -103,26 +133,29 @@ class _Transfer:
 
 def download_file(
     http: httpx.Client,
-    info: DownloadInfo,
+    info: SignedFile,
     target: Path,
     *,
     progress: bool = True,
     max_retries: int = 5,
     backoff: float = 0.5,
-    refresh: Callable[[], DownloadInfo] | None = None,
+    refresh: Callable[[], SignedFile] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    label: str | None = None,
 ) -> Path:
     """Download ``info.url`` to ``target``, resuming and verifying; return ``target``.
 
     ``http`` must carry no PixCrawler credentials: the URL is signed for Blob storage.
-    ``refresh`` gives a new URL when the signed one has expired (403).
+    ``refresh`` gives a new URL when the signed one has expired (403). ``label`` names the
+    file in the progress (default: the target's name).
     """
+    label = label or target.name
     if target.exists() and target.stat().st_size == info.size_bytes:
         if sha256_of(target).hexdigest() == info.sha256:
             return target
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
-    transfer = _Transfer(part, info, progress)
+    transfer = _Transfer(part, info, progress, label)
     failures = 0
     try:
         while transfer.have < info.size_bytes:
@@ -160,4 +193,78 @@ def download_file(
     finally:
         transfer.bar.close()
     part.replace(target)
+    if progress and transfer.bar.disable:  # not on a terminal: one line instead of a bar
+        print(f"{label}: {info.size_bytes:,} bytes downloaded, sha256 verified", file=sys.stderr)
     return target
+
+
+def _file_named(info: DownloadInfo, name: str) -> DownloadFile:
+    for file in info.all_files():
+        if file.name == name:
+            return file
+    raise IntegrityError(
+        f"The dataset no longer lists {name}: it was rebuilt or deleted. Download it again."
+    )
+
+
+def download_files(
+    http: httpx.Client, fetch_info: Callable[[], DownloadInfo], info: DownloadInfo, folder: Path,
+    **options: Any,
+) -> list[Path]:  # fmt: skip
+    """Download every file of ``info`` into ``folder`` under its name (resumed, verified);
+    ``fetch_info`` gives fresh URLs when the signed ones have expired."""
+    paths = []
+    for file in info.all_files():
+        if "/" in file.name or not is_safe_name(file.name):
+            raise IntegrityError(f"The service named a file {file.name!r}, which is not a plain file name.")
+        paths.append(download_file(
+            http, file, folder / file.name, refresh=lambda name=file.name: _file_named(fetch_info(), name),
+            **options,
+        ))  # fmt: skip
+    return paths
+
+
+def extract_zip(archive: Path, folder: Path) -> None:
+    """Unpack ``archive`` into ``folder``, member by member (streamed: memory stays that of a
+    copy buffer). Refuses a member whose name would land outside ``folder``."""
+    with zipfile.ZipFile(archive) as zf:
+        unsafe = [info.filename for info in zf.infolist() if not is_safe_name(info.filename.rstrip("/"))]
+        if unsafe:
+            raise IntegrityError(f"{archive} holds a member outside its folder ({unsafe[0]!r}); nothing was unpacked")
+        for info in zf.infolist():
+            target = folder / info.filename
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as source, target.open("wb") as out:
+                shutil.copyfileobj(source, out, _CHUNK)
+
+
+def save_dataset(
+    http: httpx.Client, fetch_info: Callable[[], DownloadInfo], output_path: str | Path, **options: Any
+) -> Path:
+    """Save a dataset at ``output_path``: ``NAME.zip`` gets the zip (layouts ``zip`` and
+    ``imagefolder``; a webdataset is several shards and is refused), any other path is a
+    folder that gets the zip unpacked, or a webdataset's shards and files. Returns the zip or
+    the folder. ``options`` go to :func:`download_file`."""
+    info = fetch_info()
+    path = Path(output_path).expanduser()
+    if wants_zip(path):
+        if not info.is_zip:
+            raise ValueError(
+                f"A {info.layout} dataset is several files (tar shards and their metadata), not a "
+                f"zip: give a folder instead of {output_path}"
+            )
+        return download_file(http, info, path, refresh=fetch_info, **options)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} exists and is not a folder: give a folder, or a path ending in .zip")
+    path.mkdir(parents=True, exist_ok=True)
+    if not info.is_zip:
+        download_files(http, fetch_info, info, path, **options)
+        return path
+    archive = path / f".pixcrawler-{info.sha256[:16]}.zip"  # kept until unpacked: a rerun resumes
+    download_file(http, info, archive, refresh=fetch_info, label=info.all_files()[0].name, **options)
+    extract_zip(archive, path)
+    archive.unlink()
+    return path

@@ -32,8 +32,9 @@ class PixCrawlerError(Exception):
     """Base of every error of the SDK."""
 
 
-class APIConnectionError(PixCrawlerError):
-    """The service could not be reached (after the retries)."""
+class APIConnectionError(PixCrawlerError, ConnectionError):
+    """The service could not be reached (after the retries). Also a built-in
+    ``ConnectionError``, so ``except ConnectionError`` catches it."""
 
 
 class IntegrityError(PixCrawlerError):

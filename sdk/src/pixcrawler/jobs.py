@@ -17,10 +17,13 @@ from typing import Any
 from pixcrawler._default import get_client
 from pixcrawler._progress import JobDisplay
 from pixcrawler.client import Client
-from pixcrawler.models import ChunkLog, Job, JobCancelled, JobProgress, JobResumed, JobStarted
+from pixcrawler.models import (
+    ChunkLog, Job, JobCancelled, JobProgress, JobResumed, JobStarted, ValidationStarted,
+)
 
 __all__ = [
-    "cancel", "create", "get", "list_jobs", "logs", "progress", "resume", "start", "wait",
+    "cancel", "create", "get", "list_jobs", "logs", "progress", "resume", "retry", "start",
+    "validate", "wait",
 ]
 
 
@@ -75,6 +78,16 @@ def cancel(job_id: str) -> JobCancelled:
     return get_client().cancel_job(job_id)
 
 
+def retry(job_id: str) -> JobStarted:
+    """Run a failed or cancelled job again from scratch."""
+    return get_client().retry_job(job_id)
+
+
+def validate(job_id: str, level: str | None = None) -> ValidationStarted:
+    """Validate the job's images at ``level`` (fast, medium or slow; medium when None)."""
+    return get_client().validate_job(job_id, level)
+
+
 def resume(job_id: str) -> JobResumed:
     """Continue a cancelled or failed job from its checkpoints: finished chunks are skipped."""
     return get_client().resume_job(job_id)
@@ -97,7 +110,8 @@ def wait(
     """Block until the job is completed, failed or cancelled; return its last progress.
 
     Shows a progress bar (chunks finished, images found) unless ``progress=False``, and one
-    bar per chunk with ``chunks=True``; ``timeout`` (seconds) raises
+    bar per chunk with ``chunks=True`` (plain lines instead when stdout or stderr is not a
+    terminal: a log gets no ANSI escapes); ``timeout`` (seconds) raises
     :class:`~pixcrawler.WaitTimeoutError` when reached. ``client`` defaults to the shared one.
 
     Example::

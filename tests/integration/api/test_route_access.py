@@ -4,6 +4,7 @@ for ids that do not exist. One table, checked to cover every route in ROUTES."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,11 @@ from _apitest import Api, assert_error_shape, job_body, new_user, wait_for
 
 import http_triggers  # noqa: F401  (registers every route)
 from http_triggers._api import ROUTES, Auth
-from shared.models import Dataset, DatasetStatus, Notification, NotificationKind
+from scripts.demo_source import render_image
+from shared.models import (
+    Dataset, DatasetStatus, ImageFormat, ImageRecord, Level, Notification, NotificationKind, Origin,
+    ValidationSummary,
+)
 from shared.notifications import notify
 from shared.settings import Settings
 from shared.storage import Repo, StorageContext
@@ -55,6 +60,31 @@ def _notification(settings: Settings) -> Setup:
                 return await notify(repo, owner, NotificationKind.job_completed, "job-1", "done")
 
         return {"notification_id": asyncio.run(create()).id}
+
+    return setup
+
+
+def _image(settings: Settings) -> Setup:
+    """A job of the owner with one stored image (a PNG blob of its own and its record)."""
+
+    def setup(api: Api, owner: str) -> dict[str, str]:
+        params = _job(api, owner)
+        data = render_image("cat", 1, seed=1)
+
+        async def create() -> ImageRecord:
+            async with StorageContext(settings) as storage:
+                sha = hashlib.sha256(data).hexdigest()
+                await storage.blobs.put("images", f"{params['job_id']}/{sha}.png", data, "image/png")
+                record = ImageRecord(
+                    id=sha, job_id=params["job_id"], user_id=owner, label="red", source="urls",
+                    url="http://127.0.0.1:9/x.png", width=1, height=1, format=ImageFormat.png,
+                    content_type="image/png", bytes=len(data), blob_name=f"images/{params['job_id']}/{sha}.png",
+                    sha256=sha, phash="0" * 16, chunk_id="c0", origin=Origin(batch_id="b", url="u"),
+                    validation=ValidationSummary(level=Level.fast),
+                )  # fmt: skip
+                return await storage.images.create(record)
+
+        return {**params, "image_id": asyncio.run(create()).id}
 
     return setup
 
@@ -103,6 +133,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "v1/jobs/{job_id}"): Case(401, 403, 200, 200, setup="job"),
     ("POST", "v1/jobs/{job_id}/start"): Case(401, 403, 200, 403, setup="job"),
     ("POST", "v1/jobs/{job_id}/cancel"): Case(401, 403, 200, 403, setup="job"),
+    ("POST", "v1/jobs/{job_id}/stop"): Case(401, 403, 200, 403, setup="job"),
     ("POST", "v1/jobs/{job_id}/retry"): Case(401, 403, 400, 403, setup="job"),
     ("POST", "v1/jobs/{job_id}/resume"): Case(401, 403, 400, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/progress"): Case(401, 403, 200, 403, setup="job"),
@@ -124,6 +155,13 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "v1/datasets/{dataset_id}"): Case(401, 403, 200, 200, setup="dataset"),
     ("DELETE", "v1/datasets/{dataset_id}"): Case(401, 403, 204, 403, setup="dataset"),
     ("GET", "v1/datasets/{dataset_id}/download"): Case(401, 403, 200, 403, setup="dataset"),
+    ("GET", "v1/jobs/{job_id}/images"): Case(401, 403, 200, 403, setup="job"),
+    ("GET", "v1/jobs/{job_id}/images/{image_id}"): Case(401, 403, 200, 403, setup="image"),
+    ("PATCH", "v1/jobs/{job_id}/images/{image_id}"): Case(401, 403, 200, 403, setup="image", body={"excluded": True}),
+    ("GET", "v1/jobs/{job_id}/images/{image_id}/thumbnail"): Case(401, 403, 200, 403, setup="image"),
+    ("GET", "v1/jobs/{job_id}/duplicates"): Case(401, 403, 200, 403, setup="job"),
+    ("GET", "v1/jobs/{job_id}/failures"): Case(401, 403, 200, 403, setup="job"),
+    ("GET", "v1/jobs/{job_id}/curation"): Case(401, 403, 200, 403, setup="job"),
 }
 
 DOCUMENTED = sorted({(m, r.route) for r in ROUTES if not r.hidden for m in r.methods})
@@ -142,6 +180,7 @@ def setups(stack_settings: Settings) -> dict[str, Setup]:
         "key": _key,
         "notification": _notification(stack_settings),
         "dataset": _dataset(stack_settings),
+        "image": _image(stack_settings),
     }
 
 

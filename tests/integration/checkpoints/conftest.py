@@ -13,6 +13,7 @@ import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +27,10 @@ from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import ROOT, DemoSourceProcess, Stack
 from shared.auth import issue_dev_token
 from shared.checkpoints import Housekeeping
+from shared.models import utcnow
 from shared.settings import ENV_PREFIX, Settings
+from shared.shards import ShardJanitor
+from tests.stored_images import read_stored
 from shared.storage import StorageContext
 from shared.storage.bootstrap import ensure_storage
 
@@ -160,10 +164,15 @@ async def keeping(stage: Stage, storage: StorageContext) -> Housekeeping:
 
 
 async def stored(storage: StorageContext, job_id: str) -> tuple[set[str], int, int]:
-    """(sha256 of the job's valid records, number of valid records, number of image blobs)."""
+    """(sha256 of the job's valid records, number of valid records, number of records whose
+    bytes read back from their shard with the right hash). Shards left by attempts that died
+    before writing their records are swept first, as the shard_cleanup timer does; none may
+    remain, and none may be missing."""
+    await ShardJanitor(storage.blobs, storage.images, timedelta(0)).sweep_job(job_id, utcnow())
+    found = await read_stored(storage, job_id)
+    assert found.unreadable == [] and found.unreferenced == []
     shas = await storage.images.query_values(
         "SELECT VALUE c.sha256 FROM c WHERE c.job_id = @pk AND c.is_valid = true AND c.is_duplicate = false",
         pk=job_id,
     )
-    blobs = [blob async for blob in storage.blobs.list("images", f"{job_id}/")]
-    return set(shas), len(shas), len(blobs)
+    return set(shas), len(shas), len(found.records)

@@ -1,5 +1,6 @@
 """Fixtures of the dataset tests: the whole local stack with builds cut into parts of four
-images (two parts per orchestration history), and a local image server."""
+images (two parts per orchestration history) and webdataset shards of three images, and a
+local image server."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "PIXCRAWLER_DATASET_PART_IMAGES": str(PART_IMAGES),
         "PIXCRAWLER_DATASET_PARTS_PER_HISTORY": "2",
         "PIXCRAWLER_DATASET_BLOCK_SIZE": str(64 * 1024),
+        "PIXCRAWLER_DATASET_SHARD_IMAGES": "3",  # webdataset: several shards per split
     }
     with Stack(Path(tmp_path_factory.mktemp("datasets-stack")), port=None, extra_env=extra) as running:
         yield running

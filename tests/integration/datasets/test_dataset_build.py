@@ -24,6 +24,7 @@ from scripts.stack import Stack
 from shared.datasets import METADATA_MEMBERS, image_member, split_for, write_archive
 from shared.models import DEFAULT_SPLITS, DatasetMeta, ImageRecord, JobCreate, Level
 from shared.settings import ENV_PREFIX, Settings
+from shared.shards import read_image
 from shared.storage import StorageContext
 
 pytestmark = pytest.mark.integration
@@ -62,7 +63,7 @@ async def _one_pass_archive(settings: Settings, job_id: str, dataset: dict[str, 
                     return
 
         async def fetch(record: ImageRecord) -> bytes:
-            return await storage.blobs.get(*record.blob_name.split("/", 1))
+            return await read_image(storage.blobs, record)
 
         meta = DatasetMeta(
             dataset_id=dataset["id"], name=dataset["name"], job_id=job_id,

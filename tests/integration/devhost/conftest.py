@@ -1,7 +1,9 @@
 """Fixtures: a shared devhost for the suite, and private ones for restarts and settings."""
+from pathlib import Path
+
 import pytest
 
-from devhost_harness import Devhost
+from devhost_harness import APP, Devhost
 
 
 @pytest.fixture(scope="session")
@@ -16,8 +18,8 @@ def fresh_host(tmp_path):
     """A devhost of its own (for restarts, kills and settings)."""
     hosts = []
 
-    def make(**env: str) -> Devhost:
-        devhost = Devhost(tmp_path, **env)
+    def make(app: Path = APP, **env: str) -> Devhost:
+        devhost = Devhost(tmp_path, app, **env)
         hosts.append(devhost)
         return devhost
     yield make

@@ -20,8 +20,9 @@ YEARLY = "0 0 0 1 1 *"
 class Devhost:
     """One `python -m devhost` process; restartable on the same state file."""
 
-    def __init__(self, workdir: Path, **env: str) -> None:
+    def __init__(self, workdir: Path, app: Path = APP, **env: str) -> None:
         self.workdir = workdir
+        self.app = app
         self.state = workdir / "state.sqlite"
         self.scratch = workdir / "scratch"
         self.scratch.mkdir(parents=True, exist_ok=True)
@@ -36,7 +37,7 @@ class Devhost:
         self.starts += 1
         log = open(self.workdir / f"devhost-{self.starts}.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "--app", str(APP), "--port", "0",
+            [sys.executable, "-m", "devhost", "--app", str(self.app), "--port", "0",
              "--state", str(self.state), *extra],
             cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=log, text=True,
             start_new_session=True)

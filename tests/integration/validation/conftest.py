@@ -11,11 +11,9 @@ from dataclasses import dataclass
 import pytest
 
 from scripts.corpus import Corpus, CorpusEntry, generate_corpus
-from shared.dedupe import window_phashes_bytes
 from shared.imaging import ImageInfo, inspect_image
 from shared.models import (
     ImageRecord, Level, Origin, PlanValidation, ValidateBatch, ValidationRules, ValidationSummary,
-    image_blob_name,
 )
 from shared.settings import Settings, get_settings
 from shared.storage import StorageContext
@@ -39,8 +37,8 @@ def record_of(job_id: str, entry: CorpusEntry, data: bytes, user_id: str = "user
         id=info.sha256, job_id=job_id, user_id=user_id, label=entry.group,
         source="corpus", url=f"https://example.org/{entry.file}", width=info.width,
         height=info.height, format=info.format, content_type=info.content_type, bytes=info.bytes,
-        blob_name=image_blob_name(job_id, info.sha256, info.format), sha256=info.sha256,
-        phash=info.phash, windows=window_phashes_bytes(data), mode=info.mode,
+        blob_name=f"images/{job_id}/{info.sha256}.{info.format.extension}", sha256=info.sha256,
+        phash=info.phash, windows=list(info.windows), mode=info.mode,
         exif_orientation=info.exif_orientation, chunk_id="c0",
         origin=Origin(batch_id="b0", url=f"https://example.org/{entry.file}"),
         validation=ValidationSummary(

@@ -10,7 +10,7 @@ import pytest
 from imaging_samples import encode, jpeg_with_orientation, picture
 from PIL import Image
 
-from shared.imaging import ImageInfo, Rejection, inspect_async, inspect_image, sniff_format
+from shared.imaging import DecodeGate, ImageInfo, Rejection, inspect_async, inspect_image, sniff_format
 from shared.models import FailureReason, ImageFormat, ValidationRules
 
 ALL_FORMATS = ValidationRules(formats=list(ImageFormat))
@@ -162,3 +162,55 @@ async def test_inspect_async_gives_the_same_answers_off_the_event_loop() -> None
     results = await asyncio.gather(*(inspect_async(data, ALL_FORMATS) for data in samples))
 
     assert results == expected
+
+
+def test_an_image_whose_pixels_would_take_more_than_the_cap_is_refused_before_decoding() -> None:
+    data = encode(picture((1000, 800), "RGBA"), "PNG")  # 3.2 MB of pixels once decoded
+    rules = ValidationRules(max_decoded_bytes=3_000_000)
+    result = inspect_image(data, rules)
+    assert isinstance(result, Rejection) and result.reason is FailureReason.decoded_too_large
+    assert "3200000" in result.message
+    assert isinstance(inspect_image(data, ValidationRules(max_decoded_bytes=3_200_000)), ImageInfo)
+
+
+def test_a_jpeg_is_measured_at_its_draft_size() -> None:
+    data = encode(picture((1600, 1200)), "JPEG")  # 7.7 MB in full, 120 KB at 1/8
+    info = inspect_image(data, ValidationRules(max_decoded_bytes=200_000))
+    assert isinstance(info, ImageInfo) and (info.width, info.height) == (1600, 1200)
+
+
+def test_the_gate_lets_one_large_decode_run_at_a_time() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    gate = DecodeGate(threshold=100_000, parallel=1)
+    inside, peak, lock = [0], [0], threading.Lock()
+    real_admit = gate.admit
+
+    from contextlib import contextmanager
+
+    @contextmanager
+    def counting(size: int):  # type: ignore[no-untyped-def]
+        with real_admit(size):
+            with lock:
+                inside[0] += size > gate.threshold
+                peak[0] = max(peak[0], inside[0])
+            try:
+                yield
+            finally:
+                with lock:
+                    inside[0] -= size > gate.threshold
+
+    gate.admit = counting  # type: ignore[method-assign]
+    large = encode(picture((600, 400)), "PNG")  # 960,000 bytes of pixels
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: inspect_image(large, ValidationRules(), gate), range(8)))
+    assert all(isinstance(r, ImageInfo) for r in results)
+    assert peak[0] == 1
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 7), (3, 3)])
+def test_tiny_images_get_a_full_set_of_window_hashes(size: tuple[int, int]) -> None:
+    info = inspect_image(encode(picture(size), "PNG"), ValidationRules())
+    assert isinstance(info, ImageInfo)
+    assert len(info.windows) == 18 and all(len(w) == 16 for w in info.windows)

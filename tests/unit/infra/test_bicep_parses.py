@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from _infra import parse
+from _infra import parse, unwrap
 
 ROOT = Path(__file__).resolve().parents[3]
 BICEP_FILES = sorted((ROOT / "infra").rglob("*.bicep"))
@@ -37,7 +37,7 @@ def test_module_params_exist(infra) -> None:
     a default (a required one)."""
     for symbol, module in infra.main.modules.items():
         target = infra.module_file(symbol)
-        passed = set(module["config"]["params"])
+        passed = set(unwrap(module)[0]["params"])
         declared = set(target.params)
         assert passed <= declared, f"{symbol}: unknown params {sorted(passed - declared)}"
         required = {n for n, p in target.params.items() if "default" not in p}

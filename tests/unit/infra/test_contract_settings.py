@@ -22,7 +22,7 @@ LOCAL_ONLY = {
     "fetch_allow_networks": "the SSRF guard must not let private networks through on Azure",
     "cosmos_verify_tls": "TLS verification stays on",
 }
-#: Settings the host (not shared.settings) reads.
+#: Settings the host or the Python worker (not shared.settings) reads.
 HOST_SETTINGS = {
     "AzureWebJobsStorage__accountName",
     "AzureWebJobsStorage__credential",
@@ -30,7 +30,10 @@ HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "AZURE_CLIENT_ID",
+    "PYTHON_THREADPOOL_THREAD_COUNT",
 }
+#: The documented way to override a host.json value from app settings.
+HOST_JSON_OVERRIDE = "AzureFunctionsJobHost__"
 
 
 def env(field: str) -> str:
@@ -118,10 +121,12 @@ def test_base_urls_keep_their_public_defaults(infra) -> None:
 
 
 def test_every_app_setting_is_read_by_someone(infra) -> None:
-    """A PIXCRAWLER_ setting that no Settings field and no host.json %reference% reads is a typo."""
+    """A setting that no Settings field, no host.json %reference% or connection name, and no
+    host reads is a typo."""
     host_refs = set(re.findall(r"%([A-Za-z0-9_]+)%", str(infra.host_json)))
-    known = {env(n) for n in Settings.model_fields} | host_refs | HOST_SETTINGS
-    unknown = sorted(k for k in infra.app_settings if k not in known)
+    connection = infra.host_json["extensions"]["durableTask"]["storageProvider"]["connectionStringName"]
+    known = {env(n) for n in Settings.model_fields} | host_refs | HOST_SETTINGS | {connection}
+    unknown = sorted(k for k in infra.app_settings if k not in known and not k.startswith(HOST_JSON_OVERRIDE))
     assert not unknown, f"app settings nothing reads: {unknown}"
 
 
@@ -151,9 +156,13 @@ def test_function_app_is_flex_consumption_python_311(infra) -> None:
     scale = config["scaleAndConcurrency"]
     assert scale["instanceMemoryMB"] == "instanceMemoryMB"
     assert scale["maximumInstanceCount"] == "maximumInstanceCount"
-    for name in ("instanceMemoryMB", "maximumInstanceCount", "alwaysReadyHttp", "alwaysReadyDurable"):
+    passed = infra.module_params("modules/functionapp.bicep")
+    for name in ("instanceMemoryMB", "alwaysReadyHttp"):
         assert name in fa.params and name in infra.main.params
-        assert infra.module_params("modules/functionapp.bicep")[name] == name
+        assert passed[name] == name
+    # Both are adjusted in main.bicep: the quota cap and the storage backend's always-ready 1.
+    assert passed["maximumInstanceCount"] == "effectiveMaximumInstanceCount"
+    assert passed["alwaysReadyDurable"] == "effectiveAlwaysReadyDurable"
     assert infra.main.params["alwaysReadyHttp"]["default"] == 0  # optional
 
 
@@ -173,17 +182,19 @@ def test_host_json_is_production_fit(infra) -> None:
 
 
 def test_host_concurrency_is_explained(infra) -> None:
-    """docs/deploy.md explains each concurrency value host.json sets."""
+    """docs/deploy.md explains each concurrency value host.json sets, and the storage backend's
+    partition count and polling interval."""
     durable = infra.host_json["extensions"]["durableTask"]
     doc = (infra.root / "docs" / "deploy.md").read_text()
-    for key in ("maxConcurrentActivityFunctions", "maxConcurrentOrchestratorFunctions"):
+    for key in ("maxConcurrentActivityFunctions", "maxConcurrentOrchestratorFunctions", "maxConcurrentEntityFunctions"):
         value = durable[key]
         assert isinstance(value, int) and value > 0
         assert re.search(rf"{key}\D+{value}\b", doc), f"docs/deploy.md does not explain {key} = {value}"
-    partitions = durable.get("storageProvider", {}).get("partitionCount")
-    if partitions is not None:
-        assert 1 <= partitions <= 16
-        assert re.search(rf"partitionCount\D+{partitions}\b", doc)
+    storage = infra.function_app.var("storageBackendSettings")
+    partitions = storage[f"{HOST_JSON_OVERRIDE}extensions__durableTask__storageProvider__partitionCount"]
+    assert 1 <= int(partitions) <= 16
+    assert re.search(rf"partitionCount\D+{partitions}\b", doc)
+    assert "maxQueuePollingInterval" in doc
 
 
 def test_azure_yaml_deploys_the_function_app(infra) -> None:

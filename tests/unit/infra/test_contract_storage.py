@@ -45,10 +45,33 @@ def test_cosmos_containers_loop_deploys_the_specs(cosmos) -> None:
     assert condition is None
     assert loop["detail"]["array_name"] == "containerSpecs"
     item = loop["detail"]["item_name"]
-    resource = body["properties"]["resource"]
+    union = body["properties"]["resource"]["function"]
+    assert union["type"] == "union"
+    resource = union["parameters"]["arg_1"]
     assert accessor_chain(body["name"]) == [item, "name"]
+    assert accessor_chain(resource["id"]) == [item, "name"]
     assert accessor_chain(resource["partitionKey"]["paths"][0]) == [item, "partitionKey"]
     assert accessor_chain(resource["indexingPolicy"]) == [item, "indexingPolicy"]
+    assert "defaultTtl" not in resource, "defaultTtl is added only where a spec sets it"
+
+
+def test_default_ttl_is_never_sent_as_null(cosmos) -> None:
+    """An explicit `defaultTtl: null` reaches the resource provider as a value (reported to fail
+    or to switch TTL on): a container without TTL leaves the key out, one with TTL sets -1."""
+    assert not re.search(r"defaultTtl:\s*null", cosmos.text)
+    minus_one = {"operator": {"type": "minus", "operands": {"integer_value": 1}}}  # pycep's -1
+    with_ttl = {spec["name"]: spec["defaultTtl"] for spec in cosmos.var("containerSpecs") if "defaultTtl" in spec}
+    assert with_ttl == {"notifications": minus_one, "rate_limits": minus_one}
+    assert re.search(
+        r"contains\(spec, 'defaultTtl'\) \? \{\s*defaultTtl: spec\.defaultTtl\s*\} : \{\}", cosmos.text
+    ), "the loop adds defaultTtl only for the specs that carry it"
+
+
+def test_images_skip_the_window_hashes(container_specs) -> None:
+    """`windows` (sub-window pHashes for crop detection) is a list compared in memory: indexing it
+    would cost RU on every image write for no query."""
+    excluded = [p["path"] for p in container_specs["images"]["indexingPolicy"]["excludedPaths"]]
+    assert "/windows/*" in excluded
 
 
 @pytest.mark.parametrize("container, partition_key", sorted(names.COSMOS_CONTAINERS.items()))
@@ -127,26 +150,32 @@ def storage(infra):
     return infra.files["modules/storage.bicep"]
 
 
-def test_blob_container_loop_deploys_the_list(storage) -> None:
-    loops = [
-        r for r in storage.resources_of_type(
+def test_blob_container_loops_deploy_the_lists(infra, storage) -> None:
+    """One loop creates the app's containers, one the host's and the task hub's (so that roles
+    can be granted per container), from the lists main.bicep passes."""
+    loops = {
+        unwrap(r)[2]["detail"]["array_name"]: unwrap(r)
+        for r in storage.resources_of_type(
             "Microsoft.Storage/storageAccounts/blobServices/containers").values()
         if unwrap(r)[2] is not None
-    ]
-    assert len(loops) == 1
-    body, condition, loop = unwrap(loops[0])
-    assert condition is None and loop["detail"]["array_name"] == "appContainers"
-    assert body["name"] == loop["detail"]["item_name"]
-    assert body["properties"]["publicAccess"] == "None"
+    }
+    assert set(loops) == {"appContainers", "hostContainers"}
+    for body, condition, loop in loops.values():
+        assert condition is None
+        assert body["name"] == loop["detail"]["item_name"]
+        assert body["properties"]["publicAccess"] == "None"
+    params = infra.module_params("modules/storage.bicep")
+    assert params["appContainers"] == "appBlobContainers"
+    assert params["hostContainers"] == "hostBlobContainers"
 
 
 @pytest.mark.parametrize("container", names.BLOB_CONTAINERS)
-def test_every_blob_container_is_provisioned(storage, container) -> None:
-    assert container in storage.var("appContainers"), f"infra provisions no Blob container {container!r}"
+def test_every_blob_container_is_provisioned(infra, container) -> None:
+    assert container in infra.main.var("appBlobContainers"), f"infra provisions no Blob container {container!r}"
 
 
-def test_no_blob_container_the_code_does_not_name(storage) -> None:
-    assert set(storage.var("appContainers")) == set(names.BLOB_CONTAINERS)
+def test_no_blob_container_the_code_does_not_name(infra) -> None:
+    assert set(infra.main.var("appBlobContainers")) == set(names.BLOB_CONTAINERS)
 
 
 def test_deployment_package_container(infra, storage) -> None:
@@ -156,7 +185,7 @@ def test_deployment_package_container(infra, storage) -> None:
     package = site["properties"]["functionAppConfig"]["deployment"]["storage"]
     assert package["value"].endswith("${deploymentContainerName}")
     assert package["authentication"]["type"] == "UserAssignedIdentity"
-    assert package["authentication"]["userAssignedIdentityResourceId"] == "identityId"
+    assert package["authentication"]["userAssignedIdentityResourceId"] == "deployIdentityId"
 
 
 def test_storage_account_hardening(storage) -> None:

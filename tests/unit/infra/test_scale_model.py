@@ -39,7 +39,7 @@ def test_model_arithmetic() -> None:
     inputs = sm.Inputs(
         images=1_000_000, keywords=100, sources=2, variations=1, success_rate=1.0,
         batch_size=batch, history_limit=20, parallel_chunks=16, activities_per_instance=8,
-        partitions=16, per_instance_ips=25, per_activity_ips=25 / 8, instance_memory_mb=2048,
+        durable_backend="azureManaged", per_instance_ips=25, per_activity_ips=25 / 8, instance_memory_mb=2048,
         avg_image_kb=250, block_size=8 * 2**20, serverless=True, ru_per_write=None,
     )
     m = sm.model(inputs)

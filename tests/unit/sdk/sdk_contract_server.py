@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from shared.datasets import write_archive
 from shared.models.base import JobStatus
 from shared.models.datasets import (
-    Dataset, DatasetCreate, DatasetDownload, DatasetMeta, DatasetStatus,
+    Dataset, DatasetCreate, DatasetDownload, DatasetFile, DatasetMeta, DatasetStatus,
 )
 from shared.models.images import ImageRecord
 from shared.models.jobs import Job, JobCreate, JobProgress, plan_chunks
@@ -39,7 +39,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PREFIX = "/api/v1"
 USER = "user-1"
-API_KEY = "pk_test_contract"
+API_KEY = "pxc_test_contract"
 TOKEN = "tok_test_contract"
 
 
@@ -215,7 +215,7 @@ class ContractServer:
         sink = _MemorySink()
         meta = DatasetMeta(dataset_id=dataset.id, name=dataset.name, job_id=dataset.job_id,
                            splits=dataset.splits, include_duplicates=dataset.include_duplicates,
-                           min_level=dataset.min_level)
+                           min_level=dataset.min_level, layout=dataset.layout)
         summary = _run(write_archive(records(), fetch, sink, meta))
         self.state.archives[dataset.blob_name] = bytes(sink.data)
         self.state.datasets[dataset.id] = dataset.model_copy(update={
@@ -306,6 +306,9 @@ class ContractServer:
         if job is None:
             return _error(404, f"Job {body.job_id} not found", code="job_not_found",
                           field_name="job_id")
+        if not body.layout.is_zip:  # shards need Blob storage: tests/integration/datasets has them
+            return _error(400, "the contract fixture builds zip layouts only", code="layout_not_served",
+                          field_name="layout")
         dataset = Dataset(id=f"ds-{uuid.uuid4().hex[:10]}", user_id=request[USER_KEY],
                           status=DatasetStatus.building, **body.model_dump())
         self.state.datasets[dataset.id] = dataset
@@ -327,10 +330,12 @@ class ContractServer:
                           code="dataset_not_ready")
         signature = uuid.uuid4().hex
         self.state.signatures.add(signature)
+        url = f"{self.origin}/blob/{dataset.blob_name}?sig={signature}"
         answer = DatasetDownload(
-            url=f"{self.origin}/blob/{dataset.blob_name}?sig={signature}",
-            expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
-            size_bytes=dataset.size_bytes, sha256=dataset.sha256,
+            url=url, expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+            size_bytes=dataset.size_bytes, sha256=dataset.sha256, layout=dataset.layout,
+            files=[DatasetFile(name=f"{dataset.name}.zip", url=url, size_bytes=dataset.size_bytes,
+                               sha256=dataset.sha256)],
         )
         return web.json_response(answer.model_dump(mode="json"))
 
@@ -442,9 +447,9 @@ class ContractServer:
             job_id=job.id, status=job.status, total_chunks=len(chunks),
             completed_chunks=len(done), active_chunks=len(chunks) - len(done) if job.status is JobStatus.running else 0,
             downloaded_images=sum(c["downloaded"] for c in chunks),
-            valid_images=sum(c["valid"] for c in chunks),
+            stored_images=sum(c["valid"] for c in chunks), valid_images=sum(c["valid"] for c in chunks),
             failed_downloads=sum(c["downloaded"] - c["valid"] for c in chunks),
-            progress=len(done) / len(chunks) if chunks else 0.0, started_at=job.started_at,
+            progress=100 * len(done) // len(chunks) if chunks else 0, started_at=job.started_at,
         )
         return web.json_response(answer.model_dump(mode="json"))
 
@@ -478,7 +483,7 @@ class ContractServer:
 
     async def create_api_key(self, request: web.Request) -> web.Response:
         body = await request.json()
-        key = f"pk_{uuid.uuid4().hex}"
+        key = f"pxc_{uuid.uuid4().hex}"
         self.state.keys[key] = request[USER_KEY]
         return web.json_response({"id": f"key-{uuid.uuid4().hex[:8]}", "name": body["name"],
                                   "key": key, "created_at": datetime.now(timezone.utc).isoformat()},

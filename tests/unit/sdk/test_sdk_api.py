@@ -20,7 +20,7 @@ def module_api(api: ContractState, contract_server: ContractServer,
                sdk_env: dict[str, str]) -> Iterator[ContractState]:
     pixcrawler.auth(api_key=API_KEY, base_url=contract_server.base_url)
     yield api
-    pixcrawler.auth(api_key="pk_unset", base_url="http://127.0.0.1:9/api/v1")
+    pixcrawler.auth(api_key="pxc_unset", base_url="http://127.0.0.1:9/api/v1")
 
 
 def test_list_datasets_pages_over_continuation_tokens(module_api: ContractState,
@@ -103,18 +103,18 @@ def test_credentials_come_from_args_then_env_then_saved_config(
     sdk_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert resolve_settings().api_key == API_KEY
-    assert resolve_settings(api_key="pk_arg").auth_headers() == {"X-API-Key": "pk_arg"}
+    assert resolve_settings(api_key="pxc_arg").auth_headers() == {"X-API-Key": "pxc_arg"}
     monkeypatch.delenv("PIXCRAWLER_API_KEY")
     monkeypatch.setenv("PIXCRAWLER_TOKEN", TOKEN)
     assert resolve_settings().auth_headers() == {"Authorization": f"Bearer {TOKEN}"}
     monkeypatch.delenv("PIXCRAWLER_TOKEN")
     monkeypatch.delenv("PIXCRAWLER_BASE_URL")
-    path = save_config({"api_key": "pk_saved", "base_url": "https://pix.example/api/v1/"})
+    path = save_config({"api_key": "pxc_saved", "base_url": "https://pix.example/api/v1/"})
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert json.loads(path.read_text()) == {"api_key": "pk_saved",
+    assert json.loads(path.read_text()) == {"api_key": "pxc_saved",
                                             "base_url": "https://pix.example/api/v1/"}
     settings = resolve_settings()
-    assert (settings.api_key, settings.base_url) == ("pk_saved", "https://pix.example/api/v1")
+    assert (settings.api_key, settings.base_url) == ("pxc_saved", "https://pix.example/api/v1")
     path.write_text("{broken")
     with pytest.raises(ValueError, match="pixcrawler login"):
         resolve_settings()

@@ -8,6 +8,7 @@ process boundary (signals, real argv and stdin parsing do).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import signal
@@ -69,15 +70,18 @@ def test_not_found_exits_4(cli: Cli, run: Run) -> None:
 
 
 def test_a_bad_key_exits_3(cli: Cli) -> None:
-    result = cli("datasets", "list", "--api-key", "pk_wrong")
+    result = cli("datasets", "list", "--api-key", "pxc_wrong")
     assert result.returncode == 3
     assert "pixcrawler login" in result.stderr
 
 
-def test_usage_errors_exit_2(cli: Cli, run: Run) -> None:
+def test_usage_errors_exit_2(cli: Cli, run: Run, api: ContractState) -> None:
     assert cli("jobs", "frobnicate").returncode == 2
     code, _, err = run("crawl", "cat", "--out", "data")
     assert code == 2 and "--out needs --dataset" in err
+    code, _, err = run("crawl", "cat", "--dataset", "pets", "--layout", "webdataset", "--out", "pets.zip")
+    assert code == 2 and "give --out a folder" in err
+    assert api.requests_to("/api/v1/jobs", "POST") == []  # refused before anything was crawled
     assert run("datasets", "create", "job-1", "--name", "x", "--split", "train")[0] == 2
 
 
@@ -92,7 +96,7 @@ def test_login_saves_a_verified_key(cli: Cli, run: Run, sdk_env: dict[str, str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     config = Path(sdk_env["PIXCRAWLER_CONFIG"])
     monkeypatch.delenv("PIXCRAWLER_API_KEY")
-    assert run("login", "--api-key", "pk_wrong")[0] == 3
+    assert run("login", "--api-key", "pxc_wrong")[0] == 3
     assert not config.exists()
 
     saved = cli("login", env={"PIXCRAWLER_API_KEY": None}, stdin=API_KEY + "\n")
@@ -112,10 +116,16 @@ def test_login_with_a_token_creates_a_key(run: Run, api: ContractState, sdk_env:
     assert json.loads(out)["config"] == sdk_env["PIXCRAWLER_CONFIG"]
 
 
-def test_crawl_to_a_downloaded_dataset(cli: Cli, api: ContractState, tmp_path: Path) -> None:
-    out = tmp_path / "data"
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {f.relative_to(folder).as_posix(): f.read_bytes() for f in folder.rglob("*") if f.is_file()}
+
+
+@pytest.mark.parametrize("layout", ["zip", "imagefolder"])
+def test_crawl_out_dir_writes_the_dataset_as_a_folder(cli: Cli, api: ContractState, tmp_path: Path,
+                                                      layout: str) -> None:
+    out = tmp_path / "pets"  # no extension, not there yet: a folder
     result = cli("--json", "crawl", "cat", "dog", "--source", "wikimedia", "--max-images", "4",
-                 "--level", "fast", "--dataset", "pets", "--out", str(out) + "/",
+                 "--level", "fast", "--dataset", "pets", "--layout", layout, "--out", str(out),
                  "--poll-interval", "0.01")
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
@@ -123,11 +133,26 @@ def test_crawl_to_a_downloaded_dataset(cli: Cli, api: ContractState, tmp_path: P
     assert body["job"]["validation_level"] == "fast"
     assert body["progress"]["status"] == "completed"
     assert body["dataset"]["status"] == "ready" and body["dataset"]["counts"]["total"] == 4
-    path = Path(body["path"])
-    assert path.parent == out
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == body["dataset"]["sha256"]
-    with zipfile.ZipFile(path) as archive:
-        assert "manifest.jsonl" in archive.namelist()
+    assert body["dataset"]["layout"] == layout
+    assert Path(body["path"]) == out and out.is_dir()
+    archive = zipfile.ZipFile(io.BytesIO(api.archives[f"datasets/{body['dataset']['id']}.zip"]))
+    assert files_under(out) == {name: archive.read(name) for name in archive.namelist()}
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    for row in rows:
+        folder = f"{row['split']}/{row['label']}" if layout == "imagefolder" else row["label"]
+        assert row["file"] == f"{folder}/{row['sha256']}.png" and (out / row["file"]).is_file()
+
+
+def test_crawl_out_name_zip_writes_the_zip(cli: Cli, api: ContractState, tmp_path: Path) -> None:
+    out = tmp_path / "exports" / "pets.zip"
+    result = cli("--json", "crawl", "cat", "--max-images", "4", "--dataset", "pets", "--out", str(out),
+                 "--poll-interval", "0.01")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert Path(body["path"]) == out
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == body["dataset"]["sha256"]
+    assert "manifest.jsonl" in zipfile.ZipFile(out).namelist()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["pets.zip"]
 
 
 def test_crawl_shows_live_progress_overall_and_per_chunk(run: Run) -> None:
@@ -156,11 +181,33 @@ def test_jobs_list_show_and_logs(run: Run) -> None:
     assert [c["label"] for c in logs["chunks"]] == ["cat"]
 
 
-def test_datasets_download(run: Run, contract_server: ContractServer, tmp_path: Path) -> None:
+def test_datasets_download_to_a_folder_a_zip_or_by_default_a_folder_named_by_id(
+    run: Run, contract_server: ContractServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seeded = contract_server.seed_dataset({"cat": 2})
-    code, _, err = run("datasets", "download", seeded.id, "--out", str(tmp_path), "-q")
+    archive = zipfile.ZipFile(io.BytesIO(contract_server.state.archives[seeded.blob_name]))
+    members = {name: archive.read(name) for name in archive.namelist()}
+
+    code, _, err = run("datasets", "download", seeded.id, "--out", str(tmp_path / "pets.zip"), "-q")
     assert code == 0, err
-    assert hashlib.sha256((tmp_path / f"{seeded.id}.zip").read_bytes()).hexdigest() == seeded.sha256
+    assert hashlib.sha256((tmp_path / "pets.zip").read_bytes()).hexdigest() == seeded.sha256
+    code, _, err = run("datasets", "download", seeded.id, "--out", str(tmp_path / "data"), "-q")
+    assert code == 0, err
+    assert files_under(tmp_path / "data") == members
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("--json", "datasets", "download", seeded.id, "-q")
+    assert code == 0, err
+    assert Path(json.loads(out)["path"]) == Path(seeded.id)
+    assert files_under(tmp_path / seeded.id) == members
+
+
+def test_an_out_path_that_is_a_file_is_refused(run: Run, contract_server: ContractServer,
+                                                tmp_path: Path) -> None:
+    seeded = contract_server.seed_dataset({"cat": 1})
+    (tmp_path / "taken").write_text("mine")
+    code, _, err = run("datasets", "download", seeded.id, "--out", str(tmp_path / "taken"), "-q")
+    assert code == 2 and "is not a folder" in err
+    assert (tmp_path / "taken").read_text() == "mine"
 
 
 def test_ctrl_c_while_waiting_exits_130(sdk_env: dict[str, str], api: ContractState,

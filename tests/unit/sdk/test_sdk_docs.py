@@ -8,12 +8,18 @@ from types import ModuleType
 import pytest
 
 import pixcrawler._http
+import pixcrawler._progress
 import pixcrawler.cli
+import pixcrawler.config
+import pixcrawler.download
 import pixcrawler.exceptions
 
 
 @pytest.mark.parametrize(
-    "module", [pixcrawler._http, pixcrawler.cli, pixcrawler.exceptions], ids=lambda m: m.__name__
+    "module",
+    [pixcrawler._http, pixcrawler._progress, pixcrawler.cli, pixcrawler.config, pixcrawler.download,
+     pixcrawler.exceptions],
+    ids=lambda m: m.__name__,
 )
 def test_docstring_examples_hold(module: ModuleType) -> None:
     result = doctest.testmod(module)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
 
 import pixcrawler
 from pixcrawler import Client
+from pixcrawler.download import extract_zip
 from sdk_contract_server import ContractServer, ContractState, Fault
 
 #: About 1.2 MB of incompressible PNGs: many chunks on the wire.
@@ -25,13 +28,36 @@ def blob_requests(api: ContractState, dataset: pixcrawler.DatasetInfo) -> list[d
     return [s.headers for s in api.seen if s.path == f"/blob/datasets/{dataset.id}.zip"]
 
 
-def test_download_writes_the_verified_archive(client: Client, api: ContractState,
-                                              dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
-    path = client.download_dataset(dataset.id, tmp_path, progress=False)
-    assert path == tmp_path / f"{dataset.id}.zip"
+def test_download_to_a_zip_writes_the_verified_archive(client: Client, api: ContractState,
+                                                       dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
+    path = client.download_dataset(dataset.id, tmp_path / "pets.zip", progress=False)
+    assert path == tmp_path / "pets.zip"
     assert path.read_bytes() == api.archives[f"datasets/{dataset.id}.zip"]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == dataset.sha256
-    assert not list(tmp_path.glob("*.part"))
+    assert [p.name for p in tmp_path.iterdir()] == ["pets.zip"]
+
+
+def test_download_to_a_folder_unpacks_the_archive(client: Client, api: ContractState,
+                                                 dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    path = client.download_dataset(dataset.id, tmp_path / "data", progress=False)
+    assert path == tmp_path / "data"
+    archive = zipfile.ZipFile(io.BytesIO(api.archives[f"datasets/{dataset.id}.zip"]))
+    unpacked = {f.relative_to(path).as_posix(): f.read_bytes() for f in path.rglob("*") if f.is_file()}
+    assert unpacked == {name: archive.read(name) for name in archive.namelist()}  # no zip left behind
+    with pixcrawler.Dataset.open(path) as ds:
+        assert len(ds) == sum(LABELS.values()) and ds.labels == ["cat", "dog"]
+        assert all(hashlib.sha256(item.bytes).hexdigest() == item.sha256 for item in ds)
+
+
+def test_a_zip_with_a_member_outside_its_folder_is_not_unpacked(tmp_path: Path) -> None:
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("cat/1.png", b"fine")
+        archive.writestr("../escaped.txt", b"outside")
+    with pytest.raises(pixcrawler.IntegrityError, match="outside its folder"):
+        extract_zip(evil, tmp_path / "out")
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "out").exists()
 
 
 def test_a_cut_connection_is_resumed_with_range(client: Client, api: ContractState,
@@ -81,7 +107,7 @@ def test_a_download_of_the_wrong_size_is_refused(client: Client, api: ContractSt
 def test_an_expired_link_is_renewed_once(client: Client, api: ContractState,
                                          dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
     api.faults.append(Fault("GET", f"/blob/datasets/{dataset.id}.zip", 403))
-    path = client.download_dataset(dataset.id, tmp_path, progress=False)
+    path = client.download_dataset(dataset.id, tmp_path / "pets.zip", progress=False)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == dataset.sha256
     assert len(api.requests_to(f"/api/v1/datasets/{dataset.id}/download")) == 2
 
@@ -95,13 +121,13 @@ def test_credentials_never_reach_blob_storage(client: Client, api: ContractState
 
 def test_a_finished_download_is_not_fetched_again(client: Client, api: ContractState,
                                                   dataset: pixcrawler.DatasetInfo, tmp_path: Path) -> None:
-    client.download_dataset(dataset.id, tmp_path, progress=False)
-    client.download_dataset(dataset.id, tmp_path, progress=False)
+    client.download_dataset(dataset.id, tmp_path / "pets.zip", progress=False)
+    client.download_dataset(dataset.id, tmp_path / "pets.zip", progress=False)
     assert len(blob_requests(api, dataset)) == 1
 
 
-def test_the_progress_bar_reports_the_bytes(client: Client, dataset: pixcrawler.DatasetInfo,
-                                            tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    client.download_dataset(dataset.id, tmp_path, progress=True)
+def test_off_a_terminal_the_progress_is_one_plain_line(client: Client, dataset: pixcrawler.DatasetInfo,
+                                                      tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    client.download_dataset(dataset.id, tmp_path / "data", progress=True)  # stderr is captured: no terminal
     err = capsys.readouterr().err
-    assert f"{dataset.id}.zip" in err and "100%" in err
+    assert err == f"{dataset.name}.zip: {dataset.size_bytes:,} bytes downloaded, sha256 verified\n"

@@ -47,7 +47,7 @@ def test_each_error_status_raises_its_exception(
 
 
 def test_a_real_401_says_how_to_log_in(api: ContractState, sdk_env: dict[str, str]) -> None:
-    with Client(api_key="pk_wrong") as client, pytest.raises(pixcrawler.AuthenticationError) as caught:
+    with Client(api_key="pxc_wrong") as client, pytest.raises(pixcrawler.AuthenticationError) as caught:
         client.list_datasets()
     assert caught.value.status_code == 401
     assert "pixcrawler login" in str(caught.value)
