@@ -88,9 +88,6 @@ var imagesIndexing = {
       path: '/origin/*'
     }
     {
-      path: '/windows/*' // 18 window hashes per record: read by the near-duplicate search, never filtered
-    }
-    {
       path: '/url/?'
     }
     {

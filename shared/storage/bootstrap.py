@@ -34,8 +34,8 @@ IMAGES_INDEXING_POLICY: dict[str, Any] = {
     "includedPaths": [{"path": "/*"}],
     "excludedPaths": [
         {"path": "/validation/*"},
-        {"path": "/origin/*"},
         {"path": "/windows/*"},
+        {"path": "/origin/*"},
         {"path": "/url/?"},
         {"path": "/page_url/?"},
         {"path": "/title/?"},
