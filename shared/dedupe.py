@@ -17,6 +17,10 @@ substring finds every neighbour. ``m`` is chosen from a cost model; at the defau
 and 100,000 uniformly random hashes each image is compared with about 50 candidates instead of
 100,000. All probes of a table run as numpy array operations over the whole job at once.
 
+This module groups a job held in one process: it is the reference that ``shared.banding``
+reproduces in bounded memory for validation runs (``shared.dedupe_stages``), and what
+``bench/validation_quality.py`` measures; the window hashes are computed here at download time.
+
 Example::
 
     from shared.dedupe import find_duplicate_groups
@@ -42,7 +46,7 @@ from shared.models.validation import DedupeResult, DuplicateGroup, HashedImage
 
 __all__ = [
     "DEFAULT_PHASH_THRESHOLD", "HammingIndex", "WINDOW_POSITIONS", "WINDOW_SCALES",
-    "find_duplicate_groups", "window_phashes", "window_phashes_bytes",
+    "find_duplicate_groups", "sorted_by_id", "window_phashes", "window_phashes_bytes",
 ]
 
 #: Default Hamming threshold on 64-bit pHash, measured on the ground-truth corpus (1,000 bases,
@@ -252,6 +256,15 @@ def window_phashes_bytes(data: bytes) -> list[str]:
         return window_phashes(image)
 
 
+def sorted_by_id(items: Iterable[HashedImage]) -> list[HashedImage]:
+    """The images by id; ValueError when an id appears twice."""
+    images = sorted(items, key=lambda image: image.id)
+    for previous, current in zip(images, images[1:]):
+        if previous.id == current.id:
+            raise ValueError(f"image id {current.id!r} appears twice: ids must be unique")
+    return images
+
+
 def _keep_order(image: HashedImage) -> tuple[int, datetime, str]:
     """Sort key whose minimum is the image kept in a group."""
     return (-image.area, image.created_at, image.id)
@@ -294,10 +307,7 @@ def find_duplicate_groups(
     >>> find_duplicate_groups([b, a], threshold=4).keeper_of
     {'a': None, 'b': 'a'}
     """
-    images = sorted(items, key=lambda image: image.id)
-    for previous, current in zip(images, images[1:]):
-        if previous.id == current.id:
-            raise ValueError(f"image id {current.id!r} appears twice: ids must be unique")
+    images = sorted_by_id(items)
     count = len(images)
     # Equal pHash values are linked to their first holder and indexed once, so that a job full
     # of identical images does not make buckets (and candidate pairs) quadratic.
