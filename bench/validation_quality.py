@@ -9,8 +9,11 @@ truth, and the images per second of each level over the corpus files held in mem
   the 18 window pHashes for crop detection, from the same decode), as the download activity
 - medium: fast + ``find_duplicate_groups`` over the whole corpus
 - slow: medium + ``assess_quality_bytes`` of every image
-- dedupe: ``find_duplicate_groups`` alone over hashes already stored, which is what a medium
-  run of ``validate_job`` computes (the fast level ran at download time)
+- dedupe: ``find_duplicate_groups`` alone over hashes already stored, the in-memory reference
+  of what a medium run of ``validate_job`` computes (the fast level ran at download time)
+- banded: the same groups through ``shared.banding``'s stages (maps, partitions, merge) in
+  one process, the algorithm ``validate_job`` runs as activities; its precision and recall
+  are printed beside the reference's
 
 Example::
 
@@ -23,19 +26,24 @@ import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from math import comb
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.corpus import Corpus, CorpusEntry, generate_corpus  # noqa: E402
+from shared.banding import banded_duplicate_groups  # noqa: E402
 from shared.dedupe import DEFAULT_PHASH_THRESHOLD, find_duplicate_groups  # noqa: E402
 from shared.imaging import ImageInfo, inspect_image  # noqa: E402
 from shared.imaging.quality import assess_quality_bytes  # noqa: E402
 from shared.models import ValidationRules  # noqa: E402
 from shared.models.validation import DedupeResult, HashedImage  # noqa: E402
 
+#: How the banded search cuts the corpus (any cut gives the same groups; several of each
+#: exercise the routing between maps and partitions).
+BANDED_MAPS = 4
+BANDED_PARTITIONS = 8
 #: Variant kinds measured together, and the kinds left out of each measurement.
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "resize/re-encode": ("crop", "brightness"),
@@ -43,9 +51,10 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 
 
-def pairwise_scores(truth: dict[str, str], predicted: DedupeResult) -> tuple[float, float, int]:
-    """Pairwise precision, recall and false pairs of predicted groups against true groups."""
-    predicted_group = {i: keeper or i for i, keeper in predicted.keeper_of.items()}
+def pairwise_scores(truth: Mapping[str, str], keeper_of: Mapping[str, str | None]) -> tuple[float, float, int]:
+    """Pairwise precision, recall and false pairs of predicted groups (each image's kept image,
+    None for a kept one) against true groups (each image's group label)."""
+    predicted_group = {i: keeper or i for i, keeper in keeper_of.items()}
     cells = Counter((predicted_group[i], truth[i]) for i in predicted_group)
     true_positive = sum(comb(n, 2) for n in cells.values())
     predicted_pairs = sum(comb(n, 2) for n in Counter(predicted_group.values()).values())
@@ -84,14 +93,19 @@ def report_duplicates(corpus: Corpus, hashed: dict[str, HashedImage], chosen: in
         cells = []
         for left_out in CATEGORIES.values():
             subset = [hashed[e.id] for e in corpus.entries if e.kind not in left_out]
-            p, r, false = pairwise_scores(truth, find_duplicate_groups(subset, threshold))
+            p, r, false = pairwise_scores(truth, find_duplicate_groups(subset, threshold).keeper_of)
             cells.append(f"P={p:.4f} R={r:.4f} false={false:<5}")
         mark = "  <- default" if threshold == chosen else ""
         print(f"{threshold:>9} | " + " | ".join(cells) + mark)
 
     result = find_duplicate_groups(hashed.values(), chosen)
-    p, r, false = pairwise_scores(truth, result)
+    p, r, false = pairwise_scores(truth, result.keeper_of)
     print(f"all variants at threshold {chosen}: P={p:.4f} R={r:.4f} false pairs={false}")
+    banded = banded_duplicate_groups(hashed.values(), chosen, maps=BANDED_MAPS, partitions=BANDED_PARTITIONS)
+    p, r, false = pairwise_scores(truth, banded.keeper_of)
+    same = "the same groups" if banded.keeper_of == result.keeper_of else "OTHER GROUPS"
+    print(f"banded search ({BANDED_MAPS} maps, {BANDED_PARTITIONS} partitions, what validate_job "
+          f"runs): P={p:.4f} R={r:.4f} false pairs={false}: {same} as the in-memory reference")
     original_of = {e.group: e.id for e in corpus.entries if e.kind == "original"}
     found: Counter[str] = Counter()
     total: Counter[str] = Counter()
@@ -152,11 +166,16 @@ def report_throughput(entries: Iterable[CorpusEntry], corpus: Corpus,
     def dedupe_stored() -> DedupeResult:
         return find_duplicate_groups(stored, threshold)
 
+    def dedupe_banded() -> DedupeResult:
+        return banded_duplicate_groups(stored, threshold, maps=BANDED_MAPS, partitions=BANDED_PARTITIONS)
+
     throughput("fast", len(entries), fast)
     throughput("medium", len(entries), medium)
     throughput("slow", len(entries), slow)
     print("  what validate_job adds to records the download stored (hashes already there):")
     throughput("dedupe", len(entries), dedupe_stored)
+    print("  the same through the banded stages in one process (validate_job's algorithm):")
+    throughput("banded", len(entries), dedupe_banded)
 
 
 def main(argv: list[str] | None = None) -> None:

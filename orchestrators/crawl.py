@@ -80,12 +80,38 @@ def _discover(context: df.DurableOrchestrationContext, run: ChunkRun, offset: in
 
 @dataclass
 class _InFlight:
-    """A download batch running: its seq, the offset of its page, its candidates, its task."""
+    """A download batch of the chunk: its seq, the offset of its page, its candidates, its
+    task, and whether the task has finished (it is counted only when it is the oldest)."""
 
     seq: int
     offset: int
     candidates: int
     task: Any
+    finished: bool = False
+
+
+def _running(inflight: list[_InFlight]) -> list[Any]:
+    return [b.task for b in inflight if not b.finished]
+
+
+def _wait(context: df.DurableOrchestrationContext, inflight: list[_InFlight], first: Any = None) -> Orchestration:
+    """Wait, while every batch in flight keeps running, until ``first`` completes (its result
+    is returned; its error raised) or, without ``first``, until any batch finishes.
+
+    The Durable SDK schedules a task only when it is yielded, alone or in a ``task_any``: so
+    every wait yields ``first`` together with all the running batches, and a batch created
+    since the last wait is scheduled by this one."""
+    while True:
+        running = _running(inflight)
+        if first is not None and not running:
+            return (yield first)
+        yield context.task_any(([first] if first is not None else []) + running)
+        for batch in inflight:
+            batch.finished = batch.finished or batch.task.is_completed
+        if first is None:
+            return None
+        if first.is_completed:
+            return (yield first)  # completed: its value (or its error) at once
 
 
 def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orchestration:
@@ -95,9 +121,11 @@ def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orch
 
     A page is discovered while the batches before it download, and asks for no more than the
     quota left if every candidate in flight succeeds, so a chunk never overshoots its quota.
-    Results are taken in page order: progress is signalled batch by batch in ``seq`` order, and
-    the checkpoint (``run.offset``, ``run.seq``) always names the oldest page whose batch has
-    not finished, so a resumed chunk redoes what was in flight and nothing else.
+    A batch that finishes makes room for the next at once, but results are counted in page
+    order: progress is signalled batch by batch in ``seq`` order, and the checkpoint
+    (``run.offset``, ``run.seq``) always names the oldest page whose batch is not counted yet,
+    so a resumed chunk redoes what was in flight and nothing else. At most
+    ``4 x batches_in_flight`` finished batches wait behind a slow oldest one.
     """
     chunk = run.chunk
     progress = df.EntityId("job_progress", run.job_id)
@@ -107,17 +135,19 @@ def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orch
     next_seq = run.seq
     pages = 0
     while True:
-        while next_offset is not None and pages < run.history_limit and len(inflight) < run.batches_in_flight:
-            remaining = chunk.quota - run.valid - sum(b.candidates for b in inflight)
+        while (
+            next_offset is not None and pages < run.history_limit
+            and len(_running(inflight)) < run.batches_in_flight
+            and len(inflight) < 4 * run.batches_in_flight
+        ):  # fmt: skip
+            remaining = chunk.quota - run.valid - sum(_promised(b) for b in inflight)
             if remaining <= 0:
                 break
-            page = DiscoverResult.model_validate(
-                (yield _discover(context, run, next_offset, min(run.batch_size, remaining)))
-            )
+            discovery = _discover(context, run, next_offset, min(run.batch_size, remaining))
+            page = DiscoverResult.model_validate((yield from _wait(context, inflight, discovery)))
             if page.rate_limited or page.error:
                 while inflight:  # settle what runs, then back off
-                    oldest = inflight.pop(0)
-                    yield from _take(context, run, progress, checkpoint, oldest, inflight, next_offset)
+                    yield from _take(context, run, progress, checkpoint, inflight, next_offset)
                 run.attempts += 1
                 run.last_error = page.error or "source rate limited"
                 if run.attempts >= MAX_SOURCE_ATTEMPTS:
@@ -144,26 +174,37 @@ def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orch
                 run.offset, run.seq = next_offset or run.offset, next_seq
         if not inflight:
             break
-        oldest = inflight.pop(0)
-        yield from _take(context, run, progress, checkpoint, oldest, inflight, next_offset)
+        if not inflight[0].finished:
+            yield from _wait(context, inflight)
+        while inflight and inflight[0].finished:
+            yield from _take(context, run, progress, checkpoint, inflight, next_offset)
     if next_offset is None or chunk.quota - run.valid <= 0:
         return ChunkStatus.completed
     run.offset = next_offset
     return None
 
 
+def _promised(batch: _InFlight) -> int:
+    """Images a batch not counted yet may still add: its stored images once it finished, its
+    candidates while it runs."""
+    if batch.finished and batch.task.state is df.models.Task.TaskState.SUCCEEDED:
+        return int(BatchResult.model_validate(batch.task.result).valid)
+    return batch.candidates
+
+
 def _take(
     context: df.DurableOrchestrationContext, run: ChunkRun, progress: df.EntityId,
-    checkpoint: df.EntityId, batch: _InFlight, behind: list[_InFlight], next_offset: int | None,
+    checkpoint: df.EntityId, inflight: list[_InFlight], next_offset: int | None,
 ) -> Orchestration:
-    """Wait for ``batch`` (the oldest in flight), count it, and move the checkpoint to the
-    oldest page still in flight (``behind``), or to the next page to discover."""
-    result = BatchResult.model_validate((yield batch.task))
+    """Count the oldest batch (waiting for it if it runs; its error is raised), and move the
+    checkpoint to the oldest page still in flight, or to the next page to discover."""
+    batch = inflight.pop(0)
+    result = BatchResult.model_validate((yield from _wait(context, inflight, batch.task)))
     context.signal_entity(progress, "batch", _dump(result))
     run.downloaded += result.downloaded
     run.valid += result.valid
-    run.seq = behind[0].seq if behind else batch.seq + 1
-    run.offset = behind[0].offset if behind else (next_offset if next_offset is not None else run.offset)
+    run.seq = inflight[0].seq if inflight else batch.seq + 1
+    run.offset = inflight[0].offset if inflight else (next_offset if next_offset is not None else run.offset)
     now = context.current_utc_datetime
     context.signal_entity(checkpoint, "save", _checkpoint(run, ChunkStatus.in_progress, now))
 

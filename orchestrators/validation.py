@@ -1,10 +1,13 @@
 """validate_job: validate every image of a job at one level, in batches of id ranges.
 
-plan (activity: count, batches) -> announce the run to job_progress -> at medium and slow,
-dedupe the whole job (activity) -> waves of ``parallel`` validate_batch activities, each
-batch's counts signalled to job_progress, paced with durable timers to the level's rate ->
-continue_as_new every ``waves_per_history`` waves, so history stays small whatever the job's
-size. History holds batch numbers and counts, never record ids.
+plan (activity: count, batches, the near-duplicate search's maps and partitions) -> announce
+the run to job_progress -> at medium and slow, the near-duplicate search as waves of
+activities, stage after stage (``DedupeStage``: map x maps, search x partitions, merge, apply x
+maps, cleanup) -> waves of ``parallel`` validate_batch activities, each batch's counts
+signalled to job_progress, paced with durable timers to the level's rate. Every
+``waves_per_history`` waves (of either kind) the orchestration continues as new, so history
+stays small whatever the job's size. History holds stage, map, partition and batch numbers and
+counts, never record ids.
 
 Deterministic: no I/O, no clock (context.current_utc_datetime), the run id from
 context.new_uuid().
@@ -21,7 +24,10 @@ import azure.durable_functions as df
 from orchestrators import blueprint
 from shared.models import (
     BatchValidation,
-    Level,
+    DedupeStage,
+    DedupeStageResult,
+    DedupeSummary,
+    DedupeTask,
     PlanValidation,
     ValidateBatch,
     ValidateJobInput,
@@ -30,6 +36,7 @@ from shared.models import (
 )
 
 ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=3)
+STAGES = list(DedupeStage)
 
 Orchestration = Generator[Any, Any, Any]
 
@@ -39,7 +46,7 @@ def _dump(model: Any) -> Any:
 
 
 def _begin(context: df.DurableOrchestrationContext, job: ValidateJobInput) -> Orchestration:
-    """Plan the run, announce it, group the job's near-duplicates; returns the plan."""
+    """Plan the run and announce it; returns the plan."""
     progress = df.EntityId("job_progress", job.job_id)
     yield context.call_entity(progress, "phase", "validating")
     request = PlanValidation(job_id=job.job_id, level=job.level, run_id=str(context.new_uuid()))
@@ -48,18 +55,43 @@ def _begin(context: df.DurableOrchestrationContext, job: ValidateJobInput) -> Or
     )
     start = ValidationStart(run_id=plan.run_id, level=job.level, images=plan.images, batches=plan.batches)
     yield context.call_entity(progress, "validation_start", _dump(start))
-    if job.level is not Level.fast and plan.images:
-        yield context.call_activity_with_retry("dedupe_job", ACTIVITY_RETRY, _dump(request))
     return plan
 
 
-def _run_waves(context: df.DurableOrchestrationContext, job: ValidateJobInput, plan: ValidationPlan) -> Orchestration:
-    """Up to ``waves_per_history`` waves of batches; True when every batch is done."""
+def _run_dedupe(context: df.DurableOrchestrationContext, job: ValidateJobInput, plan: ValidationPlan,
+                waves: list[int]) -> Orchestration:
+    """Waves of the search's stages while the history's wave budget lasts; True when done
+    (at once when the plan has no search: the fast level, or a job without images)."""
+    while plan.dedupe is not None and job.dedupe_stage < len(STAGES):
+        stage = STAGES[job.dedupe_stage]
+        count = stage.tasks(plan.dedupe)
+        while job.dedupe_next < count:
+            if not waves[0]:
+                return False
+            waves[0] -= 1
+            wave = range(job.dedupe_next, min(job.dedupe_next + plan.dedupe.parallel, count))
+            tasks = [
+                context.call_activity_with_retry(stage.value, ACTIVITY_RETRY, _dump(DedupeTask(
+                    job_id=job.job_id, run_id=plan.run_id, plan=plan.dedupe, index=index,
+                )))
+                for index in wave
+            ]
+            for result in (yield context.task_all(tasks)):
+                job.dedupe = (job.dedupe or DedupeSummary()).add(DedupeStageResult.model_validate(result))
+            job.dedupe_next = wave.stop
+        job.dedupe_stage, job.dedupe_next = job.dedupe_stage + 1, 0
+    return True
+
+
+def _run_waves(context: df.DurableOrchestrationContext, job: ValidateJobInput, plan: ValidationPlan,
+               waves: list[int]) -> Orchestration:
+    """Waves of batches while the history's wave budget lasts; True when every batch is done."""
     progress = df.EntityId("job_progress", job.job_id)
     assert job.started_at is not None
-    for _ in range(plan.waves_per_history):
+    while waves[0]:
         if job.next_batch >= plan.batches:
             return True
+        waves[0] -= 1
         wave = range(job.next_batch, min(job.next_batch + plan.parallel, plan.batches))
         tasks = [
             context.call_activity_with_retry("validate_batch", ACTIVITY_RETRY, _dump(ValidateBatch(
@@ -85,8 +117,11 @@ def validate_job(context: df.DurableOrchestrationContext) -> Orchestration:
     try:
         if job.plan is None:
             job.plan = yield from _begin(context, job)
-            job.started_at = context.current_utc_datetime
-        done = yield from _run_waves(context, job, job.plan)
+        waves = [job.plan.waves_per_history]
+        done = yield from _run_dedupe(context, job, job.plan, waves)
+        if done and job.started_at is None:
+            job.started_at = context.current_utc_datetime  # pacing starts with the batches
+        done = done and (yield from _run_waves(context, job, job.plan, waves))
     except Exception:
         if job.standalone:  # a crawl run closes its own phase; a validation over HTTP does here
             yield context.call_entity(progress, "phase", "done")
@@ -96,4 +131,6 @@ def validate_job(context: df.DurableOrchestrationContext) -> Orchestration:
         return None
     if job.standalone:
         yield context.call_entity(progress, "phase", "done")
-    return {"job_id": job.job_id, "level": job.level.value, "images": job.plan.images, "batches": job.plan.batches}
+    summary = job.dedupe or DedupeSummary()
+    return {"job_id": job.job_id, "level": job.level.value, "images": job.plan.images,
+            "batches": job.plan.batches, "duplicates": summary.duplicates, "changed": summary.changed}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -208,6 +209,7 @@ class BatchProcessor:
             mtime=utcnow(),
         )  # fmt: skip
         tally = _Tally()
+        started = time.monotonic()
         try:
             # Each image is checked (in the decode threads) as soon as it arrives and goes into
             # the shard as soon as it passes, while the rest of the batch still downloads.
@@ -219,6 +221,7 @@ class BatchProcessor:
         except BaseException:
             await writer.abort()
             raise
+        fetched = time.monotonic()
         accepted = [item for item in tally.accepted.values() if item is not None]
         records = [self._record(batch, shard, item, *tally.first[item.info.sha256]) for item in accepted]
         stored = await self._images.create_many(batch.job_id, records)
@@ -248,7 +251,8 @@ class BatchProcessor:
             log, "batch_done", "batch %s: %d of %d stored", batch.batch_id, len(new), len(batch.candidates),
             job_id=batch.job_id, chunk_id=batch.chunk_id, batch_id=batch.batch_id, attempted=result.attempted,
             downloaded=result.downloaded, stored=result.valid, duplicates=result.duplicates, bytes=result.bytes,
-            failed=result.failed,
+            failed=result.failed, fetch_seconds=round(fetched - started, 3),
+            store_seconds=round(time.monotonic() - fetched, 3),
         )
         return result
 

@@ -2,7 +2,7 @@
 
 Two images are near-duplicates when the Hamming distance of their 64-bit perceptual hashes is
 at most a threshold, when the hash of one is that close to the hash of a sub-window of the
-other (a crop: see :func:`window_phashes`), or when their sha256 is equal. Groups are the connected components of
+other (a crop: see :func:`shared.imaging.hashes.window_phashes`), or when their sha256 is equal. Groups are the connected components of
 that relation (scipy's connected_components over the graph of matching pairs), so
 near-duplicates chain. In each group one image is kept: the
 largest ``width * height``, then the earliest ``created_at``, then the smallest id, whatever
@@ -17,6 +17,10 @@ substring finds every neighbour. ``m`` is chosen from a cost model; at the defau
 and 100,000 uniformly random hashes each image is compared with about 50 candidates instead of
 100,000. All probes of a table run as numpy array operations over the whole job at once.
 
+This module groups a job held in one process: it is the reference that ``shared.banding``
+reproduces in bounded memory for validation runs (``shared.dedupe_stages``), and what
+``bench/validation_quality.py`` measures; the window hashes are computed here at download time.
+
 Example::
 
     from shared.dedupe import find_duplicate_groups
@@ -26,23 +30,21 @@ Example::
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from itertools import combinations
 from math import comb
 
 import numpy as np
-from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from shared.imaging.hashes import PHASH_WORKING_SIZE
+from shared.imaging.hashes import WINDOW_POSITIONS, WINDOW_SCALES
 from shared.models.validation import DedupeResult, DuplicateGroup, HashedImage
 
 __all__ = [
     "DEFAULT_PHASH_THRESHOLD", "HammingIndex", "WINDOW_POSITIONS", "WINDOW_SCALES",
-    "find_duplicate_groups", "window_phashes", "window_phashes_bytes",
+    "find_duplicate_groups", "sorted_by_id",
 ]
 
 #: Default Hamming threshold on 64-bit pHash, measured on the ground-truth corpus (1,000 bases,
@@ -54,25 +56,7 @@ __all__ = [
 #: so 6 and 7 behave alike.)
 DEFAULT_PHASH_THRESHOLD = 6
 
-#: Sub-windows hashed per image: each side scaled by one of ``WINDOW_SCALES`` and the window
-#: placed at each of ``WINDOW_POSITIONS`` (fractions of the free margin) horizontally and
-#: vertically, 18 windows. A crop of 3-10 % per side with the cut anywhere lies within a few
-#: percent of one of them. Measured on the ground-truth corpus (1,000 bases, seed 1): the
-#: nearest window of a crop's original is <= 6 bits from the crop's hash for 97 % of crops and
-#: <= 8 for all, while no distinct pair (561,750 pairs x 18 windows) comes within 6 bits
-#: (1 within 8, 6 within 10). A whole-image pHash puts the same crops at 8 bits (median).
-WINDOW_SCALES = (0.95, 0.90)
-WINDOW_POSITIONS = (0.0, 0.5, 1.0)
-
 _BITS = 64
-_DCT_SIDE = 32
-#: The 8 lowest rows of the unnormalised DCT-II matrix of 32 samples (scipy.fftpack.dct's
-#: convention, which ``imagehash.phash`` uses): ``_DCT8 @ pixels @ _DCT8.T`` is its 8 x 8
-#: low-frequency block.
-_DCT8 = 2 * np.cos(
-    np.pi * np.arange(8)[:, None] * (2 * np.arange(_DCT_SIDE)[None, :] + 1) / (2 * _DCT_SIDE)
-)
-_BIT_WEIGHTS = np.left_shift(np.uint64(1), np.arange(63, -1, -1, dtype=np.uint64))
 #: Substrings are at most 16 bits wide, so that each table is a dense array of 65,537 offsets.
 _MIN_PARTS = 4
 
@@ -204,52 +188,13 @@ def _unique_pairs(lefts: list[np.ndarray], rights: list[np.ndarray], size: int) 
     return codes // size, codes % size
 
 
-def _phash_input(image: Image.Image) -> Image.Image:
-    """The greyscale image ``shared.imaging.hashes.phash_hex`` hashes (box-reduced to a short
-    side of 128-255 px), so that window hashes compare with stored whole-image hashes."""
-    gray = image if image.mode == "L" else image.convert("L")
-    factor = min(gray.size) // PHASH_WORKING_SIZE
-    return gray.reduce(factor) if factor > 1 else gray
-
-
-def window_phashes(image: Image.Image) -> list[str]:
-    """pHashes (16 hex characters each) of the image's sub-windows, ``WINDOW_SCALES`` x
-    ``WINDOW_POSITIONS``^2: bit for bit what ``imagehash.phash`` gives for each window cut out
-    of the image ``phash_hex`` hashes, computed in one matrix product.
-
-    >>> len(window_phashes(Image.new("L", (300, 200), 90)))
-    18
-    """
-    gray = _phash_input(image)
-    width, height = gray.size
-    pixels = []
-    for scale in WINDOW_SCALES:
-        w, h = width * scale, height * scale
-        for y in WINDOW_POSITIONS:
-            for x in WINDOW_POSITIONS:
-                left, top = (width - w) * x, (height - h) * y
-                box = (round(left), round(top), round(left + w), round(top + h))
-                window = gray.crop(box).resize((_DCT_SIDE, _DCT_SIDE), Image.Resampling.LANCZOS)
-                pixels.append(np.asarray(window, np.float64))
-    low = (_DCT8 @ np.stack(pixels) @ _DCT8.T).reshape(len(pixels), 64)
-    bits = low > np.median(low, axis=1, keepdims=True)
-    values = (bits.astype(np.uint64) * _BIT_WEIGHTS).sum(axis=1, dtype=np.uint64)
-    return [f"{int(value):016x}" for value in values]
-
-
-def window_phashes_bytes(data: bytes) -> list[str]:
-    """:func:`window_phashes` of encoded image bytes, decoded as the fast level decodes them
-    (a JPEG at 1/8 scale), so the windows match the record's ``phash``.
-
-    Example::
-
-        record.windows = window_phashes_bytes(body)
-    """
-    with Image.open(io.BytesIO(data)) as image:
-        if image.format == "JPEG":
-            width, height = image.size
-            image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-        return window_phashes(image)
+def sorted_by_id(items: Iterable[HashedImage]) -> list[HashedImage]:
+    """The images by id; ValueError when an id appears twice."""
+    images = sorted(items, key=lambda image: image.id)
+    for previous, current in zip(images, images[1:]):
+        if previous.id == current.id:
+            raise ValueError(f"image id {current.id!r} appears twice: ids must be unique")
+    return images
 
 
 def _keep_order(image: HashedImage) -> tuple[int, datetime, str]:
@@ -294,10 +239,7 @@ def find_duplicate_groups(
     >>> find_duplicate_groups([b, a], threshold=4).keeper_of
     {'a': None, 'b': 'a'}
     """
-    images = sorted(items, key=lambda image: image.id)
-    for previous, current in zip(images, images[1:]):
-        if previous.id == current.id:
-            raise ValueError(f"image id {current.id!r} appears twice: ids must be unique")
+    images = sorted_by_id(items)
     count = len(images)
     # Equal pHash values are linked to their first holder and indexed once, so that a job full
     # of identical images does not make buckets (and candidate pairs) quadratic.

@@ -258,6 +258,12 @@ class Settings(BaseSettings):
         default=6, ge=0, le=32,
         description="Hamming distance of an image to a window of another (crops)",
     )
+    validation_dedupe_memory_mb: int = Field(
+        default=32, ge=4, le=1024,
+        description="memory budget of each near-duplicate search activity (MB): it sets how "
+        "many records a map routes at once and how many partitions a job's search has "
+        "(shared.dedupe_stages.plan_dedupe)",
+    )
     validation_quality: QualityThresholds = Field(
         default_factory=QualityThresholds,
         description='slow-level thresholds as JSON, e.g. {"min_sharpness": 80, "min_bytes": 4096}',

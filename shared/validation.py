@@ -13,17 +13,17 @@ Levels include the ones below them:
   thresholds without reading the image again.
 
 A run: :func:`plan_validation` counts the job's records and cuts the id space (record ids are
-sha256 hex) into ``batches`` ranges, so an orchestration passes batch numbers, never ids;
-:func:`dedupe_job` groups the whole job (one paged projection query, the multi-index Hamming
-index) and writes the flags of the records whose flags change; then :func:`validate_batch`
-validates one id range. Every write happens only when a record's outcome changes, so running
-a level again writes nothing, and a lower level after a higher one keeps the higher results
-(the level on a record never goes down).
+sha256 hex) into ``batches`` ranges, so an orchestration passes batch numbers, never ids; above
+the fast level it also plans the near-duplicate search (``shared.dedupe_stages``: map id
+ranges, search bucket partitions, merge, apply the flags that change, clean up), each stage an
+activity of bounded memory; then :func:`validate_batch` validates one id range. Every write
+happens only when a record's outcome changes, so running a level again writes nothing, and a
+lower level after a higher one keeps the higher results (the level on a record never goes down).
 
 Example::
 
     plan = await plan_validation(runtime.images, settings, PlanValidation(job_id=j, level=Level.medium, run_id=r))
-    await dedupe_job(runtime.images, settings, j)
+    await dedupe_job(runtime.images, runtime.blobs, plan.dedupe, j, plan.run_id)  # what the stages do
     for index in range(plan.batches):
         await validate_batch(runtime.images, runtime.blobs, settings, ValidateBatch(..., index=index))
 """
@@ -33,14 +33,14 @@ from __future__ import annotations
 import asyncio
 import io
 import math
-from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, Protocol
 
 import azure.durable_functions as df
 from PIL import Image
 
-from shared.dedupe import find_duplicate_groups
+from shared import dedupe_stages
+from shared.dedupe_stages import ScratchBlobs, gather_limited
 from shared.errors import NotFound
 from shared.imaging import decode_pool
 from shared.imaging.quality import assess_quality_bytes, is_colour_mode, judge_quality
@@ -48,8 +48,11 @@ from shared.jobs import JobsStore, get_owned_job
 from shared.models import (
     BatchValidation,
     CheckCounts,
+    DedupePlan,
+    DedupeStage,
+    DedupeStageResult,
     DedupeSummary,
-    HashedImage,
+    DedupeTask,
     ImageRecord,
     Job,
     Level,
@@ -70,7 +73,6 @@ from shared.models import (
 from shared.settings import Settings
 from shared.shards import RangeReader, read_image
 from shared.storage import ImagesRepo
-from shared.storage.cosmos import NOT_MISSING
 
 VALIDATE_ORCHESTRATOR = "validate_job"
 #: The check a medium run adds: False for an image that is a near-duplicate of a kept one.
@@ -86,12 +88,6 @@ _FILTERS = {
     "duplicate": " AND c.is_duplicate = true",
     "invalid": " AND c.is_valid = false",
 }
-#: The records near-duplicates are looked for among: those whose bytes are there (a record a
-#: verify marked missing never goes into a dataset, so it must not be the copy kept).
-_PROJECTION = (
-    "SELECT c.id, c.phash, c.windows, c.width, c.height, c.created_at, c.sha256, "
-    f"c.is_duplicate, c.duplicate_of FROM c WHERE c.job_id = @pk AND {NOT_MISSING}"
-)
 
 
 class BlobReader(RangeReader, Protocol):
@@ -142,52 +138,41 @@ async def plan_validation(images: ImagesRepo, settings: Settings, request: PlanV
         rate_per_minute=rate,
         pacing=settings.validation_pacing,
         waves_per_history=settings.validation_waves_per_history,
+        dedupe=(dedupe_stages.plan_dedupe(count, settings)
+                if request.level is not Level.fast and count else None),
     )
 
 
-async def _gather_limited(calls: Sequence[Callable[[], Awaitable[Any]]], limit: int = 16) -> list[Any]:
-    """Await ``calls`` with at most ``limit`` running at once, results in order."""
-    gate = asyncio.Semaphore(limit)
+async def dedupe_stage(images: ImagesRepo, blobs: ScratchBlobs, stage: DedupeStage,
+                       task: DedupeTask) -> DedupeStageResult:
+    """Run one activity of the near-duplicate search (``shared.dedupe_stages``)."""
+    if stage is DedupeStage.map:
+        low, high = id_range(task.index, task.plan.maps)
+        return await dedupe_stages.map_range(images, blobs, task, low, high)
+    if stage is DedupeStage.search:
+        return await dedupe_stages.search(blobs, task)
+    if stage is DedupeStage.merge:
+        return await dedupe_stages.merge(blobs, task)
+    if stage is DedupeStage.apply:
+        return await dedupe_stages.apply(images, blobs, task)
+    return await dedupe_stages.cleanup(blobs, task)
 
-    async def one(call: Callable[[], Awaitable[Any]]) -> Any:
-        async with gate:
-            return await call()
 
-    return list(await asyncio.gather(*(one(call) for call in calls)))
-
-
-async def dedupe_job(images: ImagesRepo, settings: Settings, job_id: str) -> DedupeSummary:
-    """Group the whole job's near-duplicates and write ``is_duplicate``/``duplicate_of`` on the
-    records whose flags change (none when nothing did)."""
-    rows = await images.query_values(_PROJECTION, pk=job_id)
-    hashed = [
-        HashedImage(
-            id=row["id"], phash=row["phash"], windows=row.get("windows") or [], width=row["width"],
-            height=row["height"], created_at=row["created_at"], sha256=row["sha256"],
+async def dedupe_job(images: ImagesRepo, blobs: ScratchBlobs, plan: DedupePlan, job_id: str,
+                     run_id: str) -> DedupeSummary:
+    """The whole near-duplicate search in this process, stage after stage with
+    ``plan.parallel`` activities at once (what ``validate_job`` runs as activities); writes
+    ``is_duplicate``/``duplicate_of`` on the records whose flags change."""
+    summary = DedupeSummary()
+    for stage in DedupeStage:
+        tasks = [DedupeTask(job_id=job_id, run_id=run_id, plan=plan, index=i)
+                 for i in range(stage.tasks(plan))]
+        results = await gather_limited(
+            [partial(dedupe_stage, images, blobs, stage, task) for task in tasks], plan.parallel
         )
-        for row in rows
-    ]
-    result = find_duplicate_groups(
-        hashed, settings.validation_phash_threshold, settings.validation_window_threshold
-    )
-    changed = [
-        (row["id"], result.keeper_of[row["id"]])
-        for row in rows
-        if (bool(row.get("is_duplicate")), row.get("duplicate_of"))
-        != (result.keeper_of[row["id"]] is not None, result.keeper_of[row["id"]])
-    ]
-
-    def flags(keeper: str | None) -> list[dict[str, Any]]:
-        return [
-            {"op": "set", "path": "/is_duplicate", "value": keeper is not None},
-            {"op": "set", "path": "/duplicate_of", "value": keeper},
-        ]
-
-    await _gather_limited([partial(images.patch, i, job_id, flags(keeper)) for i, keeper in changed])
-    return DedupeSummary(
-        images=len(rows), groups=len(result.groups), duplicates=result.duplicate_count,
-        changed=len(changed),
-    )
+        for result in results:
+            summary = summary.add(result)
+    return summary
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,9 +262,9 @@ async def validate_batch(images: ImagesRepo, blobs: BlobReader, settings: Settin
         params["@high"] = high
     records = await images.query(sql, params, pk=batch.job_id)
     validator = RecordValidator(blobs, settings, batch.level)
-    outcomes: list[ImageRecord] = await _gather_limited([partial(validator.outcome, r) for r in records])
+    outcomes: list[ImageRecord] = await gather_limited([partial(validator.outcome, r) for r in records])
     changed = [after for before, after in zip(records, outcomes) if _changed(before, after)]
-    await _gather_limited([partial(_write, images, r) for r in changed])
+    await gather_limited([partial(_write, images, r) for r in changed])
     return BatchValidation(
         run_id=batch.run_id,
         index=batch.index,

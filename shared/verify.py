@@ -74,7 +74,8 @@ from shared.models import (
 from shared.settings import Settings
 from shared.shards import RECORDS_KEY, TAR_CONTENT_TYPE, WRITTEN, ShardWriter, read_image, split_blob_name
 from shared.storage import BlobStore, ImagesRepo
-from shared.validation import _gather_limited, id_range
+from shared.dedupe_stages import gather_limited
+from shared.validation import id_range
 
 __all__ = [
     "CHANGED", "VERIFY_ORCHESTRATOR", "BatchVerifier", "batch_query", "key_range", "plan_verify",
@@ -248,18 +249,18 @@ class BatchVerifier:
     # ---------------------------------------------------------------- checking
     async def _page(self, records: list[ImageRecord], tally: _Tally) -> None:
         unknown = list(dict.fromkeys(r.blob_name for r in records if r.blob_name not in self._sizes))
-        sizes = await _gather_limited([partial(self._size, name) for name in unknown])
+        sizes = await gather_limited([partial(self._size, name) for name in unknown])
         for name, size in zip(unknown, sizes):
             self._remember(name, size)
         fits = [self._fits(record) for record in records]
         if self._batch.deep:
             whole = [i for i, ok in enumerate(fits) if ok]
-            intact = await _gather_limited([partial(self._intact, records[i]) for i in whole], self._settings.verify_reads)
+            intact = await gather_limited([partial(self._intact, records[i]) for i in whole], self._settings.verify_reads)
             for i, ok in zip(whole, intact):
                 fits[i] = ok
         present = [r for r, ok in zip(records, fits) if ok]
         lost = [r for r, ok in zip(records, fits) if not ok]
-        unmarked = await _gather_limited([partial(self._unmark, r) for r in present if r.missing])
+        unmarked = await gather_limited([partial(self._unmark, r) for r in present if r.missing])
         tally.written += sum(unmarked)
         for record in present:
             tally.count(record, Outcome.present, lost=False)
@@ -340,7 +341,7 @@ class BatchVerifier:
             partial(self._repoint, r, shard, offsets[r.id]) if r.id in offsets else partial(self._mark, r, reasons[r.id])
             for r in lost
         ]
-        outcomes: list[tuple[ImageRecord, Outcome, bool]] = await _gather_limited(calls)
+        outcomes: list[tuple[ImageRecord, Outcome, bool]] = await gather_limited(calls)
         tally.written += sum(wrote for _, _, wrote in outcomes)
         if writer.members:
             pointed = any(wrote and r.id in offsets for r, _, wrote in outcomes)

@@ -25,6 +25,7 @@ __all__ = [
     "ValidationPlan", "ValidateJobInput", "ValidateBatch", "BatchValidation", "DedupeSummary",
     "ValidationStart", "ValidationProgress", "ValidationRequest", "ValidationStarted",
     "CheckCounts", "ValidationStats", "PlanValidation",
+    "DedupePlan", "DedupeStage", "DedupeTask", "DedupeStageResult",
 ]
 
 PHashHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{16}$")]
@@ -152,6 +153,81 @@ class QualityReport(Model):
 # --------------------------------------------------------------------------------------------
 
 
+class DedupeSummary(Model):
+    """What a near-duplicate search did: the job's groups, and how many records' flags it
+    changed."""
+
+    images: int = 0
+    groups: int = 0
+    duplicates: int = 0
+    changed: int = 0
+
+    def add(self, result: "DedupeStageResult") -> "DedupeSummary":
+        """The run's counts after one more stage activity."""
+        if result.stage is DedupeStage.map:
+            return self.model_copy(update={"images": self.images + result.records})
+        if result.stage is DedupeStage.merge:
+            return self.model_copy(update={"groups": result.groups, "duplicates": result.duplicates})
+        if result.stage is DedupeStage.apply:
+            return self.model_copy(update={"changed": self.changed + result.changed})
+        return self
+
+
+class DedupePlan(Model):
+    """How one validation run searches the job's near-duplicates (``shared.banding``, stages
+    in ``shared.dedupe_stages``): fixed once per run and carried by every stage's task, so a
+    change of settings during a run changes nothing in it."""
+
+    maps: int = Field(ge=1, description="id ranges read by the map stage")
+    chunk_records: int = Field(
+        ge=1, description="records a map routes at once (more in its range: more chunks)"
+    )
+    partitions: int = Field(ge=1, description="bucket partitions, one search activity each")
+    threshold: int = Field(ge=0, le=32, description="whole-hash Hamming threshold")
+    window_threshold: int = Field(ge=0, le=32, description="whole hash to window threshold")
+    parallel: int = Field(ge=1, description="dedupe activities in flight at once")
+
+
+class DedupeStage(StrEnum):
+    """The stages of the near-duplicate search, in order (activity names)."""
+
+    map = "dedupe_map"
+    search = "dedupe_search"
+    merge = "dedupe_merge"
+    apply = "dedupe_apply"
+    cleanup = "dedupe_cleanup"
+
+    def tasks(self, plan: DedupePlan) -> int:
+        """How many activities the stage runs."""
+        return {"dedupe_map": plan.maps, "dedupe_search": plan.partitions,
+                "dedupe_apply": plan.maps}.get(self.value, 1)
+
+
+class DedupeTask(Model):
+    """Input of a dedupe stage activity: map ``index``, partition ``index``, or the map whose
+    flags to apply; 0 for the merge and the cleanup."""
+
+    job_id: str
+    run_id: str
+    plan: DedupePlan
+    index: int = Field(default=0, ge=0)
+
+
+class DedupeStageResult(Model):
+    """What one dedupe activity did: counts only (the orchestration's history holds these)."""
+
+    stage: DedupeStage
+    index: int = 0
+    records: int = Field(default=0, description="records read (map) or offered (merge)")
+    entries: int = Field(default=0, description="band entries written (map) or searched")
+    distances: int = Field(default=0, description="Hamming distances computed")
+    links: int = Field(default=0, description="verified near-duplicate pairs found")
+    edges: int = Field(default=0, description="forest edges kept (one per linked record)")
+    groups: int = 0
+    duplicates: int = 0
+    changed: int = Field(default=0, description="records whose flags were written")
+
+
 class ValidationPlan(Model):
     """What ``plan_validation`` decides once per validation run; the orchestration carries it
     through continue_as_new. Batches are ranges of record ids (sha256 hex), numbered
@@ -164,6 +240,9 @@ class ValidationPlan(Model):
     rate_per_minute: int = Field(ge=1, description="images per minute per job when pacing")
     pacing: bool
     waves_per_history: int = Field(ge=1, description="waves of batches before continue_as_new")
+    dedupe: DedupePlan | None = Field(
+        default=None, description="the near-duplicate search (levels above fast, jobs with images)"
+    )
 
 
 class ValidateJobInput(Model):
@@ -176,6 +255,9 @@ class ValidateJobInput(Model):
         default=False, description="started over HTTP: the progress phase ends as 'done'"
     )
     plan: ValidationPlan | None = None
+    dedupe_stage: int = Field(default=0, ge=0, description="stages of DedupeStage done")
+    dedupe_next: int = Field(default=0, ge=0, description="tasks of the current stage done")
+    dedupe: DedupeSummary | None = Field(default=None, description="the search's counts so far")
     next_batch: int = Field(default=0, ge=0)
     processed: int = Field(default=0, ge=0, description="images in the batches done so far")
     started_at: datetime | None = Field(default=None, description="origin of the pacing")
@@ -201,15 +283,6 @@ class BatchValidation(Model):
     duplicates: int = 0
     rejected: int = Field(default=0, description="records invalid or near-duplicates: not valid")
     written: int = Field(default=0, description="records whose validation changed")
-
-
-class DedupeSummary(Model):
-    """What ``dedupe_job`` did: the job's groups, and how many records' flags it changed."""
-
-    images: int
-    groups: int
-    duplicates: int
-    changed: int
 
 
 class ValidationStart(Model):
@@ -287,7 +360,7 @@ class ValidationStats(Model):
 
 
 class PlanValidation(Model):
-    """Input of the ``plan_validation`` and ``dedupe_job`` activities."""
+    """Input of the ``plan_validation`` activity."""
 
     job_id: str
     level: Level

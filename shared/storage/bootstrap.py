@@ -1,7 +1,8 @@
 """Create the Cosmos database, its containers and the Blob containers, idempotently.
 
 The same code runs against the emulators and against Azure (where ``infra/`` usually created
-them already): every step is create-if-not-exists, and existing data is never touched.
+them already): every step is create-if-not-exists, and existing data is never touched (a
+container that exists keeps its indexing policy: on Azure the Bicep deployment sets it).
 
 Run it::
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
 from azure.cosmos import PartitionKey
@@ -21,6 +23,42 @@ from shared.names import BLOB_CONTAINERS, COSMOS_CONTAINERS
 from shared.settings import Settings, get_settings
 from shared.storage.clients import StorageContext
 from shared.storage.errors import azure_errors
+
+#: Indexing of the ``images`` container, the same as infra/modules/cosmos.bicep's
+#: ``imagesIndexing`` (a contract test compares them): everything is indexed but the large paths
+#: no query filters on, so that a record write costs fewer RU. ``windows`` (18 window hashes
+#: per record, read only by the near-duplicate search's projection) is the largest of them.
+IMAGES_INDEXING_POLICY: dict[str, Any] = {
+    "indexingMode": "consistent",
+    "automatic": True,
+    "includedPaths": [{"path": "/*"}],
+    "excludedPaths": [
+        {"path": "/validation/*"},
+        {"path": "/windows/*"},
+        {"path": "/origin/*"},
+        {"path": "/url/?"},
+        {"path": "/page_url/?"},
+        {"path": "/title/?"},
+        {"path": "/attribution/?"},
+        {"path": "/blob_name/?"},
+        {"path": '/"_etag"/?'},
+    ],
+    "compositeIndexes": [
+        [{"path": "/label", "order": "ascending"}, {"path": "/created_at", "order": "ascending"}],
+        [
+            {"path": "/is_valid", "order": "ascending"},
+            {"path": "/is_duplicate", "order": "ascending"},
+            {"path": "/created_at", "order": "ascending"},
+        ],
+        [
+            {"path": "/label", "order": "ascending"},
+            {"path": "/is_valid", "order": "ascending"},
+            {"path": "/is_duplicate", "order": "ascending"},
+        ],
+    ],
+}
+#: Containers created with an indexing policy of their own (the others index everything).
+INDEXING_POLICIES: dict[str, dict[str, Any]] = {"images": IMAGES_INDEXING_POLICY}
 
 
 async def ensure_storage(settings: Settings | None = None) -> list[str]:
@@ -34,7 +72,8 @@ async def ensure_storage(settings: Settings | None = None) -> list[str]:
             database = await storage.cosmos.create_database_if_not_exists(database_name)
             for name, path in COSMOS_CONTAINERS.items():
                 await database.create_container_if_not_exists(
-                    id=name, partition_key=PartitionKey(path=path)
+                    id=name, partition_key=PartitionKey(path=path),
+                    indexing_policy=INDEXING_POLICIES.get(name),
                 )
                 ensured.append(f"cosmos:{database_name}/{name}")
         for name in BLOB_CONTAINERS:

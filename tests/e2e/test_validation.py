@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import ROOT, DemoSourceProcess, Stack
@@ -168,6 +169,19 @@ def test_a_slow_run_over_http_adds_quality_and_keeps_the_groups(world: dict[str,
     stats = api.get(f"/validation/stats/{job_id}").json()
     assert stats["by_level"]["slow"] == len(before)
     assert stats["checks"]["blur"]["passed"] + stats["checks"]["blur"]["failed"] == len(before)
+
+    # The near-duplicate search ran again as its stages of activities, found the same groups,
+    # wrote no flag, and left none of its intermediate blobs behind.
+    stack: Stack = world["stack"]
+    assert stack.devhost is not None
+    status = httpx.get(f"{stack.devhost.url}/runtime/webhooks/durabletask/instances/{job_id}:validate").json()
+    assert status["runtimeStatus"] == "Completed"
+    duplicates = sum(keeper is not None for keeper in before.values())
+    assert (status["output"]["duplicates"], status["output"]["changed"]) == (duplicates, 0)
+    container = BlobServiceClient.from_connection_string(
+        stack.env["PIXCRAWLER_BLOB_CONNECTION_STRING"]).get_container_client("images")
+    names = [blob.name for blob in container.list_blobs(name_starts_with=f"{job_id}/")]
+    assert names and not [name for name in names if name.startswith(f"{job_id}/dedupe/")]
 
 
 def test_unknown_jobs_empty_jobs_bad_levels_and_other_users(world: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from azure.durable_functions.models.Task import TaskState
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,11 +29,28 @@ from shared.models import (
 CHUNK = "c0"
 
 
-@dataclass
+@dataclass(eq=False)
 class Call:
+    """A scheduled activity: what the SDK's task exposes to the page loop."""
+
     name: str
     payload: dict[str, Any]
     result: dict[str, Any] | None = None
+    state: TaskState = TaskState.RUNNING
+
+    @property
+    def is_completed(self) -> bool:
+        return self.state is not TaskState.RUNNING
+
+    def complete(self, result: dict[str, Any]) -> None:
+        self.result, self.state = result, TaskState.SUCCEEDED
+
+
+@dataclass
+class Any_:
+    """``context.task_any(tasks)``."""
+
+    tasks: list[Call]
 
 
 @dataclass
@@ -58,6 +76,9 @@ class FakeContext:
 
     def create_timer(self, at: datetime) -> Timer:
         return Timer(at)
+
+    def task_any(self, tasks: list[Call]) -> Any_:
+        return Any_(list(tasks))
 
 
 @dataclass
@@ -120,8 +141,8 @@ def crawl(world: World, run: ChunkRun, rng: random.Random, stop_after: int | Non
                 steps += 1
                 if stop_after is not None and steps > stop_after:
                     for call in context.calls:  # some scheduled downloads ran before the cancel
-                        if call.name == "download_batch" and call.result is None and rng.random() < 0.5:
-                            call.result = world.download(call.payload)
+                        if call.name == "download_batch" and not call.is_completed and rng.random() < 0.5:
+                            call.complete(world.download(call.payload))
                     return context, False
                 value = None if isinstance(task, Timer) else resolve(world, context, task, rng)
         except StopIteration as stop:
@@ -130,14 +151,25 @@ def crawl(world: World, run: ChunkRun, rng: random.Random, stop_after: int | Non
         run = ChunkRun.model_validate(run.model_dump(mode="json"))  # continue_as_new
 
 
-def resolve(world: World, context: FakeContext, task: Call, rng: random.Random) -> dict[str, Any]:
-    if task.name == "discover":
-        return world.discover(task.payload)
-    for call in context.calls:  # later batches may finish first
-        if call.name == "download_batch" and call.result is None and rng.random() < 0.3:
-            call.result = world.download(call.payload)
-    if task.result is None:
-        task.result = world.download(task.payload)
+def run_call(world: World, call: Call) -> None:
+    if not call.is_completed:
+        call.complete(world.discover(call.payload) if call.name == "discover" else world.download(call.payload))
+
+
+def resolve(world: World, context: FakeContext, task: Call | Any_, rng: random.Random) -> Any:
+    """Complete what the loop waits for, in an order of the test's choosing: for a task_any,
+    one or more of its tasks (any of them first); for a task, that one (others may run too)."""
+    for call in context.calls:  # scheduled batches may finish while the loop waits on others
+        if call.name == "download_batch" and rng.random() < 0.2:
+            run_call(world, call)
+    if isinstance(task, Any_):
+        done = [t for t in task.tasks if t.is_completed]
+        if not done:
+            winner = rng.choice(task.tasks)
+            run_call(world, winner)
+            done = [winner]
+        return done[0]
+    run_call(world, task)
     return task.result
 
 

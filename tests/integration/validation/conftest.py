@@ -29,12 +29,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     return generate_corpus(tmp_path_factory.mktemp("corpus"), CORPUS_BASES, CORPUS_SEED)
 
 
-def record_of(job_id: str, entry: CorpusEntry, data: bytes) -> ImageRecord:
+def record_of(job_id: str, entry: CorpusEntry, data: bytes, user_id: str = "user-validation") -> ImageRecord:
     """The record the download activity stores for ``data`` (fast checks, hashes, windows)."""
     info = inspect_image(data, ValidationRules())
     assert isinstance(info, ImageInfo), (entry.file, info)
     return ImageRecord(
-        id=info.sha256, job_id=job_id, user_id="user-validation", label=entry.group,
+        id=info.sha256, job_id=job_id, user_id=user_id, label=entry.group,
         source="corpus", url=f"https://example.org/{entry.file}", width=info.width,
         height=info.height, format=info.format, content_type=info.content_type, bytes=info.bytes,
         blob_name=f"images/{job_id}/{info.sha256}.{info.format.extension}", sha256=info.sha256,
@@ -57,15 +57,17 @@ class StoredJob:
     entries: dict[str, list[CorpusEntry]]
 
 
-async def store_corpus(storage: StorageContext, corpus: Corpus, order_seed: int | None = None) -> StoredJob:
-    """Store every corpus file as the fast level would, in file order or shuffled. Files with
-    the same bytes make one record, dated by the earliest of them whatever the order."""
-    job_id = f"job-{uuid.uuid4().hex[:12]}"
+async def store_corpus(storage: StorageContext, corpus: Corpus, order_seed: int | None = None, *,
+                       job_id: str | None = None, user_id: str = "user-validation") -> StoredJob:
+    """Store every corpus file as the fast level would, in file order or shuffled, as the
+    images of ``job_id`` (a new id by default). Files with the same bytes make one record,
+    dated by the earliest of them whatever the order."""
+    job_id = job_id or f"job-{uuid.uuid4().hex[:12]}"
     by_record: dict[str, list[CorpusEntry]] = {}
     records: dict[str, tuple[ImageRecord, bytes]] = {}
     for entry in sorted(corpus.entries, key=lambda e: e.created_at):
         data = corpus.path(entry).read_bytes()
-        record = record_of(job_id, entry, data)
+        record = record_of(job_id, entry, data, user_id)
         records.setdefault(record.id, (record, data))
         by_record.setdefault(record.id, []).append(entry)
     order = list(records.values())
@@ -89,16 +91,16 @@ Validate = Callable[..., Awaitable[dict[str, int]]]
 
 @pytest.fixture
 def validate(storage: StorageContext) -> Validate:
-    """Run one level over a job as validate_job does (plan, dedupe, every batch); returns
-    the records changed by the dedupe and by the batches."""
+    """Run one level over a job as validate_job does (plan, the near-duplicate search's
+    stages, every batch); returns the records changed by the dedupe and by the batches."""
 
     async def run(job_id: str, level: Level, settings: Settings | None = None) -> dict[str, int]:
         settings = settings or settings_for()
         request = PlanValidation(job_id=job_id, level=level, run_id=uuid.uuid4().hex)
         plan = await plan_validation(storage.images, settings, request)
         flagged = 0
-        if level is not Level.fast:
-            flagged = (await dedupe_job(storage.images, settings, job_id)).changed
+        if plan.dedupe is not None:
+            flagged = (await dedupe_job(storage.images, storage.blobs, plan.dedupe, job_id, plan.run_id)).changed
         written = 0
         for index in range(plan.batches):
             batch = ValidateBatch(job_id=job_id, level=level, run_id=plan.run_id, index=index, batches=plan.batches)
