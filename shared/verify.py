@@ -69,7 +69,7 @@ from shared.jobs import JobsStore, get_owned_job, rules_of
 from shared.logs import log_event
 from shared.models import (
     BatchVerification, ImageRecord, Job, PlanVerify, ProgressState, VerifyBatch, VerifyJobInput, VerifyPlan,
-    VerifyProgress, VerifyReport, VerifyStarted, VerifyStatus, shard_blob_name, utcnow,
+    VerifyProgress, VerifyReport, VerifyStarted, VerifyStatus, json_datetime, shard_blob_name, utcnow,
 )
 from shared.settings import Settings
 from shared.shards import RECORDS_KEY, TAR_CONTENT_TYPE, WRITTEN, ShardWriter, read_image, split_blob_name
@@ -388,7 +388,7 @@ class BatchVerifier:
         operations = [
             {"op": "set", "path": "/missing", "value": True},
             {"op": "set", "path": "/missing_reason", "value": reason},
-            {"op": "set", "path": "/missing_at", "value": now.isoformat()},
+            {"op": "set", "path": "/missing_at", "value": json_datetime(now)},
         ]
         marked = record.model_copy(update={"missing": True, "missing_reason": reason, "missing_at": now})
         return await self._write(marked, operations, Outcome.marked)
