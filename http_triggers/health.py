@@ -1,17 +1,18 @@
 """GET /api/v1/health (liveness: no auth, no I/O) and /health/detailed (admin: each backing
 service probed, with its status and latency)."""
 
-import azure.durable_functions as df
 from pydantic import BaseModel
 
 from http_triggers._api import ApiRequest, Auth, api
 from shared.health import run_checks
 from shared.models import HealthReport, Job
+from shared.names import IMAGES_CONTAINER
 from shared.runtime import get_runtime
+from shared.workflow import progress_entity
 
 TAGS = ("health",)
 #: A key no entity is ever created under: reading it costs the durable runtime one lookup.
-PROBE_ENTITY = df.EntityId("job_progress", "health-probe")
+PROBE_ENTITY = progress_entity("health-probe")
 
 
 class Health(BaseModel):
@@ -36,7 +37,7 @@ async def health_detailed(request: ApiRequest) -> HealthReport:
             "cosmos": lambda: jobs.query_values(
                 "SELECT VALUE COUNT(1) FROM c WHERE c.user_id = @pk", pk="health-probe"
             ),
-            "blob": lambda: runtime.blobs.exists("images", "health-probe"),
+            "blob": lambda: runtime.blobs.exists(IMAGES_CONTAINER, "health-probe"),
             "durable": lambda: client.read_entity_state(PROBE_ENTITY),
         }
     )

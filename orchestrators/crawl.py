@@ -9,12 +9,12 @@ crawl_chunk  -> loop: discover a page (activity), download + validate + store it
                 continue_as_new every ``history_limit`` pages.
 
 Deterministic: no I/O, no clock (context.current_utc_datetime), inputs and results are the
-pydantic models of shared.models, dumped to JSON.
+pydantic models of shared.models, dumped to JSON; names and entity operations are
+shared.workflow's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,19 +23,34 @@ import azure.durable_functions as df
 
 from orchestrators import blueprint
 from shared.models import (
+    BatchResult,
+    CheckpointBegin,
     ChunkCheckpoint,
     ChunkOutcome,
     ChunkRun,
     ChunkStatus,
     ChunkUpdate,
     CrawlJobInput,
-    chunk_instance_id,
     DiscoverRequest,
     DiscoverResult,
     DownloadBatch,
     FinishJob,
-    BatchResult,
+    Level,
+    Phase,
     StartRun,
+    ValidateJobInput,
+)
+from shared.workflow import (
+    Activity,
+    CheckpointEntity,
+    Orchestration,
+    Orchestrator,
+    ProgressEntity,
+    call_activity,
+    call_sub_orchestrator,
+    chunk_instance_id,
+    crawl_validation_instance_id,
+    dump,
 )
 
 #: A source that keeps refusing (429/403, errors) fails its chunk after this many tries.
@@ -43,18 +58,9 @@ MAX_SOURCE_ATTEMPTS = 5
 #: Longest pause between tries of a refusing source.
 MAX_BACKOFF_SECONDS = 300.0
 
-ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=3)
 
-Orchestration = Generator[Any, Any, Any]
-
-
-def _dump(model: Any) -> Any:
-    return model.model_dump(mode="json")
-
-
-def _checkpoint(run: ChunkRun, status: ChunkStatus, now: Any) -> dict[str, Any]:
-    return _dump(
-        ChunkCheckpoint(
+def _checkpoint(run: ChunkRun, status: ChunkStatus, now: Any) -> ChunkCheckpoint:
+    return ChunkCheckpoint(
             chunk_id=run.chunk.chunk_id,
             run=run.run,
             label=run.chunk.label,
@@ -69,13 +75,12 @@ def _checkpoint(run: ChunkRun, status: ChunkStatus, now: Any) -> dict[str, Any]:
             attempts=run.attempts,
             last_error=run.last_error,
             updated_at=now,
-        )
     )
 
 
 def _discover(context: df.DurableOrchestrationContext, run: ChunkRun, offset: int, count: int) -> Any:
     request = DiscoverRequest(job_id=run.job_id, chunk=run.chunk, offset=offset, count=count)
-    return context.call_activity_with_retry("discover", ACTIVITY_RETRY, _dump(request))
+    return call_activity(context, Activity.discover, request)
 
 
 @dataclass
@@ -128,8 +133,8 @@ def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orch
     ``4 x batches_in_flight`` finished batches wait behind a slow oldest one.
     """
     chunk = run.chunk
-    progress = df.EntityId("job_progress", run.job_id)
-    checkpoint = df.EntityId("checkpoint", run.job_id)
+    progress = ProgressEntity(context, run.job_id)
+    checkpoint = CheckpointEntity(context, run.job_id)
     inflight: list[_InFlight] = []
     next_offset: int | None = run.offset
     next_seq = run.seq
@@ -153,7 +158,7 @@ def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orch
                 if run.attempts >= MAX_SOURCE_ATTEMPTS:
                     return ChunkStatus.failed
                 now = context.current_utc_datetime
-                context.signal_entity(checkpoint, "save", _checkpoint(run, ChunkStatus.in_progress, now))
+                checkpoint.save(_checkpoint(run, ChunkStatus.in_progress, now))
                 delay = min(page.retry_after or 2.0**run.attempts, MAX_BACKOFF_SECONDS)
                 yield context.create_timer(now + timedelta(seconds=delay))
                 continue
@@ -166,7 +171,7 @@ def _crawl_pages(context: df.DurableOrchestrationContext, run: ChunkRun) -> Orch
                     batch_id=f"{chunk.chunk_id}:{next_seq}", seq=next_seq, run=run.run,
                     label=chunk.label, rules=run.rules, candidates=page.candidates, offset=next_offset,
                 )  # fmt: skip
-                task = context.call_activity_with_retry("download_batch", ACTIVITY_RETRY, _dump(batch))
+                task = call_activity(context, Activity.download_batch, batch)
                 inflight.append(_InFlight(next_seq, next_offset, len(page.candidates), task))
                 next_seq += 1
             next_offset = page.next_offset
@@ -193,30 +198,28 @@ def _promised(batch: _InFlight) -> int:
 
 
 def _take(
-    context: df.DurableOrchestrationContext, run: ChunkRun, progress: df.EntityId,
-    checkpoint: df.EntityId, inflight: list[_InFlight], next_offset: int | None,
+    context: df.DurableOrchestrationContext, run: ChunkRun, progress: ProgressEntity,
+    checkpoint: CheckpointEntity, inflight: list[_InFlight], next_offset: int | None,
 ) -> Orchestration:
     """Count the oldest batch (waiting for it if it runs; its error is raised), and move the
     checkpoint to the oldest page still in flight, or to the next page to discover."""
     batch = inflight.pop(0)
     result = BatchResult.model_validate((yield from _wait(context, inflight, batch.task)))
-    context.signal_entity(progress, "batch", _dump(result))
+    progress.batch(result)
     run.downloaded += result.downloaded
     run.valid += result.valid
     run.seq = inflight[0].seq if inflight else batch.seq + 1
     run.offset = inflight[0].offset if inflight else (next_offset if next_offset is not None else run.offset)
-    now = context.current_utc_datetime
-    context.signal_entity(checkpoint, "save", _checkpoint(run, ChunkStatus.in_progress, now))
+    checkpoint.save(_checkpoint(run, ChunkStatus.in_progress, context.current_utc_datetime))
 
 
 @blueprint.orchestration_trigger(context_name="context")
 def crawl_chunk(context: df.DurableOrchestrationContext) -> Orchestration:
     run = ChunkRun.model_validate(context.get_input())
-    progress = df.EntityId("job_progress", run.job_id)
+    progress = ProgressEntity(context, run.job_id)
     chunk_id = run.chunk.chunk_id
     if not run.announced:  # a fresh or resumed chunk, not a continue_as_new of a running one
-        started = ChunkUpdate(chunk_id=chunk_id, run=run.run, status=ChunkStatus.in_progress)
-        context.signal_entity(progress, "chunk", _dump(started))
+        progress.chunk(ChunkUpdate(chunk_id=chunk_id, run=run.run, status=ChunkStatus.in_progress))
         run.announced = True
     try:
         status = yield from _crawl_pages(context, run)
@@ -224,21 +227,17 @@ def crawl_chunk(context: df.DurableOrchestrationContext) -> Orchestration:
         run.last_error = str(exc).strip()[:500]
         status = ChunkStatus.failed
     if status is None:
-        context.continue_as_new(_dump(run))
+        context.continue_as_new(dump(run))
         return None
     now = context.current_utc_datetime
     # A call, not a signal: the chunk ends once its final position is saved, so a finished
     # job's checkpoint is final too (a signal could still be queued when the job completed).
-    yield context.call_entity(df.EntityId("checkpoint", run.job_id), "save", _checkpoint(run, status, now))
-    context.signal_entity(
-        progress,
-        "chunk",
-        _dump(ChunkUpdate(chunk_id=chunk_id, run=run.run, status=status, error=run.last_error)),
-    )
+    yield CheckpointEntity(context, run.job_id).save_final(_checkpoint(run, status, now))
+    progress.chunk(ChunkUpdate(chunk_id=chunk_id, run=run.run, status=status, error=run.last_error))
     outcome = ChunkOutcome(
         chunk_id=chunk_id, status=status, valid=run.valid, downloaded=run.downloaded, error=run.last_error
     )
-    return _dump(outcome)
+    return dump(outcome)
 
 
 def _run_chunks(context: df.DurableOrchestrationContext, job: CrawlJobInput) -> Orchestration:
@@ -250,7 +249,7 @@ def _run_chunks(context: df.DurableOrchestrationContext, job: CrawlJobInput) -> 
         while waiting and len(running) < job.max_parallel:
             chunk_run = waiting.pop(0)
             instance = chunk_instance_id(job.job_id, job.run, chunk_run.chunk.chunk_id)
-            running.append(context.call_sub_orchestrator("crawl_chunk", _dump(chunk_run), instance))
+            running.append(call_sub_orchestrator(context, Orchestrator.crawl_chunk, chunk_run, instance))
         if not waiting:
             outcomes.extend((yield context.task_all(running)))
             running = []
@@ -264,29 +263,25 @@ def _run_chunks(context: df.DurableOrchestrationContext, job: CrawlJobInput) -> 
 @blueprint.orchestration_trigger(context_name="context")
 def crawl_job(context: df.DurableOrchestrationContext) -> Orchestration:
     job = CrawlJobInput.model_validate(context.get_input())
-    progress = df.EntityId("job_progress", job.job_id)
+    progress = ProgressEntity(context, job.job_id)
     all_ids = [c.chunk.chunk_id for c in job.chunks] + job.done_chunk_ids
     start = StartRun(
         run=job.run, chunk_ids=all_ids, done_chunk_ids=job.done_chunk_ids, reset=job.reset, baseline=job.baseline
     )
     now = context.current_utc_datetime
-    begin = {
-        "job_id": job.job_id,
-        "run": job.run,
-        "chunks": [_checkpoint(c, ChunkStatus.pending, now) for c in job.chunks],
-    }
+    begin = CheckpointBegin(
+        job_id=job.job_id, run=job.run, chunks=[_checkpoint(c, ChunkStatus.pending, now) for c in job.chunks]
+    )
     error: str | None = None
     outcomes: list[dict[str, Any]] = []
     try:
-        yield context.call_entity(progress, "start_run", _dump(start))
-        yield context.call_entity(df.EntityId("checkpoint", job.job_id), "begin", begin)
+        yield progress.start_run(start)
+        yield CheckpointEntity(context, job.job_id).begin(begin)
         outcomes = yield from _run_chunks(context, job)
-        if job.validation_level != "fast":
-            yield context.call_entity(progress, "phase", "validating")
-            yield context.call_sub_orchestrator(
-                "validate_job",
-                {"job_id": job.job_id, "user_id": job.user_id, "level": job.validation_level},
-                f"{job.job_id}:{job.run}:validate",
+        if job.validation_level is not Level.fast:
+            validate = ValidateJobInput(job_id=job.job_id, user_id=job.user_id, level=job.validation_level)
+            yield call_sub_orchestrator(
+                context, Orchestrator.validate_job, validate, crawl_validation_instance_id(job.job_id, job.run)
             )
     except Exception as exc:  # close the run as failed rather than leave it running
         error = str(exc).strip()[:500]
@@ -297,6 +292,6 @@ def crawl_job(context: df.DurableOrchestrationContext) -> Orchestration:
         outcomes=[ChunkOutcome.model_validate(o) for o in outcomes],
         error=error,
     )
-    summary = yield context.call_activity_with_retry("finish_job", ACTIVITY_RETRY, _dump(finish))
-    yield context.call_entity(progress, "phase", "done")
+    summary = yield call_activity(context, Activity.finish_job, finish)
+    yield progress.set_phase(Phase.done)
     return summary

@@ -14,17 +14,11 @@ Deterministic: no I/O, no clock; inputs and results are shared.models models dum
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
-
 import azure.durable_functions as df
 
 from orchestrators import blueprint
 from shared.models import DatasetBuild, DatasetBuildFailure, DatasetBuildState
-
-ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=3)
-
-Orchestration = Generator[Any, Any, Any]
+from shared.workflow import Activity, Orchestration, call_activity, dump
 
 
 @blueprint.orchestration_trigger(context_name="context")
@@ -34,18 +28,16 @@ def build_dataset(context: df.DurableOrchestrationContext) -> Orchestration:
         for _ in range(build.parts_per_history):
             if build.state.done:
                 break
-            state = yield context.call_activity_with_retry(
-                "build_dataset_part", ACTIVITY_RETRY, build.model_dump(mode="json")
-            )
+            state = yield call_activity(context, Activity.build_dataset_part, build)
             build.state = DatasetBuildState.model_validate(state)
         if not build.state.done:
-            context.continue_as_new(build.model_dump(mode="json"))
+            context.continue_as_new(dump(build))
             return None
-        return (yield context.call_activity_with_retry("finish_dataset", ACTIVITY_RETRY, build.model_dump(mode="json")))
+        return (yield call_activity(context, Activity.finish_dataset, build))
     except Exception as exc:  # an activity failed after its retries: the dataset fails
         lines = str(exc).strip().splitlines() or ["the build failed"]
         failure = DatasetBuildFailure(
             dataset_id=build.meta.dataset_id, user_id=build.user_id, parts=build.state.part + 1,
             layout=build.meta.layout, error=lines[0][:500],
         )
-        return (yield context.call_activity_with_retry("fail_dataset", ACTIVITY_RETRY, failure.model_dump(mode="json")))
+        return (yield call_activity(context, Activity.fail_dataset, failure))

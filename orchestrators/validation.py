@@ -15,9 +15,7 @@ context.new_uuid().
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from datetime import timedelta
-from typing import Any
 
 import azure.durable_functions as df
 
@@ -28,33 +26,29 @@ from shared.models import (
     DedupeStageResult,
     DedupeSummary,
     DedupeTask,
+    Phase,
     PlanValidation,
     ValidateBatch,
     ValidateJobInput,
     ValidationPlan,
     ValidationStart,
 )
+from shared.workflow import Activity, Orchestration, ProgressEntity, call_activity, dedupe_activity, dump
 
-ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=3)
 STAGES = list(DedupeStage)
-
-Orchestration = Generator[Any, Any, Any]
-
-
-def _dump(model: Any) -> Any:
-    return model.model_dump(mode="json")
 
 
 def _begin(context: df.DurableOrchestrationContext, job: ValidateJobInput) -> Orchestration:
-    """Plan the run and announce it; returns the plan."""
-    progress = df.EntityId("job_progress", job.job_id)
-    yield context.call_entity(progress, "phase", "validating")
+    """Enter the validating phase (the one place that sets it), plan the run and announce it;
+    returns the plan."""
+    progress = ProgressEntity(context, job.job_id)
+    yield progress.set_phase(Phase.validating)
     request = PlanValidation(job_id=job.job_id, level=job.level, run_id=str(context.new_uuid()))
     plan = ValidationPlan.model_validate(
-        (yield context.call_activity_with_retry("plan_validation", ACTIVITY_RETRY, _dump(request)))
+        (yield call_activity(context, Activity.plan_validation, request))
     )
     start = ValidationStart(run_id=plan.run_id, level=job.level, images=plan.images, batches=plan.batches)
-    yield context.call_entity(progress, "validation_start", _dump(start))
+    yield progress.start_validation(start)
     return plan
 
 
@@ -71,9 +65,9 @@ def _run_dedupe(context: df.DurableOrchestrationContext, job: ValidateJobInput, 
             waves[0] -= 1
             wave = range(job.dedupe_next, min(job.dedupe_next + plan.dedupe.parallel, count))
             tasks = [
-                context.call_activity_with_retry(stage.value, ACTIVITY_RETRY, _dump(DedupeTask(
+                call_activity(context, dedupe_activity(stage), DedupeTask(
                     job_id=job.job_id, run_id=plan.run_id, plan=plan.dedupe, index=index,
-                )))
+                ))
                 for index in wave
             ]
             for result in (yield context.task_all(tasks)):
@@ -86,7 +80,7 @@ def _run_dedupe(context: df.DurableOrchestrationContext, job: ValidateJobInput, 
 def _run_waves(context: df.DurableOrchestrationContext, job: ValidateJobInput, plan: ValidationPlan,
                waves: list[int]) -> Orchestration:
     """Waves of batches while the history's wave budget lasts; True when every batch is done."""
-    progress = df.EntityId("job_progress", job.job_id)
+    progress = ProgressEntity(context, job.job_id)
     assert job.started_at is not None
     while waves[0]:
         if job.next_batch >= plan.batches:
@@ -94,14 +88,14 @@ def _run_waves(context: df.DurableOrchestrationContext, job: ValidateJobInput, p
         waves[0] -= 1
         wave = range(job.next_batch, min(job.next_batch + plan.parallel, plan.batches))
         tasks = [
-            context.call_activity_with_retry("validate_batch", ACTIVITY_RETRY, _dump(ValidateBatch(
+            call_activity(context, Activity.validate_batch, ValidateBatch(
                 job_id=job.job_id, level=job.level, run_id=plan.run_id, index=index, batches=plan.batches,
-            )))
+            ))
             for index in wave
         ]
         results = [BatchValidation.model_validate(r) for r in (yield context.task_all(tasks))]
         for result in results:
-            context.signal_entity(progress, "validation", _dump(result))
+            progress.validation(result)
         job.next_batch = wave.stop
         job.processed += sum(result.validated for result in results)
         due = job.started_at + timedelta(minutes=job.processed / plan.rate_per_minute)
@@ -113,7 +107,7 @@ def _run_waves(context: df.DurableOrchestrationContext, job: ValidateJobInput, p
 @blueprint.orchestration_trigger(context_name="context")
 def validate_job(context: df.DurableOrchestrationContext) -> Orchestration:
     job = ValidateJobInput.model_validate(context.get_input())
-    progress = df.EntityId("job_progress", job.job_id)
+    progress = ProgressEntity(context, job.job_id)
     try:
         if job.plan is None:
             job.plan = yield from _begin(context, job)
@@ -124,13 +118,13 @@ def validate_job(context: df.DurableOrchestrationContext) -> Orchestration:
         done = done and (yield from _run_waves(context, job, job.plan, waves))
     except Exception:
         if job.standalone:  # a crawl run closes its own phase; a validation over HTTP does here
-            yield context.call_entity(progress, "phase", "done")
+            yield progress.set_phase(Phase.done)
         raise
     if not done:
-        context.continue_as_new(_dump(job))
+        context.continue_as_new(dump(job))
         return None
     if job.standalone:
-        yield context.call_entity(progress, "phase", "done")
+        yield progress.set_phase(Phase.done)
     summary = job.dedupe or DedupeSummary()
     return {"job_id": job.job_id, "level": job.level.value, "images": job.plan.images,
             "batches": job.plan.batches, "duplicates": summary.duplicates, "changed": summary.changed}

@@ -34,7 +34,6 @@ from azure.storage.blob import BlobType, ContentSettings, StandardBlobTier
 from pydantic import Field, TypeAdapter
 
 from shared.errors import BadRequest, Conflict, NotFound
-from shared.durable import read_entity
 from shared.models import (
     CheckpointState,
     CheckpointSummary,
@@ -43,21 +42,21 @@ from shared.models import (
     Job,
     JobStatus,
     Model,
-    job_instance_id,
     json_datetime,
     plan_chunks,
 )
+from shared.names import CHECKPOINTS_CONTAINER
 from shared.settings import Settings
 from shared.storage import BlobStore, JobsRepo
 from shared.storage.errors import azure_errors
+from shared.workflow import (
+    archive_checkpoint, delete_checkpoint as delete_live_checkpoint, is_alive, job_instance_id, read_checkpoint,
+    runtime_name,
+)
 
 log = logging.getLogger("pixcrawler.checkpoints")
 
-CONTAINER = "checkpoints"
-ENTITY = "checkpoint"
 SNAPSHOT_CONTENT_TYPE = "application/gzip"
-#: Orchestration states in which a job's run is still alive.
-ALIVE = ("Running", "Pending", "ContinuedAsNew", "Suspended")
 #: Blob tiers from warm to cold: snapshots only ever move right.
 TIER_ORDER = (StandardBlobTier.HOT, StandardBlobTier.COOL, StandardBlobTier.COLD, StandardBlobTier.ARCHIVE)
 
@@ -207,7 +206,7 @@ class SnapshotStore:
 
     def __init__(self, blobs: BlobStore) -> None:
         self.blobs = blobs
-        self.container = blobs.client.get_container_client(CONTAINER)
+        self.container = blobs.client.get_container_client(CHECKPOINTS_CONTAINER)
 
     async def write(self, snapshot: Snapshot) -> int:
         """Write (or rewrite) a job's snapshot; returns its compressed size."""
@@ -233,7 +232,7 @@ class SnapshotStore:
 
     async def read(self, job_id: str) -> Snapshot:
         """The snapshot's content (NotFound; Conflict ``blob_archived`` in the Archive tier)."""
-        data = await self.blobs.get(CONTAINER, snapshot_name(job_id))
+        data = await self.blobs.get(CHECKPOINTS_CONTAINER, snapshot_name(job_id))
         return Snapshot.model_validate_json(gzip.decompress(data))
 
     async def rehydrate(self, job_id: str, tier: str, priority: str) -> None:
@@ -246,17 +245,17 @@ class SnapshotStore:
 
     async def list(self) -> AsyncIterator[SnapshotInfo]:
         """Every snapshot, with its metadata, in name order."""
-        with azure_errors(f"container {CONTAINER}", "container"):
+        with azure_errors(f"container {CHECKPOINTS_CONTAINER}", "container"):
             async for blob in self.container.list_blobs(include=["metadata"]):
                 yield self._info(
                     blob.name, blob.size, blob.blob_tier, blob.metadata, blob.last_modified, blob.archive_status
                 )
 
     async def set_tier(self, info: SnapshotInfo, tier: StandardBlobTier) -> None:
-        await self.blobs.set_tier(CONTAINER, info.name, tier)
+        await self.blobs.set_tier(CHECKPOINTS_CONTAINER, info.name, tier)
 
     async def delete(self, job_id: str) -> bool:
-        return await self.blobs.delete(CONTAINER, snapshot_name(job_id))
+        return await self.blobs.delete(CHECKPOINTS_CONTAINER, snapshot_name(job_id))
 
     @staticmethod
     def _info(
@@ -296,9 +295,9 @@ async def load_checkpoint(
     NotFound when there is neither; Conflict (409) while the snapshot is in the Archive tier,
     after asking for its rehydration when ``rehydrate`` is set.
     """
-    live = await read_entity(client, ENTITY, job.id)
+    live = await read_checkpoint(client, job.id)
     if live is not None:
-        return Loaded(CheckpointState.model_validate(live), "live")
+        return Loaded(live, "live")
     store = SnapshotStore(blobs)
     info = await store.info(job.id)
     if info is None:
@@ -382,7 +381,7 @@ async def delete_checkpoint(blobs: BlobStore, client: df.DurableOrchestrationCli
             f"Job {job.id} is running: cancel it before deleting its checkpoint.",
             error_code="invalid_job_status",
         )
-    await client.signal_entity(df.EntityId(ENTITY, job.id), "delete")
+    await delete_live_checkpoint(client, job.id)
     await SnapshotStore(blobs).delete(job.id)
     log.info("deleted the checkpoint of job %s", job.id)
 
@@ -464,13 +463,12 @@ class Housekeeping:
         store = SnapshotStore(self.blobs)
         async for job in self._jobs(sql, params):
             report.examined += 1
-            live = await read_entity(self.client, ENTITY, job.id)
-            if live is None:
+            state = await read_checkpoint(self.client, job.id)
+            if state is None:
                 continue
-            state = CheckpointState.model_validate(live)
             snapshot = Snapshot(job_id=job.id, user_id=job.user_id, job_status=job.status, archived_at=now, state=state)
             report.archived[job.id] = await store.write(snapshot)
-            await self.client.signal_entity(df.EntityId(ENTITY, job.id), "archive", {"run": state.run})
+            await archive_checkpoint(self.client, job.id, state.run)
             log.info("archived the checkpoint of %s job %s (%d bytes)", job.status.value, job.id, report.archived[job.id])
         log.info("checkpoint archive (%s): %d jobs examined, %d archived", which, report.examined, len(report.archived))
         return report
@@ -522,17 +520,16 @@ class Housekeeping:
         return report
 
     async def _stale_reason(self, job: Job, cutoff: datetime) -> str | None:
-        live = await read_entity(self.client, ENTITY, job.id)
-        state = CheckpointState.model_validate(live or {})
+        state = await read_checkpoint(self.client, job.id) or CheckpointState()
         moments = [m for m in (job.started_at, state.updated_at if state.run == job.run else None) if m]
         last = max(moments) if moments else job.updated_at
         if last >= cutoff:
             return None
         instance = job_instance_id(job.id, job.run)
         status = await self.client.get_status(instance)
-        runtime = getattr(getattr(status, "runtime_status", None), "name", None)
-        if runtime in ALIVE:
+        if is_alive(status):
             return None
+        runtime = runtime_name(status)
         return (
             f"stale: the checkpoint has not moved since {_iso(last)} and orchestration {instance} "
             f"is {runtime or 'gone'}; resume the job to continue where it stopped"
@@ -553,9 +550,7 @@ class Housekeeping:
             "SELECT * FROM c ORDER BY c.updated_at DESC", limit=self.settings.checkpoint_stats_sample_jobs
         )
         states = [
-            CheckpointState.model_validate(s)
-            for s in await asyncio.gather(*(read_entity(self.client, ENTITY, j.id) for j in recent))
-            if s is not None
+            s for s in await asyncio.gather(*(read_checkpoint(self.client, j.id) for j in recent)) if s is not None
         ]
         chunks: dict[ChunkStatus, int] = {}
         for state in states:

@@ -52,12 +52,12 @@ from shared.banding import (
 )
 from shared.errors import NotFound
 from shared.models import DedupePlan, DedupeStage, DedupeStageResult, DedupeTask
+from shared.names import IMAGES_CONTAINER
 from shared.settings import Settings
 from shared.storage import ImagesRepo, azure_errors
 from shared.storage.cosmos import NOT_MISSING
 
 #: Blob container of the stages' intermediate data.
-SCRATCH_CONTAINER = "images"
 #: Blob reads, writes and record patches in flight per activity.
 CONCURRENCY = 16
 #: Slice blobs a map uploads at once (each is a share of the chunk's entries, in memory twice
@@ -154,11 +154,11 @@ def _decisions_name(task: DedupeTask, map_index: int) -> str:
 
 
 async def _names(blobs: ScratchBlobs, prefix: str) -> list[str]:
-    return [info.name async for info in blobs.list(SCRATCH_CONTAINER, prefix)]
+    return [info.name async for info in blobs.list(IMAGES_CONTAINER, prefix)]
 
 
 async def _put(blobs: ScratchBlobs, name: str, data: bytes, content_type: str = _BINARY) -> None:
-    await blobs.put(SCRATCH_CONTAINER, name, data, content_type, overwrite=True)
+    await blobs.put(IMAGES_CONTAINER, name, data, content_type, overwrite=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ async def _drop_stale_chunks(blobs: ScratchBlobs, task: DedupeTask, chunks: int)
         names = [_records_name(task, task.index, chunk)] + [
             _slice_name(task, p, task.index, chunk) for p in range(task.plan.partitions)
         ]
-        await gather_limited([partial(blobs.delete, SCRATCH_CONTAINER, n) for n in names])
+        await gather_limited([partial(blobs.delete, IMAGES_CONTAINER, n) for n in names])
 
 
 async def map_range(images: ImagesRepo, blobs: ScratchBlobs, task: DedupeTask, low: str,
@@ -276,7 +276,7 @@ def _map_of(name: str) -> int:
 async def search(blobs: ScratchBlobs, task: DedupeTask) -> DedupeStageResult:
     """Stage 2: the verified links among one partition's entries, as a forest blob."""
     names = await _names(blobs, f"{_prefix(task)}slices/p{task.index:05d}/")
-    data = await gather_limited([partial(blobs.get, SCRATCH_CONTAINER, n) for n in names])
+    data = await gather_limited([partial(blobs.get, IMAGES_CONTAINER, n) for n in names])
     pieces = [(_map_of(name), piece) for name, piece in zip(names, data)]
     del data
     loop = asyncio.get_running_loop()
@@ -301,11 +301,11 @@ async def merge(blobs: ScratchBlobs, task: DedupeTask) -> DedupeStageResult:
     plan = task.plan
     merged = Forest()
     for partition in range(plan.partitions):
-        merged.add(*Forest.edges_from_bytes(await blobs.get(SCRATCH_CONTAINER, _forest_name(task, partition))))
+        merged.add(*Forest.edges_from_bytes(await blobs.get(IMAGES_CONTAINER, _forest_name(task, partition))))
     keepers = Keepers(merged)
     offered = 0
     for name in await _names(blobs, f"{_prefix(task)}records/"):
-        document = json.loads(await blobs.get(SCRATCH_CONTAINER, name))
+        document = json.loads(await blobs.get(IMAGES_CONTAINER, name))
         map_index = int(name.rsplit("/", 2)[1][1:])
         keepers.offer((map_index << POSITION_BITS) + document["first"], document["ids"],
                       document["area"], document["created"])
@@ -338,11 +338,11 @@ def flag_operations(keeper: str | None) -> list[dict[str, Any]]:
 
 async def apply(images: ImagesRepo, blobs: ScratchBlobs, task: DedupeTask) -> DedupeStageResult:
     """Stage 4: write the flags of the map's records whose flags differ from the decisions."""
-    body = json.loads(await blobs.get(SCRATCH_CONTAINER, _decisions_name(task, task.index)))
+    body = json.loads(await blobs.get(IMAGES_CONTAINER, _decisions_name(task, task.index)))
     keeper_at = dict(zip(body["positions"], body["keepers"]))
     changes: list[tuple[str, str | None]] = []
     for name in await _names(blobs, f"{_prefix(task)}records/m{task.index:05d}/"):
-        document = json.loads(await blobs.get(SCRATCH_CONTAINER, name))
+        document = json.loads(await blobs.get(IMAGES_CONTAINER, name))
         for offset, (image_id, (duplicate, duplicate_of)) in enumerate(
             zip(document["ids"], document["flags"])
         ):
@@ -364,5 +364,5 @@ async def apply(images: ImagesRepo, blobs: ScratchBlobs, task: DedupeTask) -> De
 async def cleanup(blobs: ScratchBlobs, task: DedupeTask) -> DedupeStageResult:
     """Stage 5: delete the run's blobs."""
     names = await _names(blobs, _prefix(task))
-    await gather_limited([partial(blobs.delete, SCRATCH_CONTAINER, n) for n in names])
+    await gather_limited([partial(blobs.delete, IMAGES_CONTAINER, n) for n in names])
     return DedupeStageResult(stage=DedupeStage.cleanup)

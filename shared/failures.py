@@ -33,14 +33,14 @@ from pydantic import ValidationError
 
 from shared.errors import BadRequest, NotFound
 from shared.models import Candidate, DownloadBatch, FailureEntry, FailurePage, FailureQuery, FailureReason
+from shared.names import IMAGES_CONTAINER
 from shared.storage.blob import BlobInfo
 
 __all__ = [
-    "FAILURES_CONTAINER", "LIST_PAGE", "MAX_LISTINGS", "MAX_MESSAGE", "MAX_READS", "MAX_URL",
+    "LIST_PAGE", "MAX_LISTINGS", "MAX_MESSAGE", "MAX_READS", "MAX_URL",
     "FailureLog", "failure_blob_name", "failure_page", "failures_prefix",
 ]
 
-FAILURES_CONTAINER = "images"
 NDJSON = "application/x-ndjson"
 REASONS_KEY = "reasons"
 MAX_URL = 2048
@@ -115,7 +115,7 @@ class FailureLog:
         data = "".join(entry.model_dump_json() + "\n" for entry in entries).encode()
         reasons = ",".join(sorted({entry.reason.value for entry in entries}))
         await blobs.put(
-            FAILURES_CONTAINER, failure_blob_name(batch.job_id, batch.chunk_id, batch.seq), data, NDJSON,
+            IMAGES_CONTAINER, failure_blob_name(batch.job_id, batch.chunk_id, batch.seq), data, NDJSON,
             overwrite=True, metadata={REASONS_KEY: reasons, "run": str(batch.run)},
         )  # fmt: skip
 
@@ -154,7 +154,7 @@ def _holds(blob: BlobInfo, reason: FailureReason | None) -> bool:
 
 async def _read(blobs: FailureBlobs, name: str, reason: FailureReason | None) -> list[FailureEntry]:
     try:
-        data = await blobs.get(FAILURES_CONTAINER, name)
+        data = await blobs.get(IMAGES_CONTAINER, name)
     except NotFound:  # the job is being deleted
         return []
     entries: list[FailureEntry] = []
@@ -180,7 +180,7 @@ async def failure_page(
     reads = 0
     for _ in range(max_listings):
         listing, next_marker = await blobs.list_page(
-            FAILURES_CONTAINER, failures_prefix(job_id), size=list_page, marker=cursor.marker, metadata=True
+            IMAGES_CONTAINER, failures_prefix(job_id), size=list_page, marker=cursor.marker, metadata=True
         )
         for index in range(cursor.blob, len(listing)):
             if not _holds(listing[index], query.reason):

@@ -39,27 +39,24 @@ from shared.models import (
     NotificationKind,
     JobStatus,
     Model,
-    ProgressState,
     ValidationRules,
-    chunk_instance_id,
-    job_instance_id,
     plan_chunks,
     resume_plan,
     utcnow,
 )
 from shared.checkpoints import load_checkpoint
-from shared.durable import read_entity
 from shared.notifications import NotificationRepo, notify
 from shared.ratelimit import claim_running_slot
 from shared.settings import Settings
 from shared.sources import missing_settings
 from shared.sources.urls import store_url_lists
 from shared.storage import BlobStore, ImagesRepo, JobsRepo, Repo
+from shared.names import IMAGES_CONTAINER
 from shared.storage.cosmos import NOT_MISSING, find_owned, owned_page
+from shared.workflow import (
+    Orchestrator, chunk_instance_id, dump, is_alive, job_instance_id, read_checkpoint, read_progress, runtime_name,
+)
 
-IMAGES_CONTAINER = "images"
-
-CRAWL_ORCHESTRATOR = "crawl_job"
 FINISHED = (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
 
 
@@ -209,11 +206,11 @@ async def _launch(
         reset=reset,
         baseline=baseline,
         max_parallel=settings.max_parallel_chunks,
-        validation_level=job.validation_level.value,
+        validation_level=job.validation_level,
     )
     try:
         await client.start_new(
-            CRAWL_ORCHESTRATOR, job_instance_id(job.id, run), payload.model_dump(mode="json")
+            Orchestrator.crawl_job, job_instance_id(job.id, run), dump(payload)
         )
     except Exception as exc:
         reason = f"could not start the orchestration: {exc}"
@@ -273,11 +270,10 @@ async def _terminate(
     revoked = 0
     for instance_id in instance_ids:
         status = await client.get_status(instance_id)
-        runtime = getattr(status, "runtime_status", None)
-        if runtime is not None and runtime.name in ("Running", "Pending", "Suspended", "ContinuedAsNew"):
+        if is_alive(status):
             await client.terminate(instance_id, reason)
             revoked += 1
-        elif runtime is None and count_unstarted:
+        elif runtime_name(status) is None and count_unstarted:
             revoked += 1
     return revoked
 
@@ -410,7 +406,7 @@ async def job_progress(
 ) -> JobProgress:
     """Counters from the job_progress entity, status from the job record."""
     job = await get_owned_job(store, user_id, job_id)
-    state = ProgressState.model_validate(await read_entity(client, "job_progress", job.id) or {})
+    state = await read_progress(client, job.id)
     report = state.report(
         job.id, job.status, job.started_at, image_target=job.image_target, completed_at=job.completed_at
     )
@@ -477,7 +473,7 @@ async def delete_job(store: JobsRepo, images: ImagesRepo, blobs: BlobStore, user
 async def job_logs(store: JobsStore, client: df.DurableOrchestrationClient, user_id: str, job_id: str) -> JobLogs:
     """Per-chunk status, position and last error, from the checkpoint entity."""
     job = await get_owned_job(store, user_id, job_id)
-    saved = CheckpointState.model_validate(await read_entity(client, "checkpoint", job.id) or {})
+    saved = await read_checkpoint(client, job.id) or CheckpointState()
     chunks = sorted(saved.chunks.values(), key=lambda c: (c.label, c.query, c.source))
     return JobLogs(job_id=job.id, run=job.run, chunks=chunks)
 

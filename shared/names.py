@@ -13,5 +13,13 @@ COSMOS_CONTAINERS: dict[str, str] = {
     "rate_limits": "/user_id",
 }
 
+#: Blob container of image shards, thumbnails, failure logs and the near-duplicate search's
+#: scratch blobs, each under its job's prefix.
+IMAGES_CONTAINER = "images"
+#: Blob container of built datasets and their parts.
+DATASETS_CONTAINER = "datasets"
+#: Blob container of archived checkpoint snapshots.
+CHECKPOINTS_CONTAINER = "checkpoints"
+
 #: Blob containers.
-BLOB_CONTAINERS: tuple[str, ...] = ("images", "datasets", "checkpoints")
+BLOB_CONTAINERS: tuple[str, ...] = (IMAGES_CONTAINER, DATASETS_CONTAINER, CHECKPOINTS_CONTAINER)

@@ -26,7 +26,7 @@ own, from the download's own buffer, so no image is ever held twice.
 
 Example::
 
-    writer = ShardWriter(blobs.staged("images", name, TAR_CONTENT_TYPE), block_size=4 << 20)
+    writer = ShardWriter(blobs.staged(IMAGES_CONTAINER, name, TAR_CONTENT_TYPE), block_size=4 << 20)
     offset = await writer.add(sha256, "jpg", body, {"label": "cat"}, release=hold.release)
     size = await writer.commit()
     data = await read_image(blobs, record)   # one ranged GET
@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.models import ImageRecord, json_datetime, shard_prefix
+from shared.names import IMAGES_CONTAINER
 from shared.storage.blob import BlobInfo, StagedBlob
 
 log = logging.getLogger("pixcrawler.shards")
@@ -244,12 +245,12 @@ class ShardJanitor:
         """Look at the job's pending shards older than ``orphan_after``: delete those no record
         points at, mark the others written. Returns how many were deleted."""
         removed = 0
-        async for blob in self.blobs.list("images", shard_prefix(job_id), metadata=True):
+        async for blob in self.blobs.list(IMAGES_CONTAINER, shard_prefix(job_id), metadata=True):
             if not self._pending_and_old(blob, now):
                 continue
             if await self.images.count_in_blob(job_id, f"images/{blob.name}"):
-                await self.blobs.set_metadata("images", blob.name, {RECORDS_KEY: WRITTEN})
-            elif await self.blobs.delete("images", blob.name):
+                await self.blobs.set_metadata(IMAGES_CONTAINER, blob.name, {RECORDS_KEY: WRITTEN})
+            elif await self.blobs.delete(IMAGES_CONTAINER, blob.name):
                 log.info("deleted orphan shard images/%s", blob.name)
                 removed += 1
         return removed

@@ -32,17 +32,17 @@ from shared.errors import Conflict, NotFound
 from shared.imaging import DecodeGate, decode_pool, decoded_bytes
 from shared.imaging.decode import BufferFile
 from shared.models import THUMBNAIL_EDGE
+from shared.names import IMAGES_CONTAINER
 from shared.review import find_image, is_image_id
 from shared.settings import Settings
 from shared.shards import RangeReader, read_image
 from shared.storage import ImagesRepo
 
 __all__ = [
-    "THUMBNAIL_CONTENT_TYPE", "THUMBNAILS_CONTAINER", "make_thumbnail", "thumbnail",
+    "THUMBNAIL_CONTENT_TYPE", "make_thumbnail", "thumbnail",
     "thumbnail_blob_name",
 ]
 
-THUMBNAILS_CONTAINER = "images"
 THUMBNAIL_CONTENT_TYPE = "image/jpeg"
 #: JPEG quality of thumbnails: small files, no visible blocks at 256 px.
 _QUALITY = 80
@@ -118,7 +118,7 @@ async def thumbnail(
         raise NotFound(f"Image {image_id} not found in job {job_id}.", error_code="image_not_found")
     name = thumbnail_blob_name(job_id, image_id)
     try:
-        return await blobs.get(THUMBNAILS_CONTAINER, name)
+        return await blobs.get(IMAGES_CONTAINER, name)
     except NotFound:
         pass
     record = await find_image(images, job_id, image_id)
@@ -127,5 +127,5 @@ async def thumbnail(
     jpeg = await loop.run_in_executor(
         decode_pool(), make_thumbnail, data, settings.max_decoded_bytes, gate
     )
-    await blobs.put(THUMBNAILS_CONTAINER, name, jpeg, THUMBNAIL_CONTENT_TYPE, overwrite=True)
+    await blobs.put(IMAGES_CONTAINER, name, jpeg, THUMBNAIL_CONTENT_TYPE, overwrite=True)
     return jpeg

@@ -67,14 +67,13 @@ from shared.models import (
     ValidationStarted,
     ValidationStats,
     ValidationSummary,
-    job_instance_id,
     utcnow,
 )
 from shared.settings import Settings
 from shared.shards import RangeReader, read_image
 from shared.storage import ImagesRepo
+from shared.workflow import Orchestrator, crawl_validation_instance_id, dump, is_alive, validation_instance_id
 
-VALIDATE_ORCHESTRATOR = "validate_job"
 #: The check a medium run adds: False for an image that is a near-duplicate of a kept one.
 UNIQUE_CHECK = "unique"
 #: What the download activity checks (shared.crawl).
@@ -82,7 +81,6 @@ FAST_CHECKS = ("decode", "format", "dimensions", "pixels")
 QUALITY_SCORES = ("sharpness", "brightness", "entropy", "aspect_ratio", "channel_difference", "bytes")
 #: Width of the id prefixes that bound a batch: 32 bits, far more ranges than any job needs.
 _PREFIX_BITS = 32
-_RUNNING = ("Running", "Pending", "ContinuedAsNew")
 _FILTERS = {
     "valid": " AND c.is_valid = true AND c.is_duplicate = false",
     "duplicate": " AND c.is_duplicate = true",
@@ -281,22 +279,11 @@ async def validate_batch(images: ImagesRepo, blobs: BlobReader, settings: Settin
 # --------------------------------------------------------------------------------------------
 
 
-def validation_instance_id(job_id: str) -> str:
-    """Instance id of a validation started over HTTP (one at a time per job)."""
-    return f"{job_id}:validate"
-
-
-def crawl_validation_instance_id(job_id: str, run: int) -> str:
-    """Instance id of the validation a crawl run starts when its downloads are done."""
-    return f"{job_instance_id(job_id, run)}:validate"
-
-
 async def _running(client: df.DurableOrchestrationClient, instance_ids: list[str]) -> tuple[str, Level] | None:
     """The first of the instances that is running, with its level."""
     for instance_id in instance_ids:
         status = await client.get_status(instance_id, show_input=True)
-        runtime = getattr(status, "runtime_status", None)
-        if runtime is not None and runtime.name in _RUNNING and status.input_:
+        if is_alive(status) and status.input_:
             started = ValidateJobInput.model_validate_json(status.input_) if isinstance(
                 status.input_, str) else ValidateJobInput.model_validate(status.input_)
             return instance_id, started.level
@@ -317,7 +304,7 @@ async def start_validation(
         payload = ValidateJobInput(job_id=job.id, user_id=job.user_id, level=level, standalone=True)
         try:
             instance_id = await client.start_new(
-                VALIDATE_ORCHESTRATOR, validation_instance_id(job.id), payload.model_dump(mode="json")
+                Orchestrator.validate_job, validation_instance_id(job.id), dump(payload)
             )
         except Exception:
             running = await _running(client, candidates)  # a concurrent request started it

@@ -61,14 +61,13 @@ from typing import Any
 import azure.durable_functions as df
 
 from shared.crawl import Fetcher, Refused, fetch_checked
-from shared.durable import read_entity
 from shared.errors import Conflict, NotFound
 from shared.fetch.budget import ByteBudget
 from shared.imaging import DecodeGate, decode_pool, sha256_hex
 from shared.jobs import JobsStore, get_owned_job, rules_of
 from shared.logs import log_event
 from shared.models import (
-    BatchVerification, ImageRecord, Job, PlanVerify, ProgressState, VerifyBatch, VerifyJobInput, VerifyPlan,
+    BatchVerification, ImageRecord, Job, PlanVerify, VerifyBatch, VerifyJobInput, VerifyPlan,
     VerifyProgress, VerifyReport, VerifyStarted, VerifyStatus, json_datetime, shard_blob_name, utcnow,
 )
 from shared.settings import Settings
@@ -76,33 +75,26 @@ from shared.shards import RECORDS_KEY, TAR_CONTENT_TYPE, WRITTEN, ShardWriter, r
 from shared.storage import BlobStore, ImagesRepo
 from shared.dedupe_stages import gather_limited
 from shared.validation import id_range
+from shared.workflow import Orchestrator, dump, is_alive, read_progress, runtime_name, verify_instance_id
 
 __all__ = [
-    "CHANGED", "VERIFY_ORCHESTRATOR", "BatchVerifier", "batch_query", "key_range", "plan_verify",
-    "start_verify", "verify_batch", "verify_instance_id", "verify_report",
+    "CHANGED", "BatchVerifier", "batch_query", "key_range", "plan_verify", "start_verify", "verify_batch",
+    "verify_report",
 ]
 
 log = logging.getLogger("pixcrawler.verify")
 
-VERIFY_ORCHESTRATOR = "verify_job"
 #: Why a lost image was not repaired when its URL now serves other bytes (besides the
 #: :class:`~shared.models.FailureReason` of a failed download or check).
 CHANGED = "changed"
 #: Shard sizes one batch remembers, most recently used first: more than a page of records
 #: (``verify_page_size``, at most 1,000) can name, so a page's sizes are all at hand.
 _SIZES_KEPT = 1024
-_RUNNING = ("Running", "Pending", "ContinuedAsNew")
-_FAILED = ("Failed", "Terminated", "Canceled")
 #: What a record's ``{sha256}.json`` member in a shard holds (as a crawl writes it).
 _MEMBER_FIELDS = {
     "sha256", "label", "source", "url", "page_url", "title", "license", "attribution", "width", "height",
     "format", "mode", "phash", "job_id", "chunk_id",
 }
-
-
-def verify_instance_id(job_id: str) -> str:
-    """Instance id of a job's verify (one at a time per job)."""
-    return f"{job_id}:verify"
 
 
 def key_range(index: int, batches: int) -> tuple[int, int | None]:
@@ -423,11 +415,6 @@ async def verify_batch(
 # --------------------------------------------------------------------------------------------
 
 
-def _runtime_name(status: Any) -> str | None:
-    runtime = getattr(status, "runtime_status", None)
-    return runtime.name if runtime is not None else None
-
-
 def _input_of(status: Any) -> VerifyJobInput | None:
     data = getattr(status, "input_", None)
     if not data:
@@ -452,7 +439,7 @@ def _earlier_run(run: VerifyProgress, status: Any) -> bool:
 async def _running(client: df.DurableOrchestrationClient, instance_id: str) -> VerifyJobInput | None:
     """The input of the job's verify, if one is running."""
     status = await client.get_status(instance_id, show_input=True)
-    return _input_of(status) if _runtime_name(status) in _RUNNING else None
+    return _input_of(status) if is_alive(status) else None
 
 
 async def start_verify(
@@ -466,7 +453,7 @@ async def start_verify(
     if running is None:
         payload = VerifyJobInput(job_id=job.id, user_id=job.user_id, deep=deep, rules=rules_of(job, settings))
         try:
-            await client.start_new(VERIFY_ORCHESTRATOR, instance_id, payload.model_dump(mode="json"))
+            await client.start_new(Orchestrator.verify_job, instance_id, dump(payload))
         except Exception:
             running = await _running(client, instance_id)  # a concurrent request started it
             if running is None:
@@ -495,8 +482,8 @@ async def verify_report(
     job = await get_owned_job(jobs, user_id, job_id)
     instance_id = verify_instance_id(job.id)
     status = await client.get_status(instance_id, show_input=True)
-    runtime = _runtime_name(status)
-    run = ProgressState.model_validate(await read_entity(client, "job_progress", job.id) or {}).verification
+    runtime = runtime_name(status)
+    run = (await read_progress(client, job.id)).verification
     if run is None and runtime is None:
         raise NotFound(
             f"Job {job.id} has not been verified: POST /jobs/{job.id}/verify starts a verify.",
@@ -507,7 +494,7 @@ async def verify_report(
     error = None
     if run is not None and run.finished:
         state = VerifyStatus.completed
-    elif runtime in _RUNNING or runtime == "Completed":
+    elif is_alive(status) or runtime == "Completed":
         state = VerifyStatus.running
     else:
         state = VerifyStatus.failed

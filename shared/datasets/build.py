@@ -24,7 +24,7 @@ import azure.durable_functions as df
 from shared.datasets.archive import FetchBytes
 from shared.datasets.labels import safe_label
 from shared.datasets.layout import DATASET_JSON
-from shared.datasets.parts import DATASETS_CONTAINER, finish_parts, remove_parts, write_part
+from shared.datasets.parts import finish_parts, remove_parts, write_part
 from shared.datasets.webdataset import dataset_files, finish_shards, remove_files, write_shards_part
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.jobs import JobsStore, get_owned_job
@@ -33,18 +33,19 @@ from shared.models import (
     DatasetDownload, DatasetFile, DatasetMeta, DatasetPage, DatasetQuery, DatasetStatus,
     ImageRecord, JobCreate, JobStatus, dataset_blob_name, utcnow,
 )
+from shared.names import DATASETS_CONTAINER
 from shared.settings import Settings
 from shared.shards import read_image
 from shared.storage import BlobStore, ImagesRepo, Repo
 from shared.storage.cosmos import find_owned, owned_page
+from shared.workflow import Orchestrator, dump
 
 __all__ = [
-    "BUILD_ORCHESTRATOR", "RecordPages", "build_part", "create_dataset", "delete_dataset",
+    "RecordPages", "build_part", "create_dataset", "delete_dataset",
     "download_link", "fail_build", "finish_build", "finish_pack", "get_owned_dataset",
     "list_datasets", "pack_part",
 ]
 
-BUILD_ORCHESTRATOR = "build_dataset"
 ZIP_CONTENT_TYPE = "application/zip"
 #: Records read from Cosmos per query page while building.
 _PAGE = 200
@@ -77,7 +78,7 @@ async def create_dataset(
         shard_images=settings.dataset_shard_images, shard_bytes=settings.dataset_shard_bytes,
     )  # fmt: skip
     try:
-        await client.start_new(BUILD_ORCHESTRATOR, dataset.id, build.model_dump(mode="json"))
+        await client.start_new(Orchestrator.build_dataset, dataset.id, dump(build))
     except Exception as exc:
         await _mark(datasets, dataset.id, user_id, DatasetStatus.failed, error=f"could not start the build: {exc}")
         raise

@@ -32,11 +32,11 @@ from shared.datasets.zipdir import CentralDirectory, ZipEntry
 from shared.datasets.zipstream import ZipStream
 from shared.models.datasets import ArchiveSummary, DatasetBuild, DatasetBuildState, DatasetMeta
 from shared.models.images import ImageRecord
+from shared.names import DATASETS_CONTAINER
 from shared.storage import BlobStore, StagedBlob
 
-__all__ = ["DATASETS_CONTAINER", "delete_blobs", "finish_parts", "part_blob", "remove_parts", "write_part"]
+__all__ = ["delete_blobs", "finish_parts", "part_blob", "remove_parts", "write_part"]
 
-DATASETS_CONTAINER = "datasets"
 _NDJSON = "application/x-ndjson"
 
 

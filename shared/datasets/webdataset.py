@@ -39,7 +39,7 @@ from shared.datasets.card import ArchiveTally, dataset_json, labels_csv, render_
 from shared.datasets.layout import (
     CARD, DATASET_JSON, LABELS_CSV, image_path, manifest_line, manifest_row, shard_name,
 )
-from shared.datasets.parts import DATASETS_CONTAINER, delete_blobs
+from shared.datasets.parts import delete_blobs
 from shared.datasets.resumable import ResumableSha256
 from shared.datasets.sinks import DEFAULT_BLOCK_SIZE, BlobBlockSink
 from shared.models.datasets import (
@@ -47,6 +47,7 @@ from shared.models.datasets import (
     ShardState, dataset_prefix,
 )
 from shared.models.images import ImageRecord
+from shared.names import DATASETS_CONTAINER
 from shared.shards import TAR_CONTENT_TYPE, TAR_END, tar_header, tar_padding
 from shared.storage import BlobStore, StagedBlob
 from shared.storage.blob import BlobInfo

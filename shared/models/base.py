@@ -70,6 +70,15 @@ class ChunkStatus(StrEnum):
     failed = "failed"
 
 
+class Phase(StrEnum):
+    """Where a job's run stands (the ``job_progress`` entity's ``phase``, the progress body's)."""
+
+    crawling = "crawling"
+    validating = "validating"
+    done = "done"
+    cancelled = "cancelled"
+
+
 class Level(StrEnum):
     """Validation levels; each includes the checks of the ones before it."""
 
@@ -80,6 +89,10 @@ class Level(StrEnum):
     @property
     def rank(self) -> int:
         return {"fast": 0, "medium": 1, "slow": 2}[self.value]
+
+
+#: The level a job validates at, and a validation request, when they name none.
+DEFAULT_LEVEL = Level.medium
 
 
 class ImageFormat(StrEnum):

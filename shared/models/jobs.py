@@ -13,7 +13,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError
 
 from shared.models.base import (
-    Document, ImageFormat, JobStatus, Keyword, Level, Model, SourceType, utcnow,
+    DEFAULT_LEVEL, Document, ImageFormat, JobStatus, Keyword, Level, Model, Phase, SourceType, utcnow,
 )
 from shared.models.validation import ValidationProgress
 
@@ -130,7 +130,7 @@ class JobCreate(Model):
     formats: list[ImageFormat] = Field(
         default_factory=lambda: list(DEFAULT_FORMATS), min_length=1, max_length=len(ImageFormat)
     )
-    validation_level: Level = Level.medium
+    validation_level: Level = DEFAULT_LEVEL
 
     @model_validator(mode="before")
     @classmethod
@@ -256,17 +256,6 @@ class ChunkSpec(Model):
     )
 
 
-def job_instance_id(job_id: str, run: int) -> str:
-    """Instance id of a run's crawl_job orchestration: one per run, so a run never has to wait
-    for the previous run's termination to settle before it can start."""
-    return f"{job_id}:{run}"
-
-
-def chunk_instance_id(job_id: str, run: int, chunk_id: str) -> str:
-    """Instance id of a chunk orchestration (the task ids that start returns)."""
-    return f"{job_id}:{run}:{chunk_id}"
-
-
 def expand_keyword(keyword: str, variations: list[str]) -> list[str]:
     """Apply variation templates to a keyword, de-duplicated, order kept.
 
@@ -340,7 +329,7 @@ class JobProgress(Model):
 
     job_id: str
     status: JobStatus
-    phase: str = "crawling"
+    phase: Phase = Phase.crawling
     progress: int = Field(
         default=0, ge=0, le=100,
         description="percent of the run's work done: chunks finished, or images stored of those "

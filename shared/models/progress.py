@@ -21,7 +21,7 @@ from datetime import datetime
 from pydantic import Field
 
 from shared.models.api import PageQuery
-from shared.models.base import ChunkStatus, JobStatus, Model, utcnow
+from shared.models.base import DEFAULT_LEVEL, ChunkStatus, JobStatus, Level, Model, Phase, utcnow
 from shared.models.images import BatchResult, Candidate, ValidationRules
 from shared.models.jobs import ChunkSpec, Job, JobProgress, estimate_completion, work_done
 from shared.models.validation import BatchValidation, ValidationProgress, ValidationStart
@@ -65,7 +65,7 @@ class ProgressState(Model):
     """State of the ``job_progress`` entity (key: job id)."""
 
     run: int = 0
-    phase: str = "crawling"
+    phase: Phase = Phase.crawling
     chunks: dict[str, ChunkStatus] = Field(default_factory=dict)
     applied: dict[str, int] = Field(default_factory=dict, description="chunk -> last seq applied")
     downloaded: int = 0
@@ -111,7 +111,7 @@ class ProgressState(Model):
             elif previous is not ChunkStatus.completed:
                 base.chunks[chunk_id] = ChunkStatus.pending
         base.run = op.run
-        base.phase = "crawling"
+        base.phase = Phase.crawling
         base.updated_at = utcnow()
         base.run_start_completed = base.count(ChunkStatus.completed)
         base.run_start_valid = base.valid
@@ -139,7 +139,7 @@ class ProgressState(Model):
         new.updated_at = utcnow()
         return new
 
-    def set_phase(self, phase: str) -> "ProgressState":
+    def set_phase(self, phase: Phase) -> "ProgressState":
         new = self.model_copy(deep=True)
         new.phase = phase
         new.updated_at = utcnow()
@@ -228,7 +228,7 @@ class ProgressState(Model):
             percent, estimate = 100, completed_at
         elif status is JobStatus.running:
             percent = min(percent, 99)
-            if self.phase == "crawling":
+            if self.phase is Phase.crawling:
                 at_start = work_done(self.run_start_completed, total, self.run_start_valid, image_target)
                 estimate = estimate_completion(done, at_start, started_at, now or utcnow())
         # What the latest finished validation set aside: a run under way counts once it ends.
@@ -239,7 +239,7 @@ class ProgressState(Model):
         return JobProgress(
             job_id=job_id,
             status=status,
-            phase="cancelled" if status is JobStatus.cancelled else self.phase,
+            phase=Phase.cancelled if status is JobStatus.cancelled else self.phase,
             progress=percent,
             estimated_completion=estimate,
             total_chunks=total,
@@ -285,6 +285,21 @@ class ChunkCheckpoint(Model):
     @property
     def is_open(self) -> bool:
         return self.status in _OPEN
+
+
+class CheckpointBegin(Model):
+    """Checkpoint entity operation ``begin``: a run registers its chunks where it starts them."""
+
+    job_id: str
+    run: int
+    chunks: list[ChunkCheckpoint]
+
+
+class CheckpointArchive(Model):
+    """Checkpoint entity operation ``archive``: the state was snapshotted to Blob at ``run``;
+    it goes unless a newer run has begun meanwhile."""
+
+    run: int = 0
 
 
 class CheckpointSummary(Model):
@@ -450,7 +465,9 @@ class CrawlJobInput(Model):
         default=None, description="resume: the checkpoint's counts (StartRun.baseline)"
     )
     max_parallel: int = 16
-    validation_level: str = "fast"
+    validation_level: Level = Field(
+        default=DEFAULT_LEVEL, description="the job's level (JobCreate.validation_level); fast skips the run"
+    )
 
 
 class DiscoverRequest(Model):

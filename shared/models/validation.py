@@ -17,7 +17,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from shared.models.base import Level, Model
+from shared.models.base import DEFAULT_LEVEL, Level, Model
 
 __all__ = [
     "HashedImage", "DuplicateGroup", "DedupeResult",
@@ -329,7 +329,7 @@ class ValidationRequest(Model):
     """Body of ``POST /api/v1/validation/job/{job_id}`` (optional: no body, or ``{}``, is
     level ``medium``)."""
 
-    level: Level = Field(default=Level.medium, description="fast, medium (default) or slow")
+    level: Level = Field(default=DEFAULT_LEVEL, description="fast, medium (default) or slow")
 
 
 class ValidationStarted(Model):

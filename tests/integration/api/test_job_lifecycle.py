@@ -14,9 +14,7 @@ from _apitest import Api, SlowImages, error_code, instance_status, job_body, new
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.models import job_instance_id
-
-ACTIVE = {"Running", "Pending", "ContinuedAsNew", "Suspended"}
+from shared.workflow import ALIVE, job_instance_id
 
 
 def _two_chunk_job(client: httpx.Client, slow: SlowImages) -> dict[str, Any]:
@@ -48,7 +46,7 @@ def test_start_is_correct_and_idempotent(api: Api, origin: str, slow_images: Slo
         1,
         first["task_ids"],
     )
-    assert instance_status(origin, job_instance_id(job["id"], 1)) in ACTIVE | {"Completed"}
+    assert instance_status(origin, job_instance_id(job["id"], 1)) in ALIVE | {"Completed"}
 
     for _ in range(2):
         again = client.post(f"/jobs/{job['id']}/start")
@@ -61,7 +59,7 @@ def test_cancel_is_complete_and_idempotent(api: Api, origin: str, slow_images: S
     client = api.as_user(new_user())
     job = _two_chunk_job(client, slow_images)
     task_ids = client.post(f"/jobs/{job['id']}/start").json()["task_ids"]
-    wait_for(lambda: all(instance_status(origin, t) in ACTIVE for t in task_ids), timeout=20)
+    wait_for(lambda: all(instance_status(origin, t) in ALIVE for t in task_ids), timeout=20)
 
     wait_for(lambda: client.get(f"/jobs/{job['id']}/progress").json()["active_chunks"] == 2, timeout=20)
 
@@ -70,7 +68,7 @@ def test_cancel_is_complete_and_idempotent(api: Api, origin: str, slow_images: S
     assert cancelled.json()["status"] == "cancelled"
     assert cancelled.json()["revoked_tasks"] == len(task_ids), "the chunk tasks, not crawl_job"
     every = [job_instance_id(job["id"], 1), *task_ids]
-    wait_for(lambda: not any(instance_status(origin, i) in ACTIVE for i in every), timeout=20)
+    wait_for(lambda: not any(instance_status(origin, i) in ALIVE for i in every), timeout=20)
     assert client.get(f"/jobs/{job['id']}").json()["status"] == "cancelled"
     progress = client.get(f"/jobs/{job['id']}/progress").json()
     assert (progress["status"], progress["phase"], progress["active_chunks"]) == ("cancelled", "cancelled", 0)

@@ -12,15 +12,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import azure.durable_functions as df
 import pytest
 from azure.storage.blob import StandardBlobTier
 from conftest import JOB, Caller, Stage, wait_for
 
-from shared.checkpoints import CONTAINER, Housekeeping, snapshot_name
-from shared.durable import read_entity
+from shared.checkpoints import Housekeeping, snapshot_name
 from shared.models import ChunkCheckpoint, ChunkStatus, Job, JobStatus, plan_chunks, utcnow
+from shared.names import CHECKPOINTS_CONTAINER
 from shared.storage import StorageContext
+from shared.workflow import CheckpointOp, checkpoint_entity, read_checkpoint
 
 pytestmark = pytest.mark.integration
 
@@ -48,24 +48,24 @@ async def seed(
         ).model_dump(mode="json")
         for spec in plan_chunks(job_id, job)
     ]  # fmt: skip
-    entity = df.EntityId("checkpoint", job_id)
-    await keeping.client.signal_entity(entity, "begin", {"job_id": job_id, "run": 1, "chunks": chunks})
+    entity = checkpoint_entity(job_id)
+    await keeping.client.signal_entity(entity, CheckpointOp.begin, {"job_id": job_id, "run": 1, "chunks": chunks})
     for chunk in chunks:
-        await keeping.client.signal_entity(entity, "save", chunk)
-    await wait_live(keeping, job_id, lambda state: state is not None and state["updated_at"] is not None)
+        await keeping.client.signal_entity(entity, CheckpointOp.save, chunk)
+    await wait_live(keeping, job_id, lambda state: state is not None and state.updated_at is not None)
     return job
 
 
 async def wait_live(keeping: Housekeeping, job_id: str, check: Any) -> None:
     for _ in range(300):
-        if check(await read_entity(keeping.client, "checkpoint", job_id)):
+        if check(await read_checkpoint(keeping.client, job_id)):
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"checkpoint entity of {job_id} did not reach the expected state")
 
 
 async def archived(storage: StorageContext, job_id: str) -> dict[str, Any]:
-    return json.loads(gzip.decompress(await storage.blobs.get(CONTAINER, snapshot_name(job_id))))
+    return json.loads(gzip.decompress(await storage.blobs.get(CHECKPOINTS_CONTAINER, snapshot_name(job_id))))
 
 
 async def test_hourly_run_archives_completed_jobs_after_an_hour_and_reads_stay_the_same(
@@ -81,7 +81,7 @@ async def test_hourly_run_archives_completed_jobs_after_an_hour_and_reads_stay_t
     assert old.id in report.archived and recent.id not in report.archived
     assert (await archived(storage, old.id))["state"]["job_id"] == old.id
     await wait_live(keeping, old.id, lambda state: state is None)
-    assert await read_entity(keeping.client, "checkpoint", recent.id) is not None
+    assert await read_checkpoint(keeping.client, recent.id) is not None
 
     for path, field in reads.items():
         after = owner.http.get(f"/jobs/{old.id}/{path}").json()
@@ -116,7 +116,7 @@ async def test_snapshots_age_through_the_tiers_read_back_after_rehydration_and_a
 
     assert job.id not in (await keeping.tier_snapshots(now + 29 * DAY)).moved
     assert (await keeping.tier_snapshots(now + 31 * DAY)).moved[job.id] == "Cool"
-    assert await storage.blobs.get_tier(CONTAINER, name) is StandardBlobTier.COOL
+    assert await storage.blobs.get_tier(CHECKPOINTS_CONTAINER, name) is StandardBlobTier.COOL
     assert job.id not in (await keeping.tier_snapshots(now + 31 * DAY)).moved
 
     colder = Housekeeping(keeping.jobs, keeping.blobs, keeping.client, stage.settings.model_copy(
@@ -133,7 +133,7 @@ async def test_snapshots_age_through_the_tiers_read_back_after_rehydration_and_a
 
     assert job.id not in (await keeping.delete_expired(now + 89 * DAY)).deleted
     assert job.id in (await keeping.delete_expired(now + 91 * DAY)).deleted
-    assert not await storage.blobs.exists(CONTAINER, name)
+    assert not await storage.blobs.exists(CHECKPOINTS_CONTAINER, name)
     assert owner.http.get(f"/jobs/{job.id}/checkpoint").status_code == 404
     assert job.id not in (await keeping.delete_expired(now + 91 * DAY)).deleted
 

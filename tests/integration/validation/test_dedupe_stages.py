@@ -10,7 +10,7 @@ import pytest
 
 from scripts.corpus import Corpus
 from shared.dedupe import find_duplicate_groups
-from shared.dedupe_stages import SCRATCH_CONTAINER
+from shared.names import IMAGES_CONTAINER
 from shared.models import DedupePlan, DedupeStage, DedupeTask, HashedImage, ImageRecord, Level
 from shared.storage import StorageContext
 from shared.storage.bootstrap import IMAGES_INDEXING_POLICY
@@ -32,7 +32,7 @@ def hashed_of(record: ImageRecord) -> HashedImage:
 
 
 async def scratch(storage: StorageContext, job_id: str) -> list[str]:
-    return [b.name async for b in storage.blobs.list(SCRATCH_CONTAINER, f"{job_id}/dedupe/")]
+    return [b.name async for b in storage.blobs.list(IMAGES_CONTAINER, f"{job_id}/dedupe/")]
 
 
 @pytest.mark.parametrize("plan", [cut(1, 1000, 1), cut(5, 4, 7), cut(3, 1, 2, parallel=1)],
