@@ -8,7 +8,7 @@ from typing import Any
 
 from activities import blueprint
 from shared.datasets import build
-from shared.models import Dataset, DatasetBuild, DatasetBuildFailure
+from shared.models import DatasetBuild, DatasetBuildFailure
 from shared.runtime import get_runtime
 
 
@@ -16,7 +16,7 @@ from shared.runtime import get_runtime
 async def build_dataset_part(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     state = await build.build_part(
-        runtime.images, runtime.blobs, runtime.repo("datasets", Dataset), runtime.settings,
+        runtime.images, runtime.blobs, runtime.datasets, runtime.settings,
         DatasetBuild.model_validate(payload),
     )  # fmt: skip
     return state.model_dump(mode="json")
@@ -26,7 +26,7 @@ async def build_dataset_part(payload: dict[str, Any]) -> dict[str, Any]:
 async def finish_dataset(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     dataset = await build.finish_build(
-        runtime.jobs, runtime.blobs, runtime.repo("datasets", Dataset), runtime.settings,
+        runtime.jobs, runtime.blobs, runtime.datasets, runtime.settings,
         DatasetBuild.model_validate(payload),
     )  # fmt: skip
     return {"dataset_id": dataset.id, "status": dataset.status.value, "size_bytes": dataset.size_bytes}
@@ -36,5 +36,5 @@ async def finish_dataset(payload: dict[str, Any]) -> dict[str, Any]:
 async def fail_dataset(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     failure = DatasetBuildFailure.model_validate(payload)
-    await build.fail_build(runtime.repo("datasets", Dataset), runtime.blobs, failure)
+    await build.fail_build(runtime.datasets, runtime.blobs, failure)
     return {"dataset_id": failure.dataset_id, "status": "failed", "error": failure.error}

@@ -9,6 +9,7 @@ from activities import blueprint
 from shared import validation
 from shared.models import DedupeStage, DedupeTask, PlanValidation, ValidateBatch
 from shared.runtime import get_runtime
+from shared.workflow import dedupe_activity
 
 
 @blueprint.activity_trigger(input_name="payload")
@@ -18,36 +19,22 @@ async def plan_validation(payload: dict[str, Any]) -> dict[str, Any]:
     return plan.model_dump(mode="json")
 
 
-async def _dedupe(stage: DedupeStage, payload: dict[str, Any]) -> dict[str, Any]:
-    runtime = await get_runtime()
-    task = DedupeTask.model_validate(payload)
-    result = await validation.dedupe_stage(runtime.images, runtime.blobs, stage, task)
-    return result.model_dump(mode="json")
+def _register_dedupe(stage: DedupeStage) -> None:
+    """Register the activity of one stage of the near-duplicate search, under the name the
+    workflow contract gives it (``dedupe_map``, ``dedupe_search``, ...)."""
+
+    async def run(payload: dict[str, Any]) -> dict[str, Any]:
+        runtime = await get_runtime()
+        task = DedupeTask.model_validate(payload)
+        result = await validation.dedupe_stage(runtime.images, runtime.blobs, stage, task)
+        return result.model_dump(mode="json")
+
+    run.__name__ = run.__qualname__ = dedupe_activity(stage).value
+    blueprint.activity_trigger(input_name="payload")(run)
 
 
-@blueprint.activity_trigger(input_name="payload")
-async def dedupe_map(payload: dict[str, Any]) -> dict[str, Any]:
-    return await _dedupe(DedupeStage.map, payload)
-
-
-@blueprint.activity_trigger(input_name="payload")
-async def dedupe_search(payload: dict[str, Any]) -> dict[str, Any]:
-    return await _dedupe(DedupeStage.search, payload)
-
-
-@blueprint.activity_trigger(input_name="payload")
-async def dedupe_merge(payload: dict[str, Any]) -> dict[str, Any]:
-    return await _dedupe(DedupeStage.merge, payload)
-
-
-@blueprint.activity_trigger(input_name="payload")
-async def dedupe_apply(payload: dict[str, Any]) -> dict[str, Any]:
-    return await _dedupe(DedupeStage.apply, payload)
-
-
-@blueprint.activity_trigger(input_name="payload")
-async def dedupe_cleanup(payload: dict[str, Any]) -> dict[str, Any]:
-    return await _dedupe(DedupeStage.cleanup, payload)
+for _stage in DedupeStage:
+    _register_dedupe(_stage)
 
 
 @blueprint.activity_trigger(input_name="payload")

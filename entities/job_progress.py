@@ -15,7 +15,7 @@ from shared.models import (
     BatchResult, BatchValidation, BatchVerification, ChunkUpdate, Phase, ProgressState, StartRun, ValidationStart,
     VerifyStart,
 )
-from shared.workflow import ProgressOp, dump
+from shared.workflow import Entity, ProgressOp, run_operation
 
 
 def _apply(state: ProgressState, operation: ProgressOp, data: Any) -> ProgressState:
@@ -42,12 +42,4 @@ def _apply(state: ProgressState, operation: ProgressOp, data: Any) -> ProgressSt
 
 @blueprint.entity_trigger(context_name="context")
 def job_progress(context: df.DurableEntityContext) -> None:
-    try:
-        operation = ProgressOp(context.operation_name or "")
-    except ValueError:
-        raise ValueError(f"job_progress has no operation {context.operation_name!r}") from None
-    state = ProgressState.model_validate(context.get_state(lambda: {}) or {})
-    new = _apply(state, operation, context.get_input())
-    if new is not state:
-        context.set_state(dump(new))
-    context.set_result(dump(new) if operation is ProgressOp.get else None)
+    run_operation(context, Entity.job_progress, ProgressOp, ProgressState, _apply)

@@ -8,9 +8,10 @@ model, a dict, ``None`` (204) or an :class:`ApiResponse`. Errors are raised as
 
 Example::
 
-    @api("v1/jobs/{job_id}", ["GET"], response=Job, summary="Get a job")
+    @api("v1/jobs/{job_id}", ["GET"], response=Job, tags=("jobs",), errors=(404,))
     async def get_job(request: ApiRequest) -> Job:
-        return await jobs_service.get(request.caller, request.params["job_id"])
+        runtime = await get_runtime()
+        return await jobs.get_owned_job(runtime.jobs, request.user.user_id, request.params["job_id"])
 
 Every route is recorded in :data:`ROUTES` so the OpenAPI document is generated from the same
 declarations that serve the requests. ``limit=RateRule(...)`` counts calls per user and route

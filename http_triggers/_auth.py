@@ -32,7 +32,6 @@ from shared.auth import (
     verify_oidc,
 )
 from shared.errors import Unauthorized
-from shared.models import ApiKey, RateWindow
 from shared.ratelimit import RateRule, Usage, hit
 from shared.runtime import get_runtime
 from shared.settings import Settings, get_settings
@@ -65,7 +64,7 @@ def jwks_for(settings: Settings) -> JwksCache:
 async def _from_api_key(key: str) -> Caller:
     key_id = parse_api_key(key)
     runtime = await get_runtime()
-    record = await runtime.repo("api_keys", ApiKey).find(key_id)
+    record = await runtime.api_keys.find(key_id)
     if record is None or not api_key_matches(key, record.key_hash):
         raise Unauthorized(
             "The API key is not valid: it was revoked or never issued.",
@@ -127,5 +126,5 @@ async def authenticate(req: func.HttpRequest) -> Caller:
 async def count_call(rule: RateRule, caller: Caller) -> Usage:
     """Count one call of ``caller`` against ``rule`` in the shared Cosmos counters."""
     runtime = await get_runtime()
-    windows = runtime.repo("rate_limits", RateWindow)
+    windows = runtime.rate_limits
     return await hit(windows, rule, caller.user_id, limit=rule.limit(runtime.settings))

@@ -2,7 +2,7 @@
 
 from http_triggers._api import ApiRequest, ApiResponse, api
 from shared import apikeys
-from shared.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPage, PageQuery
+from shared.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPage, PageQuery
 from shared.runtime import get_runtime
 
 TAGS = ("api-keys",)
@@ -14,7 +14,7 @@ async def create_api_key(request: ApiRequest) -> ApiResponse:
     body = request.json(ApiKeyCreate)
     runtime = await get_runtime()
     caller = request.user
-    repo = runtime.repo("api_keys", ApiKey)
+    repo = runtime.api_keys
     created = await apikeys.create_key(repo, caller.user_id, body, caller_is_admin=caller.is_admin)
     return ApiResponse(created, status=201, headers={"Location": f"/api/v1/api-keys/{created.id}"})
 
@@ -24,7 +24,7 @@ async def list_api_keys(request: ApiRequest) -> ApiKeyPage:
     """List the caller's API keys (names and hints, never the keys)."""
     query = request.query(PageQuery)
     runtime = await get_runtime()
-    return await apikeys.list_keys(runtime.repo("api_keys", ApiKey), request.user.user_id, query)
+    return await apikeys.list_keys(runtime.api_keys, request.user.user_id, query)
 
 
 @api("v1/api-keys/{key_id}", ["DELETE"], status=204, tags=TAGS, errors=(404,))
@@ -32,5 +32,5 @@ async def revoke_api_key(request: ApiRequest) -> None:
     """Revoke an API key: it stops working at once."""
     runtime = await get_runtime()
     caller = request.user
-    repo = runtime.repo("api_keys", ApiKey)
+    repo = runtime.api_keys
     await apikeys.revoke_key(repo, caller.user_id, request.params["key_id"], admin=caller.is_admin)

@@ -20,7 +20,7 @@ async def create_dataset(request: ApiRequest) -> ApiResponse:
     body = request.json(DatasetCreate)
     runtime = await get_runtime()
     dataset = await build.create_dataset(
-        runtime.jobs, runtime.repo("datasets", Dataset), request.durable, runtime.settings,
+        runtime.jobs, runtime.datasets, request.durable, runtime.settings,
         request.user.user_id, body,
     )  # fmt: skip
     return ApiResponse(dataset, status=202, headers={"Location": f"/api/v1/datasets/{dataset.id}"})
@@ -31,7 +31,7 @@ async def list_datasets(request: ApiRequest) -> DatasetPage:
     """List the caller's datasets, newest first (`?status=` filters, `?continuation=` pages)."""
     query = request.query(DatasetQuery)
     runtime = await get_runtime()
-    return await build.list_datasets(runtime.repo("datasets", Dataset), request.user.user_id, query)
+    return await build.list_datasets(runtime.datasets, request.user.user_id, query)
 
 
 @api("v1/datasets/{dataset_id}", ["GET"], response=Dataset, tags=TAGS, errors=(404,))
@@ -40,7 +40,7 @@ async def get_dataset(request: ApiRequest) -> Dataset:
     runtime = await get_runtime()
     caller = request.user
     return await build.get_owned_dataset(
-        runtime.repo("datasets", Dataset), caller.user_id, request.params["dataset_id"], admin=caller.is_admin
+        runtime.datasets, caller.user_id, request.params["dataset_id"], admin=caller.is_admin
     )
 
 
@@ -49,7 +49,7 @@ async def delete_dataset(request: ApiRequest) -> None:
     """Delete a ready or failed dataset with its files (409 while it is being built)."""
     runtime = await get_runtime()
     await build.delete_dataset(
-        runtime.repo("datasets", Dataset), runtime.blobs, request.user.user_id, request.params["dataset_id"]
+        runtime.datasets, runtime.blobs, request.user.user_id, request.params["dataset_id"]
     )
 
 
@@ -60,6 +60,6 @@ async def download_dataset(request: ApiRequest) -> DatasetDownload:
     shards included (409 unless ready)."""
     runtime = await get_runtime()
     return await build.download_link(
-        runtime.repo("datasets", Dataset), runtime.blobs, runtime.settings, request.user.user_id,
+        runtime.datasets, runtime.blobs, runtime.settings, request.user.user_id,
         request.params["dataset_id"],
     )  # fmt: skip

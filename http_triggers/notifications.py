@@ -20,7 +20,7 @@ async def list_notifications(request: ApiRequest) -> NotificationPage:
     """List the caller's notifications, newest first (`?unread=true`: unread ones only)."""
     query = request.query(NotificationQuery)
     runtime = await get_runtime()
-    repo = runtime.repo("notifications", Notification)
+    repo = runtime.notifications
     return await notifications.list_notifications(repo, request.user.user_id, query)
 
 
@@ -35,7 +35,7 @@ async def read_notification(request: ApiRequest) -> Notification:
     """Mark a notification read (reading it again changes nothing)."""
     runtime = await get_runtime()
     caller = request.user
-    repo = runtime.repo("notifications", Notification)
+    repo = runtime.notifications
     return await notifications.mark_read(
         repo, caller.user_id, request.params["notification_id"], admin=caller.is_admin
     )

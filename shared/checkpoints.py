@@ -14,7 +14,7 @@ Example::
 
     keeping = Housekeeping(runtime.jobs, runtime.blobs, client, runtime.settings)
     report = await keeping.archive_completed(utcnow())
-    view = await read_checkpoint(runtime.blobs, client, runtime.settings, job)
+    loaded = await load_checkpoint(runtime.blobs, client, runtime.settings, job)   # live or archived
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from shared.errors import BadRequest, NotFound
 from shared.models import Candidate, DownloadBatch, FailureEntry, FailurePage, FailureQuery, FailureReason
-from shared.names import IMAGES_CONTAINER
+from shared.names import IMAGES_CONTAINER, NDJSON_CONTENT_TYPE
 from shared.storage.blob import BlobInfo
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
     "FailureLog", "failure_blob_name", "failure_page", "failures_prefix",
 ]
 
-NDJSON = "application/x-ndjson"
 REASONS_KEY = "reasons"
 MAX_URL = 2048
 MAX_MESSAGE = 300
@@ -115,7 +114,7 @@ class FailureLog:
         data = "".join(entry.model_dump_json() + "\n" for entry in entries).encode()
         reasons = ",".join(sorted({entry.reason.value for entry in entries}))
         await blobs.put(
-            IMAGES_CONTAINER, failure_blob_name(batch.job_id, batch.chunk_id, batch.seq), data, NDJSON,
+            IMAGES_CONTAINER, failure_blob_name(batch.job_id, batch.chunk_id, batch.seq), data, NDJSON_CONTENT_TYPE,
             overwrite=True, metadata={REASONS_KEY: reasons, "run": str(batch.run)},
         )  # fmt: skip
 

@@ -5,8 +5,8 @@ about job states lives here, in one place.
 
 Example::
 
-    job = await create_job(jobs_repo, blobs, settings, "alice", JobCreate(...))
-    started = await start_job(repos, settings, client, "alice", job.id)
+    job = await create_job(runtime.jobs, runtime.blobs, settings, "alice", JobCreate(...))
+    started = await start_job(runtime.jobs, settings, client, "alice", job.id)
 """
 
 from __future__ import annotations
@@ -56,8 +56,6 @@ from shared.storage.cosmos import NOT_MISSING, find_owned, owned_page
 from shared.workflow import (
     Orchestrator, chunk_instance_id, dump, is_alive, job_instance_id, read_checkpoint, read_progress, runtime_name,
 )
-
-FINISHED = (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
 
 
 class JobsStore(Protocol):
@@ -287,13 +285,13 @@ async def cancel_job(
 ) -> CancelResponse:
     """Terminate every orchestration of the job's current run and mark it cancelled."""
     job = await get_owned_job(store, user_id, job_id)
-    if job.status in FINISHED:
+    if job.status.finished:
         raise BadRequest(
             f"Cannot cancel job with status: {job.status.value}", error_code="invalid_job_status"
         )
 
     def mutate(current: Job) -> None:
-        if current.status in FINISHED:
+        if current.status.finished:
             raise BadRequest(
                 f"Cannot cancel job with status: {current.status.value}",
                 error_code="invalid_job_status",

@@ -21,5 +21,8 @@ DATASETS_CONTAINER = "datasets"
 #: Blob container of archived checkpoint snapshots.
 CHECKPOINTS_CONTAINER = "checkpoints"
 
+#: Content type of the newline-delimited JSON blobs (failure logs, dataset parts).
+NDJSON_CONTENT_TYPE = "application/x-ndjson"
+
 #: Blob containers.
 BLOB_CONTAINERS: tuple[str, ...] = (IMAGES_CONTAINER, DATASETS_CONTAINER, CHECKPOINTS_CONTAINER)

@@ -86,7 +86,7 @@ class Usage:
         }
 
 
-#: The ``rate_limits`` repository (``runtime.repo("rate_limits", RateWindow)``).
+#: The ``rate_limits`` repository (``runtime.rate_limits``).
 WindowRepo = Repo[RateWindow]
 
 #: Seconds a claimed running-job slot is held for a launch that has not (yet) made its job

@@ -33,7 +33,7 @@ import aiohttp
 
 from shared.fetch.budget import ByteBudget
 from shared.imaging import DecodeGate
-from shared.models import Document, Notification
+from shared.models import ApiKey, Dataset, Document, Notification, RateWindow
 from shared.settings import Settings, get_settings
 from shared.storage import BlobStore, ImagesRepo, JobsRepo, Repo, StorageContext
 from shared.storage.bootstrap import ensure_storage
@@ -78,6 +78,18 @@ class Runtime:
     @property
     def notifications(self) -> Repo[Notification]:
         return self.repo("notifications", Notification)
+
+    @property
+    def datasets(self) -> Repo[Dataset]:
+        return self.repo("datasets", Dataset)
+
+    @property
+    def api_keys(self) -> Repo[ApiKey]:
+        return self.repo("api_keys", ApiKey)
+
+    @property
+    def rate_limits(self) -> Repo[RateWindow]:
+        return self.repo("rate_limits", RateWindow)
 
     def repo(self, container: str, model: type[T]) -> Repo[T]:
         """A repository over any container in shared/names.py."""

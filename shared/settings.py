@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from shared.errors import ConfigurationError
 from shared.models.validation import QualityThresholds
@@ -30,6 +30,11 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+def _per_minute(default: int, what: str) -> Any:
+    """A rate limit: ``what`` per minute; a request beyond it is a 429."""
+    return Field(default=default, ge=1, description=f"{what} per minute (429 beyond)")
 
 
 class Settings(BaseSettings):
@@ -177,21 +182,11 @@ class Settings(BaseSettings):
     auth_jwks_min_refresh_seconds: float = Field(
         default=30.0, ge=0, description="least time between two JWKS fetches (unknown kid)"
     )
-    rate_limit_start_per_minute: int = Field(
-        default=10, ge=1, description="job starts, retries and resumes per user per minute (429 beyond)"
-    )
-    rate_limit_job_creates_per_minute: int = Field(
-        default=30, ge=1, description="jobs a user may create per minute (429 beyond)"
-    )
-    rate_limit_dataset_creates_per_minute: int = Field(
-        default=10, ge=1, description="datasets a user may create per minute (429 beyond)"
-    )
-    rate_limit_validations_per_minute: int = Field(
-        default=10, ge=1, description="validation runs a user may start per minute (429 beyond)"
-    )
-    rate_limit_verifies_per_minute: int = Field(
-        default=10, ge=1, description="verify runs a user may start per minute (429 beyond)"
-    )
+    rate_limit_start_per_minute: int = _per_minute(10, "job starts, retries and resumes per user")
+    rate_limit_job_creates_per_minute: int = _per_minute(30, "jobs a user may create")
+    rate_limit_dataset_creates_per_minute: int = _per_minute(10, "datasets a user may create")
+    rate_limit_validations_per_minute: int = _per_minute(10, "validation runs a user may start")
+    rate_limit_verifies_per_minute: int = _per_minute(10, "verify runs a user may start")
     max_active_jobs_per_user: int = Field(
         default=10, ge=1, description="running jobs per user; a start, retry or resume beyond is a 429"
     )

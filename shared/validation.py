@@ -23,7 +23,9 @@ lower level after a higher one keeps the higher results (the level on a record n
 Example::
 
     plan = await plan_validation(runtime.images, settings, PlanValidation(job_id=j, level=Level.medium, run_id=r))
-    await dedupe_job(runtime.images, runtime.blobs, plan.dedupe, j, plan.run_id)  # what the stages do
+    for stage in DedupeStage:                     # the near-duplicate search: validate_job's activities
+        for index in range(stage.tasks(plan.dedupe)):
+            await dedupe_stage(runtime.images, runtime.blobs, stage, DedupeTask(..., plan=plan.dedupe, index=index))
     for index in range(plan.batches):
         await validate_batch(runtime.images, runtime.blobs, settings, ValidateBatch(..., index=index))
 """
@@ -48,10 +50,8 @@ from shared.jobs import JobsStore, get_owned_job
 from shared.models import (
     BatchValidation,
     CheckCounts,
-    DedupePlan,
     DedupeStage,
     DedupeStageResult,
-    DedupeSummary,
     DedupeTask,
     ImageRecord,
     Job,
@@ -154,23 +154,6 @@ async def dedupe_stage(images: ImagesRepo, blobs: ScratchBlobs, stage: DedupeSta
     if stage is DedupeStage.apply:
         return await dedupe_stages.apply(images, blobs, task)
     return await dedupe_stages.cleanup(blobs, task)
-
-
-async def dedupe_job(images: ImagesRepo, blobs: ScratchBlobs, plan: DedupePlan, job_id: str,
-                     run_id: str) -> DedupeSummary:
-    """The whole near-duplicate search in this process, stage after stage with
-    ``plan.parallel`` activities at once (what ``validate_job`` runs as activities); writes
-    ``is_duplicate``/``duplicate_of`` on the records whose flags change."""
-    summary = DedupeSummary()
-    for stage in DedupeStage:
-        tasks = [DedupeTask(job_id=job_id, run_id=run_id, plan=plan, index=i)
-                 for i in range(stage.tasks(plan))]
-        results = await gather_limited(
-            [partial(dedupe_stage, images, blobs, stage, task) for task in tasks], plan.parallel
-        )
-        for result in results:
-            summary = summary.add(result)
-    return summary
 
 
 # --------------------------------------------------------------------------------------------

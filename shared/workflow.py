@@ -20,10 +20,10 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase
@@ -51,7 +51,7 @@ __all__ = [
     "Orchestrator", "ProgressEntity", "ProgressOp", "archive_checkpoint", "call_activity", "call_sub_orchestrator",
     "checkpoint_entity", "chunk_instance_id", "crawl_validation_instance_id", "dedupe_activity",
     "delete_checkpoint", "dump", "is_alive", "job_instance_id", "progress_entity", "read_checkpoint",
-    "read_progress", "runtime_name", "validation_instance_id", "verify_instance_id",
+    "read_progress", "run_operation", "runtime_name", "validation_instance_id", "verify_instance_id",
 ]
 
 
@@ -269,6 +269,34 @@ class CheckpointEntity:
     def save_final(self, point: ChunkCheckpoint) -> TaskBase:
         """Call a chunk's last save: the chunk ends once its final position is saved."""
         return self.context.call_entity(self.id, CheckpointOp.save, dump(point))
+
+
+# --------------------------------------------------------------------------------------------
+# Entities, as they run an operation
+# --------------------------------------------------------------------------------------------
+
+State = TypeVar("State", bound=BaseModel)
+Op = TypeVar("Op", ProgressOp, CheckpointOp)
+
+
+def run_operation(
+    context: df.DurableEntityContext, entity: Entity, ops: type[Op], model: type[State],
+    apply: Callable[[State, Op, Any], State | None],
+) -> None:
+    """Run one operation of an entity whose state is ``model``: ``apply`` returns the new
+    state (the same object when nothing changed), or None when the entity goes away. ``get``
+    answers with the state; an operation ``ops`` does not name is a ValueError."""
+    try:
+        operation = ops(context.operation_name or "")
+    except ValueError:
+        raise ValueError(f"{entity.value} has no operation {context.operation_name!r}") from None
+    state = model.model_validate(context.get_state(lambda: {}) or {})
+    new = apply(state, operation, context.get_input())
+    if new is None:
+        context.destruct_on_exit()
+    elif new is not state:
+        context.set_state(dump(new))
+    context.set_result(dump(state) if operation.value == "get" else None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,10 +6,10 @@ zip (about 1 MiB) and the manifest's spool (on disk past 8 MiB) are held at once
 Example::
 
     async def fetch_bytes(record: ImageRecord) -> bytes:
-        return await blobs.download("images", record.blob_name)
+        return await read_image(blobs, record)          # shared.shards: one ranged GET
 
-    summary = await write_archive(store.iter_images(job_id), fetch_bytes,
-                                  BlobBlockSink(blob_client), meta)
+    records = RecordPages(images, job_id, continuation=None, limit=10_000)   # shared.datasets.build
+    summary = await write_archive(records, fetch_bytes, BlobBlockSink(blob_client), meta)
     summary.sha256, summary.size_bytes, summary.counts.per_split
 """
 

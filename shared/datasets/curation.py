@@ -11,11 +11,11 @@ tables and the data card's counts all follow the review.
 
 Example::
 
-    record, reason = admit(record, meta)
-    if record is None:
+    packed, reason = admit(record, meta)
+    if packed is None:
         tally.skipped[reason] += 1       # "missing", "excluded", "invalid", "duplicate", "below_min_level"
     else:
-        pack(record)                     # record.label is the label after review
+        tally.add(packed, split)         # packed.label is the label after review
 """
 
 from __future__ import annotations

@@ -32,12 +32,11 @@ from shared.datasets.zipdir import CentralDirectory, ZipEntry
 from shared.datasets.zipstream import ZipStream
 from shared.models.datasets import ArchiveSummary, DatasetBuild, DatasetBuildState, DatasetMeta
 from shared.models.images import ImageRecord
-from shared.names import DATASETS_CONTAINER
+from shared.names import DATASETS_CONTAINER, NDJSON_CONTENT_TYPE
 from shared.storage import BlobStore, StagedBlob
 
 __all__ = ["delete_blobs", "finish_parts", "part_blob", "remove_parts", "write_part"]
 
-_NDJSON = "application/x-ndjson"
 
 
 def part_blob(dataset_id: str, part: int, kind: str) -> str:
@@ -83,9 +82,9 @@ async def write_part(
     entries = stream.entries()
     dataset_id = meta.dataset_id
     lines = "".join(entry.to_json() + "\n" for entry in entries).encode()
-    await blobs.put(DATASETS_CONTAINER, part_blob(dataset_id, state.part, "entries"), lines, _NDJSON, overwrite=True)
+    await blobs.put(DATASETS_CONTAINER, part_blob(dataset_id, state.part, "entries"), lines, NDJSON_CONTENT_TYPE, overwrite=True)
     text = manifest.getvalue()
-    await blobs.put(DATASETS_CONTAINER, part_blob(dataset_id, state.part, "manifest"), text, _NDJSON, overwrite=True)
+    await blobs.put(DATASETS_CONTAINER, part_blob(dataset_id, state.part, "manifest"), text, NDJSON_CONTENT_TYPE, overwrite=True)
     assert isinstance(stream.hasher, ResumableSha256)
     return state.model_copy(update={
         "part": state.part + 1, "offset": stream.size, "sha256_state": stream.hasher.state(),

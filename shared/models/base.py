@@ -62,6 +62,11 @@ class JobStatus(StrEnum):
     failed = "failed"
     cancelled = "cancelled"
 
+    @property
+    def finished(self) -> bool:
+        """Completed, failed or cancelled: no run of the job is going on."""
+        return self in (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
+
 
 class ChunkStatus(StrEnum):
     pending = "pending"

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from shared.models.api import PageQuery
 from shared.models.base import Document, ImageFormat, Level, Model, utcnow
@@ -130,13 +130,11 @@ class Origin(Model):
         return (chunk_id, self.position, self.url) == (other_chunk_id, other.position, other.url)
 
 
-class ImageRecord(Document):
-    """One stored image (Cosmos container ``images``, partition key ``/job_id``, id = sha256)."""
+class ImageOrigin(BaseModel):
+    """Where an image came from and what it is: the fields a stored record and its review
+    projection (:class:`~shared.models.ReviewImage`) share. A mixin without a config of its
+    own, so each model keeps its base's (a record ignores Cosmos' system fields)."""
 
-    id: str
-    job_id: str
-    user_id: str
-    label: str
     source: str
     url: str
     page_url: str | None = None
@@ -146,6 +144,15 @@ class ImageRecord(Document):
     width: int
     height: int
     format: ImageFormat
+
+
+class ImageRecord(Document, ImageOrigin):
+    """One stored image (Cosmos container ``images``, partition key ``/job_id``, id = sha256)."""
+
+    id: str
+    job_id: str
+    user_id: str
+    label: str
     content_type: str
     bytes: int
     blob_name: str = Field(description="'images/...': the shard blob (a tar) holding the bytes")

@@ -27,7 +27,6 @@ from shared.models.jobs import ChunkSpec, Job, JobProgress, estimate_completion,
 from shared.models.validation import BatchValidation, ValidationProgress, ValidationStart
 from shared.models.verify import BatchVerification, VerifyProgress, VerifyStart
 
-_OPEN = (ChunkStatus.pending, ChunkStatus.in_progress)
 #: How many checkpoint write latencies the checkpoint entity keeps (the newest ones).
 LATENCY_SAMPLE = 64
 
@@ -220,7 +219,7 @@ class ProgressState(Model):
         total = len(self.chunks)
         completed = self.count(ChunkStatus.completed)
         failed = self.count(ChunkStatus.failed)
-        finished = status in (JobStatus.completed, JobStatus.failed, JobStatus.cancelled)
+        finished = status.finished
         done = work_done(completed, total, self.valid, image_target)
         percent = math.floor(100 * done)
         estimate = None
@@ -281,10 +280,6 @@ class ChunkCheckpoint(Model):
     attempts: int = 0
     last_error: str | None = None
     updated_at: datetime | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in _OPEN
 
 
 class CheckpointBegin(Model):

@@ -17,8 +17,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from shared.models.api import PageQuery
-from shared.models.base import ImageFormat, Model
-from shared.models.images import FailureReason, ImageRecord, ValidationSummary
+from shared.models.base import Model
+from shared.models.images import FailureReason, ImageOrigin, ImageRecord, ValidationSummary
 
 __all__ = [
     "THUMBNAIL_EDGE",
@@ -50,7 +50,7 @@ Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ImageState = Literal["all", "kept", "excluded", "duplicate", "invalid", "relabelled", "missing"]
 
 
-class ReviewImage(Model):
+class ReviewImage(Model, ImageOrigin):
     """One image as the review page shows it: where it came from, its size, its validation
     flags and its curation (a projection of :class:`~shared.models.ImageRecord`)."""
 
@@ -58,15 +58,6 @@ class ReviewImage(Model):
     job_id: str
     label: str = Field(description="the label after review (what a dataset build uses)")
     original_label: str = Field(description="the label the crawl gave it")
-    source: str
-    url: str
-    page_url: str | None = None
-    title: str | None = None
-    license: str | None = None
-    attribution: str | None = None
-    width: int
-    height: int
-    format: ImageFormat
     bytes: int
     is_valid: bool
     is_duplicate: bool

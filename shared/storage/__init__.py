@@ -18,13 +18,12 @@ from shared.storage.clients import (
     blob_service_client,
     cosmos_client,
 )
-from shared.storage.cosmos import ImagesRepo, ImageValidation, JobsRepo, Repo
+from shared.storage.cosmos import ImagesRepo, JobsRepo, Repo
 from shared.storage.errors import azure_errors, map_azure_error
 
 __all__ = [
     "BlobInfo",
     "BlobStore",
-    "ImageValidation",
     "ImagesRepo",
     "JobsRepo",
     "Repo",

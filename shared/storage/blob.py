@@ -253,12 +253,6 @@ class BlobStore:
         with _blob_errors(container, name):
             await self._blob(container, name).set_standard_blob_tier(StandardBlobTier(tier))
 
-    async def get_tier(self, container: str, name: str) -> StandardBlobTier | None:
-        """The blob's access tier."""
-        with _blob_errors(container, name):
-            props = await self._blob(container, name).get_blob_properties()
-        return _tier(props.blob_tier)
-
     def staged(self, container: str, name: str, content_type: str) -> StagedBlob:
         """A writer that stages blocks and commits them at once (large archives)."""
         return StagedBlob(self._blob(container, name), content_type)

@@ -19,10 +19,9 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
@@ -32,7 +31,7 @@ from pydantic import BaseModel
 
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.logs import log_event
-from shared.models import ActiveJobs, ImageRecord, Job, JobStatus, ValidationSummary, utcnow
+from shared.models import ActiveJobs, ImageRecord, Job, JobStatus, utcnow
 from shared.names import COSMOS_CONTAINERS
 from shared.storage.errors import azure_errors
 
@@ -332,22 +331,6 @@ class JobsRepo(Repo[Job]):
         rows = await self.query_values(sql, {"@ids": ids}, pk=user_id)
         return {str(r["id"]): (int(r.get("run", 0)), JobStatus(r["status"])) for r in rows}
 
-    async def list_by_user(
-        self, user_id: str, limit: int = 50, continuation: str | None = None
-    ) -> tuple[list[Job], str | None]:
-        """A user's jobs, newest first, one page at a time."""
-        sql = "SELECT * FROM c WHERE c.user_id = @pk ORDER BY c.created_at DESC"
-        return await self.page(sql, pk=user_id, limit=limit, continuation=continuation)
-
-
-class ImageValidation(NamedTuple):
-    """The validation outcome of one image, as written onto its record."""
-
-    image_id: str
-    validation: ValidationSummary
-    is_valid: bool
-    duplicate_of: str | None = None
-
 
 #: SQL condition: the record's bytes were not found lost by a verify (``missing``, which
 #: records written before it existed do not have).
@@ -439,34 +422,3 @@ class ImagesRepo(Repo[ImageRecord]):
     def _job_sql(select: str, valid_only: bool) -> str:
         sql = f"{select} WHERE c.job_id = @pk"
         return sql + f" AND c.is_valid = true AND c.is_duplicate = false AND {NOT_MISSING}" if valid_only else sql
-
-    async def record_validation(self, job_id: str, outcome: ImageValidation) -> ImageRecord:
-        """Write one image's validation fields (a patch: the rest of the record is untouched)."""
-        operations: list[dict[str, Any]] = [
-            {
-                "op": "set",
-                "path": "/validation",
-                "value": outcome.validation.model_dump(mode="json"),
-            },
-            {"op": "set", "path": "/is_valid", "value": outcome.is_valid},
-            {"op": "set", "path": "/is_duplicate", "value": outcome.duplicate_of is not None},
-            {"op": "set", "path": "/duplicate_of", "value": outcome.duplicate_of},
-        ]
-        return await self.patch(outcome.image_id, job_id, operations)
-
-    async def record_validations(
-        self, job_id: str, outcomes: Iterable[ImageValidation], concurrency: int = 16
-    ) -> int:
-        """Write many images' validation fields, ``concurrency`` at a time. Images deleted in
-        the meantime are skipped; returns how many records were updated."""
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(outcome: ImageValidation) -> bool:
-            async with gate:
-                try:
-                    await self.record_validation(job_id, outcome)
-                except NotFound:
-                    return False
-                return True
-
-        return sum(await asyncio.gather(*(one(outcome) for outcome in outcomes)))

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -28,6 +26,7 @@ from jwt.algorithms import RSAAlgorithm
 from PIL import Image
 
 from scripts.devtoken import LOCAL_SECRET
+from tests.local_http import LocalServer
 from shared.auth import issue_dev_token
 from shared.models import ErrorBody
 
@@ -92,7 +91,7 @@ class SigningKey:
 
 
 @dataclass
-class FakeIssuer:
+class FakeIssuer(LocalServer):
     """An OIDC issuer on 127.0.0.1: serves ``/jwks.json`` with the published keys and signs
     RS256 tokens with any key it made (published or not, to test rotation)."""
 
@@ -100,7 +99,6 @@ class FakeIssuer:
     keys: dict[str, SigningKey] = field(default_factory=dict)
     published: list[str] = field(default_factory=list)
     jwks_requests: int = 0
-    _server: ThreadingHTTPServer | None = None
 
     @property
     def jwks_url(self) -> str:
@@ -135,35 +133,16 @@ class FakeIssuer:
         key = self.keys[kid or self.published[0]]
         return jwt.encode(payload, key.private, algorithm="RS256", headers={"kid": key.kid})
 
+    def answer(self, path: str) -> tuple[str, bytes] | None:
+        if path != "/jwks.json":
+            return None
+        self.jwks_requests += 1
+        return "application/json", json.dumps(self.jwks()).encode()
+
     def start(self) -> "FakeIssuer":
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                if self.path != "/jwks.json":
-                    self.send_error(404)
-                    return
-                issuer.jwks_requests += 1
-                body = json.dumps(issuer.jwks()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        super().start()
         self.new_key()
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
 
 # --- a slow image server ----------------------------------------------------------------------
@@ -176,46 +155,25 @@ def _png() -> bytes:
 
 
 @dataclass
-class SlowImages:
+class SlowImages(LocalServer):
     """Serves a small PNG at ``/img/<anything>.png`` after ``delay`` seconds: a job crawling
     these URLs stays running for a while."""
 
     delay: float = 6.0
     url: str = ""
-    _server: ThreadingHTTPServer | None = None
+    _png: bytes = field(default=b"", repr=False)
 
     def urls(self, count: int) -> list[str]:
         tag = uuid.uuid4().hex[:8]
         return [f"{self.url}/img/{tag}-{i}.png" for i in range(count)]
 
+    def answer(self, path: str) -> tuple[str, bytes] | None:
+        time.sleep(self.delay)
+        return "image/png", self._png
+
     def start(self) -> "SlowImages":
-        png, delay = _png(), self.delay
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                time.sleep(delay)
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "image/png")
-                    self.send_header("Content-Length", str(len(png)))
-                    self.end_headers()
-                    self.wfile.write(png)
-                except (BrokenPipeError, ConnectionResetError):
-                    return  # the crawler was cancelled while this image was on its way
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        self._png = _png()
+        return super().start()
 
 
 def job_body(urls: list[str], name: str = "api test") -> dict[str, Any]:

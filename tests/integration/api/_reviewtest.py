@@ -11,16 +11,15 @@ Example::
 from __future__ import annotations
 
 import re
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 from _apitest import wait_for
 
 from scripts.demo_source import near_duplicate, render_image
+from tests.local_http import LocalServer
 
 SEED = 3
 LABELS = ("cat", "dog")
@@ -32,45 +31,23 @@ def picture(label: str, index: int) -> bytes:
 
 
 @dataclass
-class ImageServer:
+class ImageServer(LocalServer):
     """``/img/<label>/<n>``, ``/near/<label>/<n>`` (a smaller JPEG copy of that image),
     ``/missing/<x>`` (404) and ``/html/<x>`` (an HTML page served as image/jpeg)."""
 
     url: str = ""
-    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
 
-    def start(self) -> "ImageServer":
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                found = re.fullmatch(r"/(img|near|missing|html)/([a-z]+)/(\d+)", self.path)
-                if found is None or found[1] == "missing":
-                    self.send_error(404)
-                    return
-                kind, label, index = found[1], found[2], int(found[3])
-                body = {
-                    "img": lambda: picture(label, index),
-                    "near": lambda: near_duplicate(picture(label, index), index),
-                    "html": lambda: b"<html><body>not an image</body></html>",
-                }[kind]()
-                self.send_response(200)
-                self.send_header("Content-Type", "image/jpeg")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def answer(self, path: str) -> tuple[str, bytes] | None:
+        found = re.fullmatch(r"/(img|near|missing|html)/([a-z]+)/(\d+)", path)
+        if found is None or found[1] == "missing":
+            return None
+        kind, label, index = found[1], found[2], int(found[3])
+        body = {
+            "img": lambda: picture(label, index),
+            "near": lambda: near_duplicate(picture(label, index), index),
+            "html": lambda: b"<html><body>not an image</body></html>",
+        }[kind]()
+        return "image/jpeg", body
 
 
 @dataclass(frozen=True)

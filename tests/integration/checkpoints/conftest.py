@@ -27,7 +27,7 @@ from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import ROOT, DemoSourceProcess, Stack
 from shared.auth import issue_dev_token
 from shared.checkpoints import Housekeeping
-from shared.models import utcnow
+from shared.models import JobStatus, utcnow
 from shared.settings import ENV_PREFIX, Settings
 from shared.shards import ShardJanitor
 from tests.stored_images import read_stored
@@ -42,7 +42,7 @@ JOB: dict[str, Any] = {
     "name": "resume", "keywords": ["cat", "dog", "bird"], "sources": ["wikimedia"],
     "variations": ["{kw}", "{kw} photo"], "max_images_per_keyword": 60, "validation_level": "fast",
 }  # fmt: skip
-FINISHED = ("completed", "failed", "cancelled")
+FINISHED = {status.value for status in JobStatus if status.finished}
 T = TypeVar("T")
 
 

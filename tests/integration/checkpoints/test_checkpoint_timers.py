@@ -16,7 +16,7 @@ import pytest
 from azure.storage.blob import StandardBlobTier
 from conftest import JOB, Caller, Stage, wait_for
 
-from shared.checkpoints import Housekeeping, snapshot_name
+from shared.checkpoints import Housekeeping, SnapshotStore, snapshot_name
 from shared.models import ChunkCheckpoint, ChunkStatus, Job, JobStatus, plan_chunks, utcnow
 from shared.names import CHECKPOINTS_CONTAINER
 from shared.storage import StorageContext
@@ -116,7 +116,7 @@ async def test_snapshots_age_through_the_tiers_read_back_after_rehydration_and_a
 
     assert job.id not in (await keeping.tier_snapshots(now + 29 * DAY)).moved
     assert (await keeping.tier_snapshots(now + 31 * DAY)).moved[job.id] == "Cool"
-    assert await storage.blobs.get_tier(CHECKPOINTS_CONTAINER, name) is StandardBlobTier.COOL
+    assert (await SnapshotStore(storage.blobs).info(job.id)).tier == StandardBlobTier.COOL.value
     assert job.id not in (await keeping.tier_snapshots(now + 31 * DAY)).moved
 
     colder = Housekeeping(keeping.jobs, keeping.blobs, keeping.client, stage.settings.model_copy(

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import random
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ from azure.cosmos import CosmosClient
 from PIL import Image
 
 from scripts.devtoken import LOCAL_SECRET
+from tests.local_http import LocalServer
 from shared.auth import issue_dev_token
 
 
@@ -30,15 +29,13 @@ def noise_png(seed: int) -> bytes:
     return out.getvalue()
 
 
-class ImageServer:
+class ImageServer(LocalServer):
     """Serves ``/img/<seed>.png`` (noise of that seed) on 127.0.0.1; anything else is a 404.
 
     What a test may change while it runs: seeds in ``gone`` answer 404 (the image left its
     site), seeds in ``changed`` serve another image, and each answer waits ``delay`` seconds."""
 
     def __init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
-        self.url = ""
         self.gone: set[int] = set()
         self.changed: set[int] = set()
         self.delay = 0.0
@@ -46,36 +43,13 @@ class ImageServer:
     def urls(self, seeds: range | list[int]) -> list[str]:
         return [f"{self.url}/img/{seed}.png" for seed in seeds]
 
-    def start(self) -> ImageServer:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                name = self.path.rsplit("/", 1)[-1].removesuffix(".png")
-                time.sleep(server.delay)
-                if not self.path.startswith("/img/") or not name.isdigit() or int(name) in server.gone:
-                    self.send_error(404)
-                    return
-                seed = int(name)
-                body = noise_png(seed + 1_000_000 if seed in server.changed else seed)
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                """Quiet: the tests read responses, not logs."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def answer(self, path: str) -> tuple[str, bytes] | None:
+        name = path.rsplit("/", 1)[-1].removesuffix(".png")
+        time.sleep(self.delay)
+        if not path.startswith("/img/") or not name.isdigit() or int(name) in self.gone:
+            return None
+        seed = int(name)
+        return "image/png", noise_png(seed + 1_000_000 if seed in self.changed else seed)
 
 
 def user_client(base_url: str, user_id: str) -> httpx.Client:

@@ -62,10 +62,13 @@ async def test_tiers_down_to_archive_and_archived_reads_are_refused(
     name = f"{new_id('ckpt')}.json.gz"
     await storage.blobs.put("checkpoints", name, b"snapshot", "application/gzip")
 
-    tiers = [await storage.blobs.get_tier("checkpoints", name)]
-    for tier in (StandardBlobTier.COOL, StandardBlobTier.COLD, "Archive"):
-        await storage.blobs.set_tier("checkpoints", name, tier)
-        tiers.append(await storage.blobs.get_tier("checkpoints", name))
+    async def tier() -> StandardBlobTier | None:
+        return next(iter([blob.tier async for blob in storage.blobs.list("checkpoints", name)]))
+
+    tiers = [await tier()]
+    for target in (StandardBlobTier.COOL, StandardBlobTier.COLD, "Archive"):
+        await storage.blobs.set_tier("checkpoints", name, target)
+        tiers.append(await tier())
 
     assert tiers == [StandardBlobTier.HOT, StandardBlobTier.COOL, StandardBlobTier.COLD,
                      StandardBlobTier.ARCHIVE]  # fmt: skip

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.models import Level, ValidationSummary
-from shared.storage import ImageValidation, StorageContext
+from shared.storage import StorageContext
 
 from .factories import make_image, new_id
 
@@ -38,36 +37,6 @@ async def test_counts_and_lists_only_valid_images_when_asked(storage: StorageCon
     assert await storage.images.count_by_job(job_id, valid_only=True) == 3
     assert sorted(image.bytes for image in page) == [1002, 1003, 1004]
     assert token is None
-
-
-async def test_record_validations_updates_fields_and_skips_missing(
-    storage: StorageContext,
-) -> None:
-    job_id = new_id("job")
-    images = [await storage.images.create(make_image(job_id, n)) for n in range(3)]
-    slow = ValidationSummary(level=Level.slow, checks={"blur": False}, scores={"blur": 3.5})
-
-    updated = await storage.images.record_validations(
-        job_id,
-        [
-            ImageValidation(images[0].id, slow, is_valid=False),
-            ImageValidation(images[1].id, slow, is_valid=True, duplicate_of=images[2].id),
-            ImageValidation("deleted-meanwhile", slow, is_valid=True),
-        ],
-    )
-
-    assert updated == 2
-    first = await storage.images.get(images[0].id, job_id)
-    second = await storage.images.get(images[1].id, job_id)
-    untouched = await storage.images.get(images[2].id, job_id)
-    assert (first.is_valid, first.validation.scores, first.url) == (
-        False,
-        {"blur": 3.5},
-        images[0].url,
-    )
-    assert (second.is_duplicate, second.duplicate_of) == (True, images[2].id)
-    assert untouched.validation.level is Level.fast
-    assert await storage.images.count_by_job(job_id, valid_only=True) == 1
 
 
 async def test_create_many_writes_the_new_records_in_batches_and_returns_the_existing(

@@ -11,6 +11,7 @@ import pytest
 from shared.errors import Conflict, NotFound
 from shared.models import Job, JobStatus
 from shared.storage import StorageContext
+from shared.storage.cosmos import owned_page
 
 from .factories import make_job
 
@@ -65,12 +66,12 @@ async def test_updating_a_deleted_job_is_not_found(storage: StorageContext) -> N
         await storage.jobs.update(job, lambda current: None)
 
 
-async def test_list_by_user_pages_newest_first(storage: StorageContext) -> None:
+async def test_owned_page_lists_a_users_jobs_newest_first(storage: StorageContext) -> None:
     user = make_job().user_id
     created = [(await storage.jobs.create(make_job(user, name=f"job {i}"))).id for i in range(5)]
 
-    first, token = await storage.jobs.list_by_user(user, limit=3)
-    second, end = await storage.jobs.list_by_user(user, limit=3, continuation=token)
+    first, token = await owned_page(storage.jobs, user, None, limit=3, continuation=None)
+    second, end = await owned_page(storage.jobs, user, None, limit=3, continuation=token)
 
     assert [j.id for j in first + second] == created[::-1]
     assert token is not None and end is None

@@ -7,17 +7,20 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 
 from scripts.corpus import Corpus, CorpusEntry, generate_corpus
 from shared.imaging import ImageInfo, inspect_image
+from shared.dedupe_stages import gather_limited
 from shared.models import (
-    ImageRecord, Level, Origin, PlanValidation, ValidateBatch, ValidationRules, ValidationSummary,
+    DedupePlan, DedupeStage, DedupeSummary, DedupeTask, ImageRecord, Level, Origin, PlanValidation, ValidateBatch,
+    ValidationRules, ValidationSummary,
 )
 from shared.settings import Settings, get_settings
-from shared.storage import StorageContext
-from shared.validation import dedupe_job, plan_validation, validate_batch
+from shared.storage import BlobStore, ImagesRepo, StorageContext
+from shared.validation import dedupe_stage, plan_validation, validate_batch
 
 #: The unit tests' corpus: every variant and defect kind, crops included.
 CORPUS_BASES = 40
@@ -87,6 +90,18 @@ def settings_for(**changes: object) -> Settings:
 
 
 Validate = Callable[..., Awaitable[dict[str, int]]]
+
+
+async def dedupe_job(images: ImagesRepo, blobs: BlobStore, plan: DedupePlan, job_id: str, run_id: str) -> DedupeSummary:
+    """The whole near-duplicate search in this process: validate_job's stages in order, each
+    stage's activities (``dedupe_stage``) ``plan.parallel`` at once."""
+    summary = DedupeSummary()
+    for stage in DedupeStage:
+        tasks = [DedupeTask(job_id=job_id, run_id=run_id, plan=plan, index=i) for i in range(stage.tasks(plan))]
+        results = await gather_limited([partial(dedupe_stage, images, blobs, stage, task) for task in tasks], plan.parallel)
+        for result in results:
+            summary = summary.add(result)
+    return summary
 
 
 @pytest.fixture

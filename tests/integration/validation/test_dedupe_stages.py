@@ -14,9 +14,9 @@ from shared.names import IMAGES_CONTAINER
 from shared.models import DedupePlan, DedupeStage, DedupeTask, HashedImage, ImageRecord, Level
 from shared.storage import StorageContext
 from shared.storage.bootstrap import IMAGES_INDEXING_POLICY
-from shared.validation import dedupe_job, dedupe_stage
+from shared.validation import dedupe_stage
 
-from .conftest import Validate, record_of, settings_for, store_corpus
+from .conftest import Validate, dedupe_job, record_of, settings_for, store_corpus
 from .test_validation_levels import expected_keepers, records_of
 
 pytestmark = pytest.mark.integration
