@@ -7,8 +7,8 @@ Each takes and returns the JSON of a shared.models model: small, never image byt
 from typing import Any
 
 from activities import blueprint
-from shared import jobs
-from shared.crawl import BatchProcessor, discover as discover_page
+from shared.crawl import jobs
+from shared.crawl.batches import BatchProcessor, discover as discover_page
 from shared.fetch import Downloader
 from shared.models import DiscoverRequest, DownloadBatch, FinishJob
 from shared.runtime import get_runtime

@@ -1,10 +1,10 @@
 """Activities of a job's verify: plan the batches, verify (and repair) one batch. Each takes
-and returns the JSON of a shared.models model; the logic is shared.verify's."""
+and returns the JSON of a shared.models model; the logic is shared.verify.verify's."""
 
 from typing import Any
 
 from activities import blueprint
-from shared import verify
+from shared.verify import verify
 from shared.fetch import Downloader
 from shared.models import PlanVerify, VerifyBatch
 from shared.runtime import get_runtime

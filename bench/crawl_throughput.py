@@ -36,7 +36,7 @@ import aiohttp  # noqa: E402
 from bench._local import call, cpu_seconds  # noqa: E402
 from scripts.devtoken import LOCAL_SECRET  # noqa: E402
 from scripts.stack import ROOT, DemoSourceProcess, Stack  # noqa: E402
-from shared.auth import issue_dev_token  # noqa: E402
+from http_triggers._tokens import issue_dev_token  # noqa: E402
 
 LABELS = ["cat", "dog", "bird", "fish", "horse", "tree", "car", "boat"]
 FAULTS = ["--duplicate", "0.03", "--truncated", "0.01", "--html", "0.005", "--not-found", "0.005"]
@@ -96,13 +96,13 @@ async def activity_alone(
     ``store`` false: download + fast checks only (what the issue compares with a plain aiohttp
     + sha256 + decode loop); with it, the whole activity including the Blob and Cosmos writes."""
     os.environ.update(env)
-    from shared.crawl import BatchProcessor
+    from shared.crawl.batches import BatchProcessor
     from shared.fetch import Downloader
     from shared.fetch.budget import ByteBudget
     from shared.imaging import Rejection, inspect_async
     from shared.models import DownloadBatch, SourceSpec, ValidationRules
     from shared.settings import get_settings
-    from shared.sources import make_source
+    from shared.crawl.sources import make_source
     from shared.storage import StorageContext
 
     get_settings.cache_clear()

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench._local import call, cpu_seconds  # noqa: E402
 from scripts.devtoken import LOCAL_SECRET  # noqa: E402
 from scripts.stack import DemoSourceProcess, Stack  # noqa: E402
-from shared.auth import issue_dev_token  # noqa: E402
+from http_triggers._tokens import issue_dev_token  # noqa: E402
 
 BENCH_VENV = ROOT / ".venv-bench"
 REQUIREMENTS = ROOT / "requirements-bench.txt"

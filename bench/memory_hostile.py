@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from bench._local import call, rss_kb  # noqa: E402
 from scripts.devtoken import LOCAL_SECRET  # noqa: E402
 from scripts.stack import Stack, free_port  # noqa: E402
-from shared.auth import issue_dev_token  # noqa: E402
+from http_triggers._tokens import issue_dev_token  # noqa: E402
 
 CACHE = ROOT / ".local" / "memory-hostile"
 #: Base JPEG sizes (pixels): random noise at quality 92 is about 1.4 bytes a pixel.

@@ -56,7 +56,7 @@ from crawl_throughput import call, cpu_seconds  # noqa: E402
 from scale_model import READ_RU, WRITE_RU, interpolate  # noqa: E402
 from scripts.devtoken import LOCAL_SECRET  # noqa: E402
 from scripts.stack import ROOT, Devhost, Stack  # noqa: E402
-from shared.auth import issue_dev_token  # noqa: E402
+from http_triggers._tokens import issue_dev_token  # noqa: E402
 from shared.models import ImageFormat, ImageRecord, Level, Origin, ValidationSummary  # noqa: E402
 from validation_quality import pairwise_scores  # noqa: E402
 

@@ -11,7 +11,7 @@ truth, and the images per second of each level over the corpus files held in mem
 - slow: medium + ``assess_quality_bytes`` of every image
 - dedupe: ``find_duplicate_groups`` alone over hashes already stored, the in-memory reference
   of what a medium run of ``validate_job`` computes (the fast level ran at download time)
-- banded: the same groups through ``shared.banding``'s stages (maps, partitions, merge) in
+- banded: the same groups through ``shared.validation.banding``'s stages (maps, partitions, merge) in
   one process, the algorithm ``validate_job`` runs as activities; its precision and recall
   are printed beside the reference's
 
@@ -33,8 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scripts.corpus import Corpus, CorpusEntry, generate_corpus  # noqa: E402
-from shared.banding import banded_duplicate_groups  # noqa: E402
-from shared.dedupe import DEFAULT_PHASH_THRESHOLD, find_duplicate_groups  # noqa: E402
+from shared.validation.banding import banded_duplicate_groups  # noqa: E402
+from shared.validation.dedupe import DEFAULT_PHASH_THRESHOLD, find_duplicate_groups  # noqa: E402
 from shared.imaging import ImageInfo, inspect_image  # noqa: E402
 from shared.imaging.quality import assess_quality_bytes  # noqa: E402
 from shared.models import ValidationRules  # noqa: E402

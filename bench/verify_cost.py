@@ -29,17 +29,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.localservices import LocalServices  # noqa: E402
-from shared.crawl import FAST_CHECKS  # noqa: E402
+from shared.crawl.batches import FAST_CHECKS  # noqa: E402
 from shared.fetch import Downloader  # noqa: E402
 from shared.fetch.budget import ByteBudget  # noqa: E402
 from shared.models import (  # noqa: E402
     ImageFormat, ImageRecord, Level, Origin, ValidationRules, ValidationSummary, VerifyBatch, shard_blob_name,
 )
 from shared.settings import Settings  # noqa: E402
-from shared.shards import TAR_CONTENT_TYPE, ShardWriter, split_blob_name  # noqa: E402
+from shared.storage.shards import TAR_CONTENT_TYPE, ShardWriter, split_blob_name  # noqa: E402
 from shared.storage import StorageContext  # noqa: E402
 from shared.storage.bootstrap import ensure_storage  # noqa: E402
-from shared.verify import BatchVerifier  # noqa: E402
+from shared.verify.verify import BatchVerifier  # noqa: E402
 
 PER_SHARD = 50
 

@@ -51,8 +51,8 @@ from shared.errors import (
 )
 from shared.logs import bind, request_id_var, user_id_var
 from shared.models.base import body_optional
-from shared.openapi import ID_SCHEMA
-from shared.ratelimit import RateRule, Usage
+from http_triggers._openapi import ID_SCHEMA
+from http_triggers._ratelimit import RateRule, Usage
 from shared.runtime import recover_storage
 from shared.settings import get_settings
 

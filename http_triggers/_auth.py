@@ -23,16 +23,10 @@ import re
 import azure.functions as func
 
 from http_triggers._api import Caller
-from shared.auth import (
-    JwksCache,
-    api_key_matches,
-    parse_api_key,
-    token_algorithm,
-    verify_hs256,
-    verify_oidc,
-)
+from http_triggers._tokens import JwksCache, token_algorithm, verify_hs256, verify_oidc
+from shared.accounts.keys import api_key_matches, parse_api_key
 from shared.errors import Unauthorized
-from shared.ratelimit import RateRule, Usage, hit
+from http_triggers._ratelimit import RateRule, Usage, hit
 from shared.runtime import get_runtime
 from shared.settings import Settings, get_settings
 

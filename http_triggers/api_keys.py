@@ -1,7 +1,7 @@
 """API keys: create (the key is shown once), list (never the key), revoke."""
 
 from http_triggers._api import ApiRequest, ApiResponse, api
-from shared import apikeys
+from shared.accounts import apikeys
 from shared.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPage, PageQuery
 from shared.runtime import get_runtime
 

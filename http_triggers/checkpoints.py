@@ -2,29 +2,21 @@
 deletion and statistics."""
 
 from http_triggers._api import ApiRequest, Auth, api
-from shared import checkpoints, jobs
-from shared.checkpoints import (
-    CheckpointQuery,
-    CheckpointStats,
-    CheckpointView,
-    ChunkList,
-    Housekeeping,
-    KeywordList,
-    Loaded,
-)
-from shared.models import Job
+from shared.checkpoints import reading, stats
+from shared.crawl import jobs
+from shared.models import CheckpointQuery, CheckpointStats, CheckpointView, ChunkList, Job, KeywordList
 from shared.runtime import get_runtime
 
 TAGS = ("checkpoints",)
 
 
-async def _load(request: ApiRequest) -> tuple[Job, Loaded]:
+async def _load(request: ApiRequest) -> tuple[Job, reading.Loaded]:
     """The caller's job (404 / 403) and its checkpoint (404, or 409 while archived)."""
     runtime = await get_runtime()
     caller = request.user
     job = await jobs.get_owned_job(runtime.jobs, caller.user_id, request.params["job_id"], admin=caller.is_admin)
     query = request.query(CheckpointQuery)
-    loaded = await checkpoints.load_checkpoint(
+    loaded = await reading.load_checkpoint(
         runtime.blobs, request.client, runtime.settings, job, rehydrate=query.rehydrate
     )
     return job, loaded
@@ -36,7 +28,7 @@ async def _load(request: ApiRequest) -> tuple[Job, Loaded]:
 )
 async def get_checkpoint(request: ApiRequest) -> CheckpointView:
     """The job's checkpoint summary: chunks by status, images so far (live or archived)."""
-    return checkpoints.view(*await _load(request))
+    return reading.view(*await _load(request))
 
 
 @api(
@@ -45,7 +37,7 @@ async def get_checkpoint(request: ApiRequest) -> CheckpointView:
 )
 async def get_checkpoint_chunks(request: ApiRequest) -> ChunkList:
     """Every chunk's saved position, status and last error."""
-    return checkpoints.chunk_list(*await _load(request))
+    return reading.chunk_list(*await _load(request))
 
 
 @api(
@@ -54,7 +46,7 @@ async def get_checkpoint_chunks(request: ApiRequest) -> ChunkList:
 )
 async def get_checkpoint_keywords(request: ApiRequest) -> KeywordList:
     """Progress per keyword: quota, images stored, chunks by status."""
-    return checkpoints.keyword_list(*await _load(request))
+    return reading.keyword_list(*await _load(request))
 
 
 @api("v1/jobs/{job_id}/checkpoint", ["DELETE"], auth=Auth.admin, status=204, tags=TAGS, errors=(400, 404), durable=True)
@@ -62,11 +54,11 @@ async def delete_checkpoint(request: ApiRequest) -> None:
     """Delete a job's checkpoint, live and archived (admin; not while the job runs)."""
     runtime = await get_runtime()
     job = await jobs.get_owned_job(runtime.jobs, request.user.user_id, request.params["job_id"], admin=True)
-    await checkpoints.delete_checkpoint(runtime.blobs, request.client, job)
+    await reading.delete_checkpoint(runtime.blobs, request.client, job)
 
 
 @api("v1/checkpoints/stats", ["GET"], auth=Auth.admin, response=CheckpointStats, tags=TAGS, durable=True)
 async def checkpoint_stats(request: ApiRequest) -> CheckpointStats:
     """Checkpoint counts by status, archived snapshots by tier, write latency percentiles."""
     runtime = await get_runtime()
-    return await Housekeeping(runtime.jobs, runtime.blobs, request.client, runtime.settings).stats()
+    return await stats.checkpoint_stats(runtime.jobs, runtime.blobs, request.client, runtime.settings)

@@ -4,7 +4,7 @@ get, delete, download."""
 from http_triggers._api import ApiRequest, ApiResponse, api
 from shared.datasets import build
 from shared.models import Dataset, DatasetCreate, DatasetDownload, DatasetPage, DatasetQuery
-from shared.ratelimit import DATASET_CREATES
+from http_triggers._ratelimit import DATASET_CREATES
 from shared.runtime import get_runtime
 
 TAGS = ("datasets",)

@@ -19,7 +19,7 @@ import swagger_ui_bundle
 
 from http_triggers._api import ROUTES, ApiRequest, Auth, api
 from shared.errors import MethodNotAllowed, NotFound
-from shared.openapi import openapi_document
+from http_triggers._openapi import openapi_document
 from shared.settings import get_settings
 
 TAGS = ("docs",)

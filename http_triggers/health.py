@@ -4,7 +4,7 @@ service probed, with its status and latency)."""
 from pydantic import BaseModel
 
 from http_triggers._api import ApiRequest, Auth, api
-from shared.health import run_checks
+from http_triggers._health import run_checks
 from shared.models import HealthReport, Job
 from shared.names import IMAGES_CONTAINER
 from shared.runtime import get_runtime

@@ -1,8 +1,9 @@
 """Jobs: create, get, start, cancel (alias stop), retry, resume, progress, verify."""
 
 from http_triggers._api import ApiRequest, ApiResponse, api
-from shared import jobs, verify
-from shared.ratelimit import JOB_CREATES, JOB_RUNS, VERIFIES
+from shared.crawl import jobs
+from shared.verify import verify
+from http_triggers._ratelimit import JOB_CREATES, JOB_RUNS, VERIFIES
 from shared.models import (
     Job, JobCreate, JobLogs, JobPage, JobProgress, JobQuery, JobStats, VerifyReport, VerifyRequest, VerifyStarted,
 )

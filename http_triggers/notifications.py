@@ -1,7 +1,7 @@
 """Notifications: what happened to the caller's jobs; list them and mark them read."""
 
 from http_triggers._api import ApiRequest, api
-from shared import notifications
+from shared.accounts import notifications
 from shared.models import Notification, NotificationPage, NotificationQuery
 from shared.runtime import get_runtime
 

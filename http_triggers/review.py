@@ -4,15 +4,15 @@ stored failures (what the review page at /api/ui calls, and the SDK)."""
 import azure.functions as func
 
 from http_triggers._api import ApiRequest, api
-from shared import review
-from shared.failures import failure_page
-from shared.jobs import get_owned_job
+from shared.review import images
+from shared.crawl.failures import failure_page
+from shared.crawl.jobs import get_owned_job
 from shared.models import (
     CurationChange, CurationSummary, DuplicateGroupPage, DuplicateGroupQuery, FailurePage, FailureQuery,
     THUMBNAIL_EDGE, ImagePage, ImageQuery, ReviewImage, Thumbnail,
 )
 from shared.runtime import get_runtime
-from shared.thumbnails import THUMBNAIL_CONTENT_TYPE, thumbnail
+from shared.review.thumbnails import THUMBNAIL_CONTENT_TYPE, thumbnail
 
 TAGS = ("review",)
 IMAGE = "v1/jobs/{job_id}/images/{image_id}"
@@ -25,14 +25,14 @@ async def list_images(request: ApiRequest) -> ImagePage:
     """A page of the job's images (`?label=` after review, `?state=kept|excluded|duplicate|invalid|relabelled`)."""
     query = request.query(ImageQuery)
     runtime = await get_runtime()
-    return await review.list_images(runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"], query)
+    return await images.list_images(runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"], query)
 
 
 @api(IMAGE, ["GET"], response=ReviewImage, tags=TAGS, errors=(404,))
 async def get_image(request: ApiRequest) -> ReviewImage:
     """One image: source, license, size, validation flags and curation."""
     runtime = await get_runtime()
-    return await review.get_image(
+    return await images.get_image(
         runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"], request.params["image_id"]
     )
 
@@ -43,7 +43,7 @@ async def curate_image(request: ApiRequest) -> ReviewImage:
     runtime = await get_runtime()
     job = await get_owned_job(runtime.jobs, request.user.user_id, request.params["job_id"])  # 404/403 first
     change = request.json(CurationChange)
-    return await review.curate(runtime.jobs, runtime.images, request.user.user_id, job.id, request.params["image_id"], change)
+    return await images.curate(runtime.jobs, runtime.images, request.user.user_id, job.id, request.params["image_id"], change)
 
 
 @api(f"{IMAGE}/thumbnail", ["GET"], response=Thumbnail, tags=TAGS, errors=(404, 409))
@@ -53,8 +53,8 @@ async def image_thumbnail(request: ApiRequest) -> func.HttpResponse:
     job = await get_owned_job(runtime.jobs, request.user.user_id, request.params["job_id"])
     image_id = request.params["image_id"]
     data = None
-    if review.is_image_id(image_id) and request.http.headers.get("If-None-Match") == _etag(image_id):
-        await review.find_image(runtime.images, job.id, image_id)  # still the job's
+    if images.is_image_id(image_id) and request.http.headers.get("If-None-Match") == _etag(image_id):
+        await images.find_image(runtime.images, job.id, image_id)  # still the job's
     else:
         data = await thumbnail(runtime.images, runtime.blobs, runtime.settings, job.id, image_id, runtime.decode_gate)
     headers = {"Cache-Control": THUMBNAIL_CACHE, "ETag": _etag(image_id)}
@@ -76,7 +76,7 @@ async def duplicate_groups(request: ApiRequest) -> DuplicateGroupPage:
     """A page of near-duplicate groups: each kept image with the duplicates it stands for."""
     query = request.query(DuplicateGroupQuery)
     runtime = await get_runtime()
-    return await review.duplicate_groups(runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"], query)
+    return await images.duplicate_groups(runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"], query)
 
 
 @api("v1/jobs/{job_id}/failures", ["GET"], query=FailureQuery, response=FailurePage, tags=TAGS, errors=(400, 404))
@@ -92,4 +92,4 @@ async def job_failures(request: ApiRequest) -> FailurePage:
 async def curation_summary(request: ApiRequest) -> CurationSummary:
     """What a default dataset build would pack per label now, and what review excluded or moved."""
     runtime = await get_runtime()
-    return await review.curation_summary(runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"])
+    return await images.curation_summary(runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"])

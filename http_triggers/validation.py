@@ -1,12 +1,12 @@
 """Validation: start a job's validation at a level, list its results, count them."""
 
 from http_triggers._api import ApiRequest, api
-from shared import validation
-from shared.jobs import get_owned_job
+from shared.validation import levels
+from shared.crawl.jobs import get_owned_job
 from shared.models import (
     ValidationRequest, ValidationResultPage, ValidationResultQuery, ValidationStarted, ValidationStats,
 )
-from shared.ratelimit import VALIDATIONS
+from http_triggers._ratelimit import VALIDATIONS
 from shared.runtime import get_runtime
 
 TAGS = ("validation",)
@@ -23,7 +23,7 @@ async def validate_job(request: ApiRequest) -> ValidationStarted:
     runtime = await get_runtime()
     job = await get_owned_job(runtime.jobs, request.user.user_id, request.params["job_id"])  # 404/403 first
     body = request.json(ValidationRequest)
-    return await validation.start_validation(runtime.images, request.client, job, body.level)
+    return await levels.start_validation(runtime.images, request.client, job, body.level)
 
 
 @api(
@@ -34,7 +34,7 @@ async def validation_results(request: ApiRequest) -> ValidationResultPage:
     """A page of the job's images with their validation (`?filter=valid|duplicate|invalid`)."""
     query = request.query(ValidationResultQuery)
     runtime = await get_runtime()
-    return await validation.validation_results(
+    return await levels.validation_results(
         runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"], query
     )
 
@@ -43,4 +43,4 @@ async def validation_results(request: ApiRequest) -> ValidationResultPage:
 async def validation_stats(request: ApiRequest) -> ValidationStats:
     """Images per validation level and per check (passed / failed)."""
     runtime = await get_runtime()
-    return await validation.validation_stats(runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"])
+    return await levels.validation_stats(runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"])

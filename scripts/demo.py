@@ -27,7 +27,7 @@ from pixcrawler.models import JobProgress
 
 from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import DEMO_SOURCES, DemoSources, Stack
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 
 SOURCES = list(DEMO_SOURCES)
 

@@ -2,7 +2,7 @@
 look-alikes.
 
 It answers the Commons search API (``GET /w/api.php?action=query&generator=search...``, the
-requests :mod:`shared.sources.wikimedia` makes) and the Openverse search API
+requests :mod:`shared.crawl.sources.wikimedia` makes) and the Openverse search API
 (``GET /v1/images/``) from a generated, labelled catalogue, and serves the images themselves.
 Point ``PIXCRAWLER_WIKIMEDIA_BASE_URL`` or ``PIXCRAWLER_OPENVERSE_BASE_URL`` at ``base_url``
 and those sources work unchanged (two processes with different ``--seed`` serve two sources

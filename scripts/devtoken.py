@@ -3,7 +3,7 @@
 import argparse
 import os
 
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 
 #: The secret the local stack uses when none is set (local use only; never on Azure).
 LOCAL_SECRET = "pixcrawler-local-dev-secret-change-me"

@@ -145,7 +145,7 @@ class Settings(BaseSettings):
 
     # --- Sources ---------------------------------------------------------------------------
     # Base URLs default to the real public endpoints; tests and the demo point them at
-    # 127.0.0.1. Keys are only needed by the sources that say so (see shared.sources).
+    # 127.0.0.1. Keys are only needed by the sources that say so (see shared.crawl.sources).
     wikimedia_base_url: str = "https://commons.wikimedia.org"
     openverse_base_url: str = "https://api.openverse.org"
     flickr_base_url: str = "https://api.flickr.com"
@@ -247,7 +247,7 @@ class Settings(BaseSettings):
     validation_rate_medium: int = Field(default=500, ge=1, description="images per minute per job")
     validation_rate_slow: int = Field(default=100, ge=1, description="images per minute per job")
     validation_phash_threshold: int = Field(
-        default=6, ge=0, le=32, description="near-duplicate Hamming distance (shared.dedupe's measured default)"
+        default=6, ge=0, le=32, description="near-duplicate Hamming distance (shared.validation.dedupe's measured default)"
     )
     validation_window_threshold: int = Field(
         default=6, ge=0, le=32,
@@ -257,7 +257,7 @@ class Settings(BaseSettings):
         default=32, ge=4, le=1024,
         description="memory budget of each near-duplicate search activity (MB): it sets how "
         "many records a map routes at once and how many partitions a job's search has "
-        "(shared.dedupe_stages.plan_dedupe)",
+        "(shared.validation.dedupe_stages.plan_dedupe)",
     )
     validation_quality: QualityThresholds = Field(
         default_factory=QualityThresholds,

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 
 from shared.models import ImageRecord, shard_prefix
 from shared.settings import ENV_PREFIX, Settings
-from shared.shards import read_image
+from shared.storage.shards import read_image
 from shared.storage import StorageContext
 
 

@@ -9,7 +9,7 @@
 | stale_job_detection         | ``0 */5 * * * *`` | running, no checkpoint move for 30 min, no    |
 |                             |                   | orchestration running: marked failed          |
 
-The work is ``shared.checkpoints.Housekeeping``'s; each function only builds it and calls
+The work is ``shared.checkpoints.housekeeping.Housekeeping``'s; each function only builds it and calls
 its method with the current time.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from shared.checkpoints import Housekeeping
+from shared.checkpoints.housekeeping import Housekeeping
 from shared.models import utcnow
 from shared.runtime import get_runtime
 from shared.settings import get_settings

@@ -1,6 +1,6 @@
 """The shard cleanup timer (``shard_cleanup_schedule``, hourly at :30 by default): deletes the
 shard blobs that no image record points at, left by download attempts that died between
-committing their shard and writing its records (see ``shared.shards``)."""
+committing their shard and writing its records (see ``shared.storage.shards``)."""
 
 from datetime import timedelta
 
@@ -9,7 +9,7 @@ import azure.functions as func
 from shared.models import utcnow
 from shared.runtime import get_runtime
 from shared.settings import get_settings
-from shared.shards import ShardJanitor
+from shared.storage.shards import ShardJanitor
 from timers import blueprint
 
 

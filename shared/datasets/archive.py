@@ -6,7 +6,7 @@ zip (about 1 MiB) and the manifest's spool (on disk past 8 MiB) are held at once
 Example::
 
     async def fetch_bytes(record: ImageRecord) -> bytes:
-        return await read_image(blobs, record)          # shared.shards: one ranged GET
+        return await read_image(blobs, record)          # shared.storage.shards: one ranged GET
 
     records = RecordPages(images, job_id, continuation=None, limit=10_000)   # shared.datasets.build
     summary = await write_archive(records, fetch_bytes, BlobBlockSink(blob_client), meta)

@@ -27,7 +27,7 @@ from shared.datasets.layout import DATASET_JSON
 from shared.datasets.parts import finish_parts, remove_parts, write_part
 from shared.datasets.webdataset import dataset_files, finish_shards, remove_files, write_shards_part
 from shared.errors import BadRequest, Conflict, NotFound
-from shared.jobs import JobsStore, get_owned_job
+from shared.crawl.jobs import JobsStore, get_owned_job
 from shared.models import (
     ArchiveSummary, Dataset, DatasetBuild, DatasetBuildFailure, DatasetBuildState, DatasetCreate,
     DatasetDownload, DatasetFile, DatasetMeta, DatasetPage, DatasetQuery, DatasetStatus,
@@ -35,7 +35,7 @@ from shared.models import (
 )
 from shared.names import DATASETS_CONTAINER
 from shared.settings import Settings
-from shared.shards import read_image
+from shared.storage.shards import read_image
 from shared.storage import BlobStore, ImagesRepo, Repo
 from shared.storage.cosmos import find_owned, owned_page
 from shared.workflow import Orchestrator, dump
@@ -89,7 +89,7 @@ async def get_owned_dataset(
     datasets: Repo[Dataset], user_id: str, dataset_id: str, *, admin: bool = False
 ) -> Dataset:
     """The dataset, if it exists (404) and belongs to the caller (403) or the caller is an admin."""
-    dataset: Dataset = await find_owned(datasets, dataset_id, user_id, kind="dataset", admin=admin)
+    dataset = await find_owned(datasets, dataset_id, user_id, what="Dataset", admin=admin)
     return dataset
 
 

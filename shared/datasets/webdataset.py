@@ -48,7 +48,7 @@ from shared.models.datasets import (
 )
 from shared.models.images import ImageRecord
 from shared.names import DATASETS_CONTAINER
-from shared.shards import TAR_CONTENT_TYPE, TAR_END, tar_header, tar_padding
+from shared.storage.shards import TAR_CONTENT_TYPE, TAR_END, tar_header, tar_padding
 from shared.storage import BlobStore, StagedBlob
 from shared.storage.blob import BlobInfo
 

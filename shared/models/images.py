@@ -187,7 +187,7 @@ class ImageRecord(Document, ImageOrigin):
     )
     curated_by: str | None = Field(default=None, description="the user who last curated it")
     curated_at: datetime | None = None
-    # Set by a verify (``POST /api/v1/jobs/{job_id}/verify``, ``shared.verify``) that found the
+    # Set by a verify (``POST /api/v1/jobs/{job_id}/verify``, ``shared.verify.verify``) that found the
     # bytes lost and could not fetch them again; honoured by every dataset build.
     missing: bool = Field(
         default=False, description="the bytes are lost and could not be fetched again: left out of every dataset"

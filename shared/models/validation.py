@@ -48,7 +48,7 @@ class HashedImage(Model):
     sha256: str
     windows: list[PHashHex] = Field(
         default_factory=list,
-        description="pHashes of sub-windows of the image (shared.dedupe.window_phashes): a "
+        description="pHashes of sub-windows of the image (shared.validation.dedupe.window_phashes): a "
         "crop of this image matches one of them",
     )
 
@@ -174,8 +174,8 @@ class DedupeSummary(Model):
 
 
 class DedupePlan(Model):
-    """How one validation run searches the job's near-duplicates (``shared.banding``, stages
-    in ``shared.dedupe_stages``): fixed once per run and carried by every stage's task, so a
+    """How one validation run searches the job's near-duplicates (``shared.validation.banding``, stages
+    in ``shared.validation.dedupe_stages``): fixed once per run and carried by every stage's task, so a
     change of settings during a run changes nothing in it."""
 
     maps: int = Field(ge=1, description="id ranges read by the map stage")
@@ -231,7 +231,7 @@ class DedupeStageResult(Model):
 class ValidationPlan(Model):
     """What ``plan_validation`` decides once per validation run; the orchestration carries it
     through continue_as_new. Batches are ranges of record ids (sha256 hex), numbered
-    ``0 .. batches - 1`` (``shared.validation.id_range``): history holds numbers, never ids."""
+    ``0 .. batches - 1`` (``shared.validation.levels.id_range``): history holds numbers, never ids."""
 
     run_id: str = Field(description="one validation run; progress applies each batch once per run")
     images: int = Field(ge=0, description="records of the job when the run was planned")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
@@ -36,6 +36,7 @@ from shared.names import COSMOS_CONTAINERS
 from shared.storage.errors import azure_errors
 
 T = TypeVar("T", bound=BaseModel)
+T_co = TypeVar("T_co", covariant=True)
 Params = Mapping[str, Any]
 
 
@@ -238,19 +239,30 @@ class Repo(Generic[T]):
         return items, pager.continuation_token or None
 
 
-async def find_owned(repo: Any, item_id: str, user_id: str, *, kind: str, admin: bool = False) -> Any:
-    """The item of a user-owned container: NotFound (``{kind}_not_found``) when it does not
-    exist, Forbidden when it belongs to someone else and the caller is not an admin.
+class Findable(Protocol[T_co]):
+    """A repository that finds an item by id, in one partition or (pk None) in all."""
+
+    async def find(self, item_id: str, pk: Any = None) -> T_co | None: ...
+
+
+async def find_owned(repo: Findable[T_co], item_id: str, user_id: str, *, what: str, admin: bool = False) -> T_co:
+    """The item of a user-owned container (partition key ``/user_id``): NotFound
+    (``{what}_not_found``, e.g. ``api_key_not_found`` for "API key") when it does not exist,
+    Forbidden when it belongs to someone else and the caller is not an admin. Looks in the
+    caller's own partition first: the usual case costs one point read.
 
     Example::
 
-        job = await find_owned(jobs, job_id, caller.user_id, kind="job")
+        job = await find_owned(jobs, job_id, caller.user_id, what="Job")
     """
-    item = await repo.find(item_id)
+    item = await repo.find(item_id, user_id)
     if item is None:
-        raise NotFound(f"{kind.capitalize()} {item_id} not found.", error_code=f"{kind}_not_found")
-    if item.user_id != user_id and not admin:
-        raise Forbidden(f"{kind.capitalize()} {item_id} belongs to another user.", error_code="not_owner")
+        item = await repo.find(item_id)
+    if item is None:
+        code = what.lower().replace(" ", "_")
+        raise NotFound(f"{what} {item_id} not found.", error_code=f"{code}_not_found")
+    if getattr(item, "user_id", None) != user_id and not admin:
+        raise Forbidden(f"{what} {item_id} belongs to another user.", error_code="not_owner")
     return item
 
 
@@ -286,7 +298,7 @@ class JobsRepo(Repo[Job]):
 
     def __init__(self, database: DatabaseProxy) -> None:
         super().__init__(database, "jobs", Job)
-        #: The users' running-job slots (shared.ratelimit.claim_running_slot).
+        #: The users' running-job slots (shared.crawl.slots.claim_running_slot).
         self.slots: Repo[ActiveJobs] = Repo(database, "rate_limits", ActiveJobs)
 
     async def create(self, item: Job) -> Job:

@@ -14,7 +14,7 @@ import pytest
 
 from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import ROOT, DemoSourceProcess, Stack
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 from tests.stored_images import Stored, read_stored, storage_of
 
 pytestmark = pytest.mark.e2e

@@ -21,7 +21,7 @@ from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import ROOT, DemoSourceProcess, Stack
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 
 pytestmark = pytest.mark.e2e
 

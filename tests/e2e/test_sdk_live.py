@@ -29,7 +29,7 @@ import pixcrawler
 from pixcrawler import Client
 from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import ROOT, DemoSources, Stack
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 from shared.datasets import METADATA_MEMBERS, image_member, split_for
 from shared.models import DEFAULT_SPLITS
 from tests.integration.datasets._datasettest import stored_records

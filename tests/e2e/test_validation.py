@@ -15,7 +15,7 @@ from azure.storage.blob import BlobServiceClient
 
 from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import ROOT, DemoSourceProcess, Stack
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 
 from test_crawl_job import stored  # tests/e2e is on sys.path (rootdir import mode)
 

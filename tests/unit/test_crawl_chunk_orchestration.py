@@ -4,7 +4,7 @@ flight, completing in any order, and the chunk cancelled and resumed from its ch
 any point, it stores exactly the images an uninterrupted run stores, counts each once, and
 never counts more than its quota.
 
-The download activity is a model of ``shared.crawl.BatchProcessor``'s rule: records keyed by
+The download activity is a model of ``shared.crawl.batches.BatchProcessor``'s rule: records keyed by
 content, created if absent; a record found again from the same place (chunk, position, URL) is
 the batch's own. The progress counters are the real ``ProgressState`` reducer.
 """

@@ -16,8 +16,8 @@ from shared.models import (
     StartRun, ValidationStart, ValidationSummary, VerifyStart, shard_key,
 )
 from shared.models.verify import BatchVerification
-from shared.validation import id_range
-from shared.verify import batch_query, key_range
+from shared.validation.levels import id_range
+from shared.verify.verify import batch_query, key_range
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 

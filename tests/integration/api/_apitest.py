@@ -27,7 +27,7 @@ from PIL import Image
 
 from scripts.devtoken import LOCAL_SECRET
 from tests.local_http import LocalServer
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 from shared.models import ErrorBody
 
 AUDIENCE = "pixcrawler-api"

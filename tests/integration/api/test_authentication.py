@@ -12,7 +12,7 @@ from _apitest import AUDIENCE, Api, FakeIssuer, error_code, new_user
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from scripts.devtoken import LOCAL_SECRET
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 
 
 def bearer(token: str) -> dict[str, str]:

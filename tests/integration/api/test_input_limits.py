@@ -20,7 +20,7 @@ from _apitest import (
 )
 
 from scripts.devtoken import LOCAL_SECRET
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 
 JOB = {"name": "x", "keywords": ["cat"], "sources": ["wikimedia"]}
 #: (route, body) of every route that reads a JSON body; {job_id} is filled with a real job.

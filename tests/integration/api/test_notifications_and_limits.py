@@ -10,8 +10,8 @@ import pytest
 from _apitest import Api, error_code, iter_pages, job_body, new_user
 
 from shared.models import Notification, NotificationKind, RateWindow
-from shared.notifications import notify
-from shared.ratelimit import RateRule, hit
+from shared.accounts.notifications import notify
+from http_triggers._ratelimit import RateRule, hit
 from shared.settings import Settings
 from shared.storage import Repo, StorageContext
 

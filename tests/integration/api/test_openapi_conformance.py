@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
 import http_triggers  # noqa: F401  (registers every route)
 from http_triggers._api import ROUTES
 from scripts.devtoken import LOCAL_SECRET
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 
 CHECKS = [
     not_a_server_error,

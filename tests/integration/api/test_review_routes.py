@@ -20,11 +20,11 @@ from PIL import Image
 
 from pixcrawler import Client
 from scripts.devtoken import LOCAL_SECRET
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 from shared.datasets import safe_label
 from shared.models import THUMBNAIL_EDGE
 from shared.storage import StorageContext
-from shared.thumbnails import thumbnail_blob_name
+from shared.review.thumbnails import thumbnail_blob_name
 
 pytestmark = pytest.mark.integration
 

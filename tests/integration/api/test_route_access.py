@@ -21,7 +21,7 @@ from shared.models import (
     Dataset, DatasetStatus, ImageFormat, ImageRecord, Level, Notification, NotificationKind, Origin,
     ValidationSummary,
 )
-from shared.notifications import notify
+from shared.accounts.notifications import notify
 from shared.settings import Settings
 from shared.storage import Repo, StorageContext
 

@@ -25,11 +25,11 @@ import pytest_asyncio
 from devhost.management import client_binding
 from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import ROOT, DemoSourceProcess, Stack
-from shared.auth import issue_dev_token
-from shared.checkpoints import Housekeeping
+from http_triggers._tokens import issue_dev_token
+from shared.checkpoints.housekeeping import Housekeeping
 from shared.models import JobStatus, utcnow
 from shared.settings import ENV_PREFIX, Settings
-from shared.shards import ShardJanitor
+from shared.storage.shards import ShardJanitor
 from tests.stored_images import read_stored
 from shared.storage import StorageContext
 from shared.storage.bootstrap import ensure_storage

@@ -16,7 +16,8 @@ import pytest
 from azure.storage.blob import StandardBlobTier
 from conftest import JOB, Caller, Stage, wait_for
 
-from shared.checkpoints import Housekeeping, SnapshotStore, snapshot_name
+from shared.checkpoints.housekeeping import Housekeeping
+from shared.checkpoints.snapshots import SnapshotStore, snapshot_name
 from shared.models import ChunkCheckpoint, ChunkStatus, Job, JobStatus, plan_chunks, utcnow
 from shared.names import CHECKPOINTS_CONTAINER
 from shared.storage import StorageContext

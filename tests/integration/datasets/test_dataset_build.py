@@ -24,7 +24,7 @@ from scripts.stack import Stack
 from shared.datasets import METADATA_MEMBERS, image_member, split_for, write_archive
 from shared.models import DEFAULT_SPLITS, DatasetMeta, ImageRecord, JobCreate, Level
 from shared.settings import ENV_PREFIX, Settings
-from shared.shards import read_image
+from shared.storage.shards import read_image
 from shared.storage import StorageContext
 
 pytestmark = pytest.mark.integration

@@ -29,7 +29,7 @@ from azure.storage.blob import BlobServiceClient, StandardBlobTier
 import pixcrawler
 from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import ROOT, Stack
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 from shared.datasets import safe_label, split_for
 from shared.models import DEFAULT_SPLITS
 

@@ -17,7 +17,7 @@ from _datasettest import ImageServer, build, run_job, stored_records, urls_job, 
 from azure.storage.blob import BlobServiceClient
 
 from scripts.stack import Stack
-from shared.shards import split_blob_name
+from shared.storage.shards import split_blob_name
 
 pytestmark = pytest.mark.integration
 

@@ -90,7 +90,7 @@ class Result:
 
 
 def baidu_obfuscate(url: str) -> str:
-    """Baidu's URL obfuscation (the inverse of ``shared.sources.baidu.decode_url``)."""
+    """Baidu's URL obfuscation (the inverse of ``shared.crawl.sources.baidu.decode_url``)."""
     text = url.translate(_BAIDU_CIPHER)
     return text.replace(":", "_z2C$q").replace(".", "_z&e3B").replace("/", "AzdH3F")
 

@@ -26,7 +26,7 @@ from scripts.demo_source import BLOCKED_REDIRECT, DemoSource, Faults, build_cata
 from shared.errors import SourceError, SourceRateLimited
 from shared.imaging.hashes import hamming, phash_hex
 from shared.models import SourceSpec, SourceType
-from shared.sources import Source, make_source
+from shared.crawl.sources import Source, make_source
 
 LABELS = ["cat", "dog", "bird"]
 PER_LABEL = 40

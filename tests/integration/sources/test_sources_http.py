@@ -14,7 +14,7 @@ from source_services import KEYWORD, RESULT_COUNT, Result, Services, local_setti
 from shared.errors import ConfigurationError, SourceError, SourceRateLimited
 from shared.models import Candidate, SourceSpec, SourceType
 from shared.settings import Settings
-from shared.sources import Source, make_source, missing_settings
+from shared.crawl.sources import Source, make_source, missing_settings
 
 #: The path each source searches (DuckDuckGo's second step is the one that pages).
 PATHS = {

@@ -16,7 +16,7 @@ import pytest
 from scripts.devtoken import LOCAL_SECRET
 from scripts.localservices import free_port_block
 from scripts.stack import ROOT, free_port
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 
 pytestmark = pytest.mark.integration
 

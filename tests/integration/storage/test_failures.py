@@ -10,7 +10,7 @@ import random
 import pytest
 
 from shared.errors import BadRequest
-from shared.failures import FailureLog, failure_blob_name, failure_page
+from shared.crawl.failures import FailureLog, failure_blob_name, failure_page
 from shared.models import Candidate, DownloadBatch, FailureEntry, FailureQuery, FailureReason, ValidationRules
 from shared.storage import StorageContext
 

@@ -13,7 +13,7 @@ import pytest
 
 from shared.errors import RateLimited
 from shared.models import Job, JobStatus, utcnow
-from shared.ratelimit import CLAIM_GRACE, claim_running_slot
+from shared.crawl.slots import CLAIM_GRACE, claim_running_slot
 from shared.storage import StorageContext
 
 pytestmark = pytest.mark.integration

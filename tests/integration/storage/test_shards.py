@@ -15,7 +15,7 @@ import pytest
 from shared.errors import NotFound
 from shared.fetch.budget import ByteBudget
 from shared.models import utcnow
-from shared.shards import PENDING, RECORDS_KEY, TAR_CONTENT_TYPE, WRITTEN, ShardJanitor, ShardWriter, read_image
+from shared.storage.shards import PENDING, RECORDS_KEY, TAR_CONTENT_TYPE, WRITTEN, ShardJanitor, ShardWriter, read_image
 from shared.storage import StorageContext
 
 from .factories import make_image, new_id

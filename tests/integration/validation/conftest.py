@@ -13,14 +13,14 @@ import pytest
 
 from scripts.corpus import Corpus, CorpusEntry, generate_corpus
 from shared.imaging import ImageInfo, inspect_image
-from shared.dedupe_stages import gather_limited
+from shared.validation.dedupe_stages import gather_limited
 from shared.models import (
     DedupePlan, DedupeStage, DedupeSummary, DedupeTask, ImageRecord, Level, Origin, PlanValidation, ValidateBatch,
     ValidationRules, ValidationSummary,
 )
 from shared.settings import Settings, get_settings
 from shared.storage import BlobStore, ImagesRepo, StorageContext
-from shared.validation import dedupe_stage, plan_validation, validate_batch
+from shared.validation.levels import dedupe_stage, plan_validation, validate_batch
 
 #: The unit tests' corpus: every variant and defect kind, crops included.
 CORPUS_BASES = 40

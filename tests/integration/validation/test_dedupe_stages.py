@@ -9,12 +9,12 @@ import uuid
 import pytest
 
 from scripts.corpus import Corpus
-from shared.dedupe import find_duplicate_groups
+from shared.validation.dedupe import find_duplicate_groups
 from shared.names import IMAGES_CONTAINER
 from shared.models import DedupePlan, DedupeStage, DedupeTask, HashedImage, ImageRecord, Level
 from shared.storage import StorageContext
 from shared.storage.bootstrap import IMAGES_INDEXING_POLICY
-from shared.validation import dedupe_stage
+from shared.validation.levels import dedupe_stage
 
 from .conftest import Validate, dedupe_job, record_of, settings_for, store_corpus
 from .test_validation_levels import expected_keepers, records_of

@@ -18,7 +18,7 @@ import pytest
 from scripts.corpus import Corpus
 from scripts.devtoken import LOCAL_SECRET
 from scripts.stack import Stack
-from shared.auth import issue_dev_token
+from http_triggers._tokens import issue_dev_token
 from shared.settings import Settings
 from shared.storage import StorageContext
 

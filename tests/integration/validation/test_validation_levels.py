@@ -8,7 +8,7 @@ import pytest
 from scripts.corpus import Corpus
 from shared.models import ImageRecord, Level
 from shared.storage import StorageContext
-from shared.validation import UNIQUE_CHECK
+from shared.validation.levels import UNIQUE_CHECK
 
 from .conftest import StoredJob, Validate, settings_for, store_corpus
 

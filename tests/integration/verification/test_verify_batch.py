@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from shared.crawl import BatchProcessor
+from shared.crawl.batches import BatchProcessor
 from shared.fetch import Downloader
 from shared.fetch.budget import ByteBudget
 from shared.models import (
     BatchVerification, Candidate, DownloadBatch, ImageRecord, ValidationRules, VerifyBatch, VerifyCounts,
 )
 from shared.settings import Settings
-from shared.shards import RECORDS_KEY, WRITTEN, split_blob_name
+from shared.storage.shards import RECORDS_KEY, WRITTEN, split_blob_name
 from shared.storage import StorageContext
-from shared.verify import CHANGED, BatchVerifier
+from shared.verify.verify import CHANGED, BatchVerifier
 from tests.integration.datasets._datasettest import ImageServer
 from tests.stored_images import read_stored
 

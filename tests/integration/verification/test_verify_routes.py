@@ -14,7 +14,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from scripts.stack import Stack
-from shared.shards import split_blob_name
+from shared.storage.shards import split_blob_name
 from tests.integration.api._apitest import assert_error_shape
 from tests.integration.datasets._datasettest import (
     ImageServer, build, run_job, stored_records, urls_job, user_client, wait_until,

@@ -11,17 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from shared.auth import (
-    API_KEY_PREFIX,
-    JwksCache,
-    api_key_matches,
-    hash_api_key,
-    issue_dev_token,
-    new_api_key,
-    parse_api_key,
-    verify_hs256,
-    verify_oidc,
-)
+from http_triggers._tokens import JwksCache, issue_dev_token, verify_hs256, verify_oidc
+from shared.accounts.keys import API_KEY_PREFIX, api_key_matches, hash_api_key, new_api_key, parse_api_key
 from shared.errors import ServiceUnavailable, Unauthorized
 
 ISSUER, AUDIENCE = "https://issuer.test", "api"

@@ -13,7 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from shared.health import run_checks
+from http_triggers._health import run_checks
 from shared.logs import ContextFilter, JsonFormatter, bind
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -10,7 +10,7 @@ import http_triggers  # noqa: F401  (registers every route)
 import shared.models as models
 from http_triggers._api import ROUTES, Auth
 from shared.models import ErrorBody
-from shared.openapi import BODY_EXAMPLES, openapi_document
+from http_triggers._openapi import BODY_EXAMPLES, openapi_document
 
 DOC = openapi_document(ROUTES, version="1.0.0", limits={"jobs.start": "10 calls per 60 s per user"})
 SHOWN = [r for r in ROUTES if not r.hidden]

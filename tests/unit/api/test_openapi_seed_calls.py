@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import http_triggers  # noqa: F401  (registers every route)
 from http_triggers._api import ROUTES
-from shared.openapi import openapi_document
+from http_triggers._openapi import openapi_document
 
 DOC = openapi_document(ROUTES, version="1.0.0")
 

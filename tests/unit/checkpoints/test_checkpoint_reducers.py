@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from azure.storage.blob import StandardBlobTier
 
-from shared.checkpoints import _target_tier, percentiles
+from shared.checkpoints.housekeeping import _target_tier
+from shared.checkpoints.stats import percentiles
 from shared.models import LATENCY_SAMPLE, CheckpointState, ChunkCheckpoint, ChunkStatus
 from shared.settings import Settings
 

@@ -4,7 +4,7 @@ stored — and the records are those of an uninterrupted run.
 
 A model of the crawl at the level of the durable runtime, driving the real reducers
 (ProgressState, CheckpointState) and the real resume arithmetic (``resume_plan``, what
-shared.jobs.resume_job runs):
+shared.crawl.jobs.resume_job runs):
 
 * ``activity``: the next batch of a chunk writes its records (create-if-absent, keyed by
   sha256; a record remembers the batch and URL that stored it) and holds its result;
@@ -59,7 +59,7 @@ Queue = tuple[int, str, str]
 
 
 def chunk_run(chunk_id: str) -> ChunkRun:
-    """What shared.jobs plans for a chunk: offset 0, no counts (resume_plan fills them in)."""
+    """What shared.crawl.jobs plans for a chunk: offset 0, no counts (resume_plan fills them in)."""
     label, quota = CHUNKS[chunk_id]
     spec = ChunkSpec(
         chunk_id=chunk_id, job_id="j", index=0, label=label, query=label,

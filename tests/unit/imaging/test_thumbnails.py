@@ -15,7 +15,7 @@ from imaging_samples import encode, jpeg_with_orientation, picture
 from shared.errors import Conflict
 from shared.imaging import DecodeGate
 from shared.models import THUMBNAIL_EDGE
-from shared.thumbnails import make_thumbnail
+from shared.review.thumbnails import make_thumbnail
 
 LIMIT = 128 * 1024 * 1024
 FORMATS = {"JPEG": ("RGB", "L", "CMYK"), "PNG": ("RGB", "RGBA", "L", "P", "LA"), "WEBP": ("RGB", "RGBA"),

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.errors import SourceError, SourceRateLimited
-from shared.sources import baidu, bing, duckduckgo, flickr, google, openverse, wikimedia
-from shared.sources._http import RetryPolicy
-from shared.sources._parse import as_int, slice_page, strip_html
+from shared.crawl.sources import baidu, bing, duckduckgo, flickr, google, openverse, wikimedia
+from shared.crawl.sources._http import RetryPolicy
+from shared.crawl.sources._parse import as_int, slice_page, strip_html
 
 
 def commons_page(index: int, mime: str = "image/jpeg", **info: object) -> dict[str, object]:

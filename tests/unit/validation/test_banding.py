@@ -1,4 +1,4 @@
-"""The banded near-duplicate search (shared.banding) finds exactly the groups of the in-memory
+"""The banded near-duplicate search (shared.validation.banding) finds exactly the groups of the in-memory
 reference, whatever the thresholds and however the job is cut into maps, chunks and
 partitions; its pieces keep their invariants (pigeonhole, forests, keepers, memory)."""
 
@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from shared.banding import (
+from shared.validation.banding import (
     BYTES_PER_ENTRY, BandLayout, Forest, Keepers, MapInput, SearchSpec, Slice,
     banded_duplicate_groups, route, search_partition,
 )
-from shared.dedupe import find_duplicate_groups
-from shared.dedupe_stages import plan_dedupe
+from shared.validation.dedupe import find_duplicate_groups
+from shared.validation.dedupe_stages import plan_dedupe
 from shared.models.validation import HashedImage
 from shared.settings import Settings
 

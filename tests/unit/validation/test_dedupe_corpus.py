@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from scripts.corpus import NEAR_DUPLICATE_KINDS, QUALITY_KINDS, Corpus
-from shared.dedupe import DEFAULT_PHASH_THRESHOLD, find_duplicate_groups
+from shared.validation.dedupe import DEFAULT_PHASH_THRESHOLD, find_duplicate_groups
 from shared.models.validation import HashedImage
 
 

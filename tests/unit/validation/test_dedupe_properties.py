@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.dedupe import find_duplicate_groups
+from shared.validation.dedupe import find_duplicate_groups
 from shared.models.validation import HashedImage
 
 _T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.dedupe import DEFAULT_PHASH_THRESHOLD, HammingIndex, find_duplicate_groups
+from shared.validation.dedupe import DEFAULT_PHASH_THRESHOLD, HammingIndex, find_duplicate_groups
 from shared.models.validation import HashedImage
 
 

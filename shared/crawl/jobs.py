@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import azure.durable_functions as df
 from pydantic import Field
@@ -44,12 +44,12 @@ from shared.models import (
     resume_plan,
     utcnow,
 )
-from shared.checkpoints import load_checkpoint
-from shared.notifications import NotificationRepo, notify
-from shared.ratelimit import claim_running_slot
+from shared.checkpoints.reading import load_checkpoint
+from shared.accounts.notifications import NotificationRepo, notify
+from shared.crawl.slots import claim_running_slot
 from shared.settings import Settings
-from shared.sources import missing_settings
-from shared.sources.urls import store_url_lists
+from shared.crawl.sources import missing_settings
+from shared.crawl.sources.urls import store_url_lists
 from shared.storage import BlobStore, ImagesRepo, JobsRepo, Repo
 from shared.names import IMAGES_CONTAINER
 from shared.storage.cosmos import NOT_MISSING, find_owned, owned_page
@@ -63,7 +63,7 @@ class JobsStore(Protocol):
 
     async def create(self, item: Job) -> Job: ...
 
-    async def find(self, job_id: str) -> Job | None: ...
+    async def find(self, item_id: str, pk: Any = None) -> Job | None: ...
 
     async def update(self, job: Job, mutate: Callable[[Job], None]) -> Job: ...
 
@@ -124,7 +124,7 @@ async def create_job(
 
 async def get_owned_job(store: JobsStore, user_id: str, job_id: str, *, admin: bool = False) -> Job:
     """The job, if it exists (404) and belongs to the caller (403) or the caller is an admin."""
-    job: Job = await find_owned(store, job_id, user_id, kind="job", admin=admin)
+    job = await find_owned(store, job_id, user_id, what="Job", admin=admin)
     return job
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared.models import Candidate, SearchPage
-from shared.sources._http import HttpSource, SourceClient
-from shared.sources._parse import (
+from shared.crawl.sources._http import HttpSource, SourceClient
+from shared.crawl.sources._parse import (
     build_page,
     as_dict,
     as_int,

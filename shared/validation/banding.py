@@ -1,6 +1,6 @@
 """Near-duplicate search over a job of any size, in memory bounded by settings.
 
-:func:`shared.dedupe.find_duplicate_groups` indexes a whole job at once, which at a million
+:func:`shared.validation.dedupe.find_duplicate_groups` indexes a whole job at once, which at a million
 images is gigabytes in one process. This module finds exactly the same groups in stages, each
 of which holds a bounded share of the job:
 
@@ -15,7 +15,7 @@ of which holds a bounded share of the job:
 3. **Partition search** (:func:`search_partition`). Within each bucket, equal values are
    collapsed first (a job of identical images makes no quadratic work), then whole hashes are
    compared with whole hashes (within ``threshold``) and with window hashes (within
-   ``window_threshold``) by brute force or :class:`shared.dedupe.HammingIndex`, and equal
+   ``window_threshold``) by brute force or :class:`shared.validation.dedupe.HammingIndex`, and equal
    sha256 are linked. Every link is a verified pair (real Hamming distance). Links are folded
    at once into a spanning :class:`Forest`: what leaves a partition is at most one edge per
    record that has a duplicate, whatever the number of pairs.
@@ -29,7 +29,7 @@ in its map, by id), so that entries are 13 bytes and the merge never holds ids i
 
 Example::
 
-    from shared.banding import banded_duplicate_groups
+    from shared.validation.banding import banded_duplicate_groups
     result = banded_duplicate_groups(images, threshold=6, maps=4, partitions=8)
     result.keeper_of == find_duplicate_groups(images, 6).keeper_of   # True
 """
@@ -46,7 +46,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from shared.dedupe import (
+from shared.validation.dedupe import (
     DEFAULT_PHASH_THRESHOLD, WINDOW_POSITIONS, WINDOW_SCALES, HammingIndex, sorted_by_id,
 )
 from shared.models.validation import DedupeResult, DuplicateGroup, HashedImage
@@ -768,7 +768,7 @@ def banded_duplicate_groups(
     partitions: int = 1,
     buffer: int = 1 << 18,
 ) -> DedupeResult:
-    """:func:`shared.dedupe.find_duplicate_groups` computed through the banded stages, with
+    """:func:`shared.validation.dedupe.find_duplicate_groups` computed through the banded stages, with
     the job cut into ``maps`` id ranges and the buckets into ``partitions`` (slices pass
     through their stored bytes, as between activities). Same result, whatever the counts
     (tests/unit/validation/test_banding.py checks it on random jobs).

@@ -1,6 +1,6 @@
 """The job-wide near-duplicate search of a validation run, as five stages of activities.
 
-``shared.banding`` computes; this module reads the records from Cosmos, keeps what passes
+``shared.validation.banding`` computes; this module reads the records from Cosmos, keeps what passes
 between stages in Blob Storage and writes the flags. Every activity's memory is bounded by
 ``PIXCRAWLER_VALIDATION_DEDUPE_MEMORY_MB`` (:func:`plan_dedupe`), never by the job:
 
@@ -46,7 +46,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
 
-from shared.banding import (
+from shared.validation.banding import (
     BYTES_PER_ENTRY, POSITION_BITS, Forest, Keepers, MapInput, SearchSpec, Slice, route,
     search_partition,
 )

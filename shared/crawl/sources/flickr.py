@@ -19,8 +19,8 @@ from typing import Any
 
 from shared.errors import SourceError
 from shared.models import Candidate, SearchPage
-from shared.sources._http import HttpSource, SourceClient
-from shared.sources._parse import (
+from shared.crawl.sources._http import HttpSource, SourceClient
+from shared.crawl.sources._parse import (
     build_page,
     numbered_page,
     as_dict,

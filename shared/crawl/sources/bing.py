@@ -24,8 +24,8 @@ import re
 from html.parser import HTMLParser
 
 from shared.models import Candidate, SearchPage
-from shared.sources._http import HttpSource
-from shared.sources._parse import as_dict, as_str, build_page, http_url, slice_page, strip_html
+from shared.crawl.sources._http import HttpSource
+from shared.crawl.sources._parse import as_dict, as_str, build_page, http_url, slice_page, strip_html
 
 NAME = "bing"
 API_PATH = "/images/async"

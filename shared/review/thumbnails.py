@@ -33,9 +33,9 @@ from shared.imaging import DecodeGate, decode_pool, decoded_bytes
 from shared.imaging.decode import BufferFile
 from shared.models import THUMBNAIL_EDGE
 from shared.names import IMAGES_CONTAINER
-from shared.review import find_image, is_image_id
+from shared.review.images import find_image, is_image_id
 from shared.settings import Settings
-from shared.shards import RangeReader, read_image
+from shared.storage.shards import RangeReader, read_image
 from shared.storage import ImagesRepo
 
 __all__ = [

@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from shared.errors import BadRequest, NotFound
-from shared.jobs import JobsStore, get_owned_job
+from shared.crawl.jobs import JobsStore, get_owned_job
 from shared.logs import log_event
 from shared.models import (
     CurationChange,

@@ -19,8 +19,8 @@ from typing import Any
 
 from shared.errors import SourceError
 from shared.models import Candidate, SearchPage
-from shared.sources._http import HttpSource
-from shared.sources._parse import (
+from shared.crawl.sources._http import HttpSource
+from shared.crawl.sources._parse import (
     as_dict,
     as_int,
     as_list,

@@ -1,4 +1,5 @@
-"""Who is calling: bearer JWTs (HS256 locally, RS256 from an OIDC issuer) and API keys.
+"""Who is calling, by bearer JWT: HS256 locally, RS256 from an OIDC issuer (API keys are
+:mod:`shared.accounts.keys`; ``_auth`` tries both for a request).
 
 Example::
 
@@ -7,34 +8,25 @@ Example::
 
     keys = JwksCache("https://issuer.example/keys")
     identity = await verify_oidc(token, keys=keys, issuer="https://issuer.example", audience="api")
-
-    created = new_api_key()          # created.key is shown once; created.key_hash is stored
-    api_key_matches(created.key, created.key_hash)   # True
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import aiohttp
 import jwt
 
-from shared.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized
-
-T_co = TypeVar("T_co", covariant=True)
+from shared.accounts.keys import ADMIN_ROLE
+from shared.errors import ServiceUnavailable, Unauthorized
 
 #: Issuer and audience of the local (HS256) tokens.
 DEV_ISSUER = "pixcrawler-dev"
 DEV_AUDIENCE = "pixcrawler"
-ADMIN_ROLE = "admin"
 
 
 @dataclass(frozen=True)
@@ -238,83 +230,3 @@ async def verify_oidc(
         token, key.key, algorithm="RS256", audience=audience, issuer=issuer, leeway=leeway
     )
     return _identity(claims, roles_claim)
-
-
-# --- API keys ---------------------------------------------------------------------------------
-
-#: Every API key starts with this, so leaked keys are recognisable (secret scanners, logs).
-API_KEY_PREFIX = "pxc_"
-_API_KEY = re.compile(r"^pxc_([0-9a-f]{16})_([A-Za-z0-9_-]{32,128})$")
-
-
-@dataclass(frozen=True)
-class NewApiKey:
-    """A freshly generated key: its id, the full key (shown once) and the hash to store."""
-
-    key_id: str
-    key: str
-    key_hash: str
-
-
-def hash_api_key(key: str) -> str:
-    """The stored form of a key: sha256 of the whole key (the key has 256 bits of entropy,
-    so a fast hash is enough; no salt is needed to stop precomputation)."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_api_key() -> NewApiKey:
-    """A new random key ``pxc_<16 hex id>_<43 url-safe chars>``.
-
-    >>> k = new_api_key()
-    >>> parse_api_key(k.key) == k.key_id and hash_api_key(k.key) == k.key_hash
-    True
-    """
-    key_id = secrets.token_hex(8)
-    key = f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    return NewApiKey(key_id=key_id, key=key, key_hash=hash_api_key(key))
-
-
-def parse_api_key(key: str) -> str:
-    """The key id inside a presented key; 401 when it does not look like one of ours."""
-    match = _API_KEY.match(key.strip())
-    if match is None:
-        raise Unauthorized(
-            f"The API key is malformed: keys look like '{API_KEY_PREFIX}<id>_<secret>'.",
-            error_code="api_key_invalid",
-        )
-    return match.group(1)
-
-
-def api_key_matches(key: str, stored_hash: str) -> bool:
-    """Constant-time comparison of a presented key with the stored hash."""
-    return hmac.compare_digest(hash_api_key(key.strip()), stored_hash)
-
-
-# --- ownership --------------------------------------------------------------------------------
-
-
-class Findable(Protocol[T_co]):
-    """A repository that finds an item by id, in one partition or (pk None) in all."""
-
-    async def find(self, item_id: str, pk: Any = None) -> T_co | None: ...
-
-
-async def get_owned(
-    repo: Findable[T_co], user_id: str, item_id: str, *, what: str, admin: bool = False
-) -> T_co:
-    """The item ``item_id`` if it exists (else 404) and belongs to ``user_id`` (else 403, or an
-    admin). Looks in the caller's own partition first: the usual case costs one point read.
-
-    Example::
-
-        key = await get_owned(api_keys, "alice", "0f3a...", what="API key")
-    """
-    item = await repo.find(item_id, user_id)
-    if item is None:
-        item = await repo.find(item_id)
-    code = what.lower().replace(" ", "_")
-    if item is None:
-        raise NotFound(f"{what} {item_id} not found.", error_code=f"{code}_not_found")
-    if getattr(item, "user_id", None) != user_id and not admin:
-        raise Forbidden(f"{what} {item_id} belongs to another user.", error_code="not_owner")
-    return item

@@ -1,6 +1,6 @@
 """DuckDuckGo images: a ``vqd`` token from the search page, then the ``i.js`` JSON.
 
-Why not the ``ddgs`` library: see :mod:`shared.sources.bing` (fixed hosts, synchronous
+Why not the ``ddgs`` library: see :mod:`shared.crawl.sources.bing` (fixed hosts, synchronous
 client). This adapter follows the same two steps directly, with
 ``PIXCRAWLER_DUCKDUCKGO_BASE_URL``:
 
@@ -24,8 +24,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from shared.errors import SourceError
 from shared.models import Candidate, SearchPage
-from shared.sources._http import HttpSource, SourceClient
-from shared.sources._parse import (
+from shared.crawl.sources._http import HttpSource, SourceClient
+from shared.crawl.sources._parse import (
     build_page,
     as_dict,
     as_int,

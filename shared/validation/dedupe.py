@@ -17,13 +17,13 @@ substring finds every neighbour. ``m`` is chosen from a cost model; at the defau
 and 100,000 uniformly random hashes each image is compared with about 50 candidates instead of
 100,000. All probes of a table run as numpy array operations over the whole job at once.
 
-This module groups a job held in one process: it is the reference that ``shared.banding``
-reproduces in bounded memory for validation runs (``shared.dedupe_stages``), and what
+This module groups a job held in one process: it is the reference that ``shared.validation.banding``
+reproduces in bounded memory for validation runs (``shared.validation.dedupe_stages``), and what
 ``bench/validation_quality.py`` measures; the window hashes are computed here at download time.
 
 Example::
 
-    from shared.dedupe import find_duplicate_groups
+    from shared.validation.dedupe import find_duplicate_groups
     result = find_duplicate_groups(images, threshold=DEFAULT_PHASH_THRESHOLD)
     result.keeper_of["img-2"]        # "img-1": img-2 is a duplicate of img-1
 """

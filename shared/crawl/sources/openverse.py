@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared.models import Candidate, SearchPage
-from shared.sources._http import HttpSource, SourceHTTPError
-from shared.sources._parse import (
+from shared.crawl.sources._http import HttpSource, SourceHTTPError
+from shared.crawl.sources._parse import (
     build_page,
     numbered_page,
     as_dict,

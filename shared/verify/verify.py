@@ -15,8 +15,8 @@ costs about one request per 50 images (a download batch's shard), not one per im
 
 Repair, for each record whose bytes are lost: its URL is fetched again with the project's
 downloader (SSRF guard, limits, the activity's memory budget) and checked as a crawl checks
-a download (:func:`shared.crawl.fetch_checked`), and the bytes must hash to the record's id.
-Good bytes go into a new shard (:class:`~shared.shards.ShardWriter`, a fresh name under
+a download (:func:`shared.crawl.batches.fetch_checked`), and the bytes must hash to the record's id.
+Good bytes go into a new shard (:class:`~shared.storage.shards.ShardWriter`, a fresh name under
 ``images/{job_id}/shards/verify-{run}/``, committed ``records=pending``), and only then is the
 record patched to point at it -- conditionally, on the pointer it had, so two verifies racing
 never corrupt it (the loser's copy is left unreferenced, and its shard deleted or swept by
@@ -60,21 +60,21 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from shared.crawl import Fetcher, Refused, fetch_checked
+from shared.crawl.batches import Fetcher, Refused, fetch_checked
 from shared.errors import Conflict, NotFound
 from shared.fetch.budget import ByteBudget
 from shared.imaging import DecodeGate, decode_pool, sha256_hex
-from shared.jobs import JobsStore, get_owned_job, rules_of
+from shared.crawl.jobs import JobsStore, get_owned_job, rules_of
 from shared.logs import log_event
 from shared.models import (
     BatchVerification, ImageRecord, Job, PlanVerify, VerifyBatch, VerifyJobInput, VerifyPlan,
     VerifyProgress, VerifyReport, VerifyStarted, VerifyStatus, json_datetime, shard_blob_name, utcnow,
 )
 from shared.settings import Settings
-from shared.shards import RECORDS_KEY, TAR_CONTENT_TYPE, WRITTEN, ShardWriter, read_image, split_blob_name
+from shared.storage.shards import RECORDS_KEY, TAR_CONTENT_TYPE, WRITTEN, ShardWriter, read_image, split_blob_name
 from shared.storage import BlobStore, ImagesRepo
-from shared.dedupe_stages import gather_limited
-from shared.validation import id_range
+from shared.validation.dedupe_stages import gather_limited
+from shared.validation.levels import id_range
 from shared.workflow import Orchestrator, dump, is_alive, read_progress, runtime_name, verify_instance_id
 
 __all__ = [

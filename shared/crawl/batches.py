@@ -4,10 +4,10 @@ The download activity is this module's :class:`BatchProcessor`; the discover act
 :func:`discover`. Both return small summaries; bytes go to Blob Storage and records to Cosmos.
 
 A batch streams the images that pass their checks into one shard blob (a WebDataset tar, see
-:mod:`shared.shards`) while the rest of the batch is still downloading, commits it, then
+:mod:`shared.storage.shards`) while the rest of the batch is still downloading, commits it, then
 writes the records of the images that are new to the job: one query for those that exist,
 one transactional batch per 100 new records. A batch with failures writes them, with their
-URLs, as one small blob (:mod:`shared.failures`).
+URLs, as one small blob (:mod:`shared.crawl.failures`).
 
 Idempotency: records are keyed by sha256 and created only if absent; a record remembers the
 batch and URL that first stored it (``origin``), so a batch that runs again recognises its own
@@ -36,7 +36,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from shared.errors import SourceError, SourceRateLimited
-from shared.failures import FailureBlobs, FailureLog
+from shared.crawl.failures import FailureBlobs, FailureLog
 from shared.imaging import DecodeGate, ImageInfo, Rejection, decode_pool, inspect_image
 from shared.logs import log_event
 from shared.models import (
@@ -55,9 +55,9 @@ from shared.models import (
     utcnow,
 )
 from shared.settings import Settings
-from shared.shards import RECORDS_KEY, TAR_CONTENT_TYPE, WRITTEN, ShardWriter, split_blob_name
-from shared.sources import Source, make_source
-from shared.sources.urls import PartStore, UrlListSource, read_url_part
+from shared.storage.shards import RECORDS_KEY, TAR_CONTENT_TYPE, WRITTEN, ShardWriter, split_blob_name
+from shared.crawl.sources import Source, make_source
+from shared.crawl.sources.urls import PartStore, UrlListSource, read_url_part
 from shared.storage.blob import StagedBlob
 
 log = logging.getLogger("pixcrawler.crawl")
@@ -169,7 +169,7 @@ class _Tally:
     duplicates: int = 0
     failed: Counter[str] = field(default_factory=Counter)
     accepted: dict[str, _Accepted | None] = field(default_factory=dict)
-    #: What failed, with URLs: saved as the batch's failure blob (shared.failures).
+    #: What failed, with URLs: saved as the batch's failure blob (shared.crawl.failures).
     log: FailureLog = field(default_factory=FailureLog)
     #: sha256 -> the smallest position it was found at in the batch (whichever copy arrived
     #: first): the record's origin, the same however the downloads interleave.

@@ -39,15 +39,15 @@ from shared.errors import ConfigurationError
 from shared.fetch.downloader import user_agent
 from shared.models import SearchPage, SourceSpec, SourceType
 from shared.settings import ENV_PREFIX, Settings
-from shared.sources._http import RetryPolicy, SourceClient
-from shared.sources.baidu import BaiduSource
-from shared.sources.bing import BingSource
-from shared.sources.duckduckgo import DuckDuckGoSource
-from shared.sources.flickr import FlickrSource
-from shared.sources.google import GoogleSource
-from shared.sources.openverse import OpenverseSource
-from shared.sources.urls import UrlListSource
-from shared.sources.wikimedia import WikimediaSource
+from shared.crawl.sources._http import RetryPolicy, SourceClient
+from shared.crawl.sources.baidu import BaiduSource
+from shared.crawl.sources.bing import BingSource
+from shared.crawl.sources.duckduckgo import DuckDuckGoSource
+from shared.crawl.sources.flickr import FlickrSource
+from shared.crawl.sources.google import GoogleSource
+from shared.crawl.sources.openverse import OpenverseSource
+from shared.crawl.sources.urls import UrlListSource
+from shared.crawl.sources.wikimedia import WikimediaSource
 
 __all__ = ["Source", "make_source", "missing_settings", "REQUIRED_SETTINGS"]
 
@@ -138,7 +138,7 @@ def make_source(spec: SourceSpec, settings: Settings, session: aiohttp.ClientSes
         case SourceType.urls:
             if spec.url_list is not None:
                 raise ConfigurationError(
-                    "a stored URL list is read part by part: use shared.sources.urls.read_url_part"
+                    "a stored URL list is read part by part: use shared.crawl.sources.urls.read_url_part"
                 )
             source = UrlListSource(spec.urls or [])
     return _Checked(source)

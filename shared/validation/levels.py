@@ -14,7 +14,7 @@ Levels include the ones below them:
 
 A run: :func:`plan_validation` counts the job's records and cuts the id space (record ids are
 sha256 hex) into ``batches`` ranges, so an orchestration passes batch numbers, never ids; above
-the fast level it also plans the near-duplicate search (``shared.dedupe_stages``: map id
+the fast level it also plans the near-duplicate search (``shared.validation.dedupe_stages``: map id
 ranges, search bucket partitions, merge, apply the flags that change, clean up), each stage an
 activity of bounded memory; then :func:`validate_batch` validates one id range. Every write
 happens only when a record's outcome changes, so running a level again writes nothing, and a
@@ -41,12 +41,12 @@ from typing import Any, Protocol
 import azure.durable_functions as df
 from PIL import Image
 
-from shared import dedupe_stages
-from shared.dedupe_stages import ScratchBlobs, gather_limited
+from shared.validation import dedupe_stages
+from shared.validation.dedupe_stages import ScratchBlobs, gather_limited
 from shared.errors import NotFound
 from shared.imaging import decode_pool
 from shared.imaging.quality import assess_quality_bytes, is_colour_mode, judge_quality
-from shared.jobs import JobsStore, get_owned_job
+from shared.crawl.jobs import JobsStore, get_owned_job
 from shared.models import (
     BatchValidation,
     CheckCounts,
@@ -70,13 +70,13 @@ from shared.models import (
     utcnow,
 )
 from shared.settings import Settings
-from shared.shards import RangeReader, read_image
+from shared.storage.shards import RangeReader, read_image
 from shared.storage import ImagesRepo
 from shared.workflow import Orchestrator, crawl_validation_instance_id, dump, is_alive, validation_instance_id
 
 #: The check a medium run adds: False for an image that is a near-duplicate of a kept one.
 UNIQUE_CHECK = "unique"
-#: What the download activity checks (shared.crawl).
+#: What the download activity checks (shared.crawl.batches).
 FAST_CHECKS = ("decode", "format", "dimensions", "pixels")
 QUALITY_SCORES = ("sharpness", "brightness", "entropy", "aspect_ratio", "channel_difference", "bytes")
 #: Width of the id prefixes that bound a batch: 32 bits, far more ranges than any job needs.
@@ -143,7 +143,7 @@ async def plan_validation(images: ImagesRepo, settings: Settings, request: PlanV
 
 async def dedupe_stage(images: ImagesRepo, blobs: ScratchBlobs, stage: DedupeStage,
                        task: DedupeTask) -> DedupeStageResult:
-    """Run one activity of the near-duplicate search (``shared.dedupe_stages``)."""
+    """Run one activity of the near-duplicate search (``shared.validation.dedupe_stages``)."""
     if stage is DedupeStage.map:
         low, high = id_range(task.index, task.plan.maps)
         return await dedupe_stages.map_range(images, blobs, task, low, high)

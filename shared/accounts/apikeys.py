@@ -11,10 +11,11 @@ Example::
 
 from __future__ import annotations
 
-from shared.auth import ADMIN_ROLE, get_owned, new_api_key
+from shared.accounts.keys import ADMIN_ROLE, new_api_key
 from shared.errors import Forbidden
 from shared.models import ApiKey, ApiKeyCreate, ApiKeyCreated, ApiKeyPage, PageQuery
 from shared.storage import Repo
+from shared.storage.cosmos import find_owned
 
 #: Characters of a key kept (in clear) on its record, to recognise it in a list.
 HINT_LENGTH = 12
@@ -60,5 +61,5 @@ async def list_keys(repo: ApiKeyRepo, user_id: str, query: PageQuery) -> ApiKeyP
 async def revoke_key(repo: ApiKeyRepo, user_id: str, key_id: str, *, admin: bool = False) -> None:
     """Delete one of the user's keys (an admin may revoke anyone's); 404 for an unknown id,
     403 for another user's."""
-    record = await get_owned(repo, user_id, key_id, what="API key", admin=admin)
+    record = await find_owned(repo, key_id, user_id, what="API key", admin=admin)
     await repo.delete(record.id, record.user_id)

@@ -26,8 +26,8 @@ from typing import Any
 
 from shared.errors import SourceRateLimited
 from shared.models import Candidate, SearchPage
-from shared.sources._http import HttpSource, parse_json
-from shared.sources._parse import (
+from shared.crawl.sources._http import HttpSource, parse_json
+from shared.crawl.sources._parse import (
     build_page,
     as_dict,
     as_int,

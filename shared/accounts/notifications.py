@@ -16,7 +16,6 @@ import hashlib
 import uuid
 from typing import Any
 
-from shared.auth import get_owned
 from shared.errors import Conflict
 from shared.models import (
     Notification,
@@ -26,6 +25,7 @@ from shared.models import (
     utcnow,
 )
 from shared.storage import Repo
+from shared.storage.cosmos import find_owned
 
 #: The ``notifications`` repository (``runtime.repo(...)``).
 NotificationRepo = Repo[Notification]
@@ -86,7 +86,7 @@ async def mark_read(
 ) -> Notification:
     """Mark one of the user's notifications read (idempotent: reading it again keeps the
     first ``read_at``); 404 for an unknown id, 403 for someone else's."""
-    item = await get_owned(repo, user_id, notification_id, what="Notification", admin=admin)
+    item = await find_owned(repo, notification_id, user_id, what="Notification", admin=admin)
     if item.read:
         return item
     operations: list[dict[str, Any]] = [

@@ -1,0 +1,1 @@
+"""What belongs to a user: API keys (their material and records) and notifications."""

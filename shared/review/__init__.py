@@ -1,0 +1,1 @@
+"""Review of a job's images: pages, curation, near-duplicate groups, thumbnails."""
