@@ -6,7 +6,7 @@ Each takes and returns the JSON of a shared.models model: small, never image byt
 
 from typing import Any
 
-from activities import blueprint
+from activities import activity
 from shared.crawl import jobs
 from shared.crawl.batches import BatchProcessor, discover as discover_page
 from shared.fetch import Downloader
@@ -14,7 +14,7 @@ from shared.models import DiscoverRequest, DownloadBatch, FinishJob
 from shared.runtime import get_runtime
 
 
-@blueprint.activity_trigger(input_name="payload")
+@activity
 async def discover(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     request = DiscoverRequest.model_validate(payload)
@@ -22,7 +22,7 @@ async def discover(payload: dict[str, Any]) -> dict[str, Any]:
     return result.model_dump(mode="json")
 
 
-@blueprint.activity_trigger(input_name="payload")
+@activity
 async def download_batch(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     batch = DownloadBatch.model_validate(payload)
@@ -34,7 +34,7 @@ async def download_batch(payload: dict[str, Any]) -> dict[str, Any]:
     return result.model_dump(mode="json")
 
 
-@blueprint.activity_trigger(input_name="payload")
+@activity
 async def finish_job(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     job = await jobs.finish_run(runtime.jobs, runtime.notifications, FinishJob.model_validate(payload))

@@ -6,13 +6,13 @@ shared.models model: offsets, counts, a hash state and block counts, never image
 
 from typing import Any
 
-from activities import blueprint
+from activities import activity
 from shared.datasets import build
 from shared.models import DatasetBuild, DatasetBuildFailure
 from shared.runtime import get_runtime
 
 
-@blueprint.activity_trigger(input_name="payload")
+@activity
 async def build_dataset_part(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     state = await build.build_part(
@@ -22,7 +22,7 @@ async def build_dataset_part(payload: dict[str, Any]) -> dict[str, Any]:
     return state.model_dump(mode="json")
 
 
-@blueprint.activity_trigger(input_name="payload")
+@activity
 async def finish_dataset(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     dataset = await build.finish_build(
@@ -32,7 +32,7 @@ async def finish_dataset(payload: dict[str, Any]) -> dict[str, Any]:
     return {"dataset_id": dataset.id, "status": dataset.status.value, "size_bytes": dataset.size_bytes}
 
 
-@blueprint.activity_trigger(input_name="payload")
+@activity
 async def fail_dataset(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     failure = DatasetBuildFailure.model_validate(payload)

@@ -5,14 +5,14 @@ shared.validation.levels's and shared.validation.dedupe_stages'."""
 
 from typing import Any
 
-from activities import blueprint
+from activities import activity
 from shared.validation import levels
 from shared.models import DedupeStage, DedupeTask, PlanValidation, ValidateBatch
 from shared.runtime import get_runtime
 from shared.workflow import dedupe_activity
 
 
-@blueprint.activity_trigger(input_name="payload")
+@activity
 async def plan_validation(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     plan = await levels.plan_validation(runtime.images, runtime.settings, PlanValidation.model_validate(payload))
@@ -30,14 +30,14 @@ def _register_dedupe(stage: DedupeStage) -> None:
         return result.model_dump(mode="json")
 
     run.__name__ = run.__qualname__ = dedupe_activity(stage).value
-    blueprint.activity_trigger(input_name="payload")(run)
+    activity(run)
 
 
 for _stage in DedupeStage:
     _register_dedupe(_stage)
 
 
-@blueprint.activity_trigger(input_name="payload")
+@activity
 async def validate_batch(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     batch = ValidateBatch.model_validate(payload)

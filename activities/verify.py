@@ -3,21 +3,21 @@ and returns the JSON of a shared.models model; the logic is shared.verify.verify
 
 from typing import Any
 
-from activities import blueprint
+from activities import activity
 from shared.verify import verify
 from shared.fetch import Downloader
 from shared.models import PlanVerify, VerifyBatch
 from shared.runtime import get_runtime
 
 
-@blueprint.activity_trigger(input_name="payload")
+@activity
 async def plan_verify(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     plan = await verify.plan_verify(runtime.images, runtime.settings, PlanVerify.model_validate(payload))
     return plan.model_dump(mode="json")
 
 
-@blueprint.activity_trigger(input_name="payload")
+@activity
 async def verify_batch(payload: dict[str, Any]) -> dict[str, Any]:
     runtime = await get_runtime()
     batch = VerifyBatch.model_validate(payload)

@@ -10,7 +10,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from entities import blueprint
+from entities import entity
 from shared.models import CheckpointArchive, CheckpointBegin, CheckpointState, ChunkCheckpoint, utcnow
 from shared.workflow import CheckpointOp, Entity, run_operation
 
@@ -31,6 +31,6 @@ def _apply(state: CheckpointState, operation: CheckpointOp, data: Any) -> Checkp
             return state
 
 
-@blueprint.entity_trigger(context_name="context")
+@entity
 def checkpoint(context: df.DurableEntityContext) -> None:
     run_operation(context, Entity.checkpoint, CheckpointOp, CheckpointState, _apply)

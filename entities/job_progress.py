@@ -10,7 +10,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from entities import blueprint
+from entities import entity
 from shared.models import (
     BatchResult, BatchValidation, BatchVerification, ChunkUpdate, Phase, ProgressState, StartRun, ValidationStart,
     VerifyStart,
@@ -40,6 +40,6 @@ def _apply(state: ProgressState, operation: ProgressOp, data: Any) -> ProgressSt
             return state
 
 
-@blueprint.entity_trigger(context_name="context")
+@entity
 def job_progress(context: df.DurableEntityContext) -> None:
     run_operation(context, Entity.job_progress, ProgressOp, ProgressState, _apply)

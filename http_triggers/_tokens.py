@@ -67,7 +67,7 @@ def _decode(
 ) -> dict[str, Any]:
     """Verify signature, audience, issuer, exp and nbf; each failure is a 401 saying why."""
     try:
-        return jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             key,
             algorithms=[algorithm],
@@ -76,6 +76,7 @@ def _decode(
             leeway=leeway,
             options={"require": ["exp", "sub"], "verify_aud": audience is not None},
         )
+        return claims
     except jwt.ExpiredSignatureError:
         raise Unauthorized(
             "The token has expired: get a new one.", error_code="token_expired"

@@ -17,7 +17,7 @@ async def _load(request: ApiRequest) -> tuple[Job, reading.Loaded]:
     job = await jobs.get_owned_job(runtime.jobs, caller.user_id, request.params["job_id"], admin=caller.is_admin)
     query = request.query(CheckpointQuery)
     loaded = await reading.load_checkpoint(
-        runtime.blobs, request.client, runtime.settings, job, rehydrate=query.rehydrate
+        runtime.blobs, request.durable, runtime.settings, job, rehydrate=query.rehydrate
     )
     return job, loaded
 
@@ -54,11 +54,11 @@ async def delete_checkpoint(request: ApiRequest) -> None:
     """Delete a job's checkpoint, live and archived (admin; not while the job runs)."""
     runtime = await get_runtime()
     job = await jobs.get_owned_job(runtime.jobs, request.user.user_id, request.params["job_id"], admin=True)
-    await reading.delete_checkpoint(runtime.blobs, request.client, job)
+    await reading.delete_checkpoint(runtime.blobs, request.durable, job)
 
 
 @api("v1/checkpoints/stats", ["GET"], auth=Auth.admin, response=CheckpointStats, tags=TAGS, durable=True)
 async def checkpoint_stats(request: ApiRequest) -> CheckpointStats:
     """Checkpoint counts by status, archived snapshots by tier, write latency percentiles."""
     runtime = await get_runtime()
-    return await stats.checkpoint_stats(runtime.jobs, runtime.blobs, request.client, runtime.settings)
+    return await stats.checkpoint_stats(runtime.jobs, runtime.blobs, request.durable, runtime.settings)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
-import swagger_ui_bundle
+import swagger_ui_bundle  # type: ignore[import-untyped]  # ships no types (its one attribute: the assets folder)
 
 from http_triggers._api import ROUTES, ApiRequest, Auth, api
 from shared.errors import MethodNotAllowed, NotFound

@@ -5,7 +5,7 @@ from pydantic import BaseModel
 
 from http_triggers._api import ApiRequest, Auth, api
 from http_triggers._health import run_checks
-from shared.models import HealthReport, Job
+from shared.models import HealthReport
 from shared.names import IMAGES_CONTAINER
 from shared.runtime import get_runtime
 from shared.workflow import progress_entity
@@ -31,7 +31,7 @@ async def health_detailed(request: ApiRequest) -> HealthReport:
     """Cosmos DB, Blob Storage and the durable runtime, each with its status and latency."""
     runtime = await get_runtime()
     client = request.durable
-    jobs = runtime.repo("jobs", Job)
+    jobs = runtime.jobs
     return await run_checks(
         {
             "cosmos": lambda: jobs.query_values(

@@ -40,7 +40,7 @@ async def start_job(request: ApiRequest) -> jobs.StartResponse:
     """Start a pending job; starting a running job again returns its task ids."""
     runtime = await get_runtime()
     return await jobs.start_job(
-        runtime.jobs, runtime.settings, request.client, request.user.user_id, request.params["job_id"]
+        runtime.jobs, runtime.settings, request.durable, request.user.user_id, request.params["job_id"]
     )
 
 
@@ -53,7 +53,7 @@ async def cancel_job(request: ApiRequest) -> jobs.CancelResponse:
     """Cancel a pending or running job: terminates every orchestration of its run."""
     runtime = await get_runtime()
     return await jobs.cancel_job(
-        runtime.jobs, runtime.notifications, request.client, request.user.user_id, request.params["job_id"]
+        runtime.jobs, runtime.notifications, request.durable, request.user.user_id, request.params["job_id"]
     )
 
 
@@ -65,7 +65,7 @@ async def retry_job(request: ApiRequest) -> jobs.StartResponse:
     """Run a failed or cancelled job again from scratch."""
     runtime = await get_runtime()
     return await jobs.retry_job(
-        runtime.jobs, runtime.settings, request.client, request.user.user_id, request.params["job_id"]
+        runtime.jobs, runtime.settings, request.durable, request.user.user_id, request.params["job_id"]
     )
 
 
@@ -78,7 +78,7 @@ async def resume_job(request: ApiRequest) -> jobs.ResumeResponse:
     is in the Archive tier)."""
     runtime = await get_runtime()
     return await jobs.resume_job(
-        runtime.jobs, runtime.notifications, runtime.blobs, runtime.settings, request.client, request.user.user_id,
+        runtime.jobs, runtime.notifications, runtime.blobs, runtime.settings, request.durable, request.user.user_id,
         request.params["job_id"],
     )
 
@@ -87,7 +87,7 @@ async def resume_job(request: ApiRequest) -> jobs.ResumeResponse:
 async def job_progress(request: ApiRequest) -> JobProgress:
     """Chunk and image counters of the job's current run."""
     runtime = await get_runtime()
-    return await jobs.job_progress(runtime.jobs, request.client, request.user.user_id, request.params["job_id"])
+    return await jobs.job_progress(runtime.jobs, request.durable, request.user.user_id, request.params["job_id"])
 
 
 @api("v1/jobs", ["GET"], query=JobQuery, response=JobPage, tags=TAGS, errors=(400,))
@@ -109,7 +109,7 @@ async def delete_job(request: ApiRequest) -> None:
 async def job_logs(request: ApiRequest) -> JobLogs:
     """Per-chunk status, position and last error."""
     runtime = await get_runtime()
-    return await jobs.job_logs(runtime.jobs, request.client, request.user.user_id, request.params["job_id"])
+    return await jobs.job_logs(runtime.jobs, request.durable, request.user.user_id, request.params["job_id"])
 
 
 @api("v1/jobs/{job_id}/stats", ["GET"], response=JobStats, tags=TAGS, errors=(404,))
@@ -131,7 +131,7 @@ async def verify_job(request: ApiRequest) -> ApiResponse:
     runtime = await get_runtime()
     job = await jobs.get_owned_job(runtime.jobs, request.user.user_id, request.params["job_id"])  # 404/403 first
     body = request.json(VerifyRequest)
-    started = await verify.start_verify(runtime.images, request.client, runtime.settings, job, body.deep)
+    started = await verify.start_verify(runtime.images, request.durable, runtime.settings, job, body.deep)
     return ApiResponse(started, status=202)
 
 
@@ -139,4 +139,4 @@ async def verify_job(request: ApiRequest) -> ApiResponse:
 async def verify_status(request: ApiRequest) -> VerifyReport:
     """The job's latest verify: running, completed or failed, with what it found."""
     runtime = await get_runtime()
-    return await verify.verify_report(runtime.jobs, request.client, request.user.user_id, request.params["job_id"])
+    return await verify.verify_report(runtime.jobs, request.durable, request.user.user_id, request.params["job_id"])

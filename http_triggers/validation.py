@@ -23,7 +23,7 @@ async def validate_job(request: ApiRequest) -> ValidationStarted:
     runtime = await get_runtime()
     job = await get_owned_job(runtime.jobs, request.user.user_id, request.params["job_id"])  # 404/403 first
     body = request.json(ValidationRequest)
-    return await levels.start_validation(runtime.images, request.client, job, body.level)
+    return await levels.start_validation(runtime.images, request.durable, job, body.level)
 
 
 @api(

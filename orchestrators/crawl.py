@@ -21,7 +21,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators import blueprint
+from orchestrators import orchestrator
 from shared.models import (
     BatchResult,
     CheckpointBegin,
@@ -213,7 +213,7 @@ def _take(
     checkpoint.save(_checkpoint(run, ChunkStatus.in_progress, context.current_utc_datetime))
 
 
-@blueprint.orchestration_trigger(context_name="context")
+@orchestrator
 def crawl_chunk(context: df.DurableOrchestrationContext) -> Orchestration:
     run = ChunkRun.model_validate(context.get_input())
     progress = ProgressEntity(context, run.job_id)
@@ -260,7 +260,7 @@ def _run_chunks(context: df.DurableOrchestrationContext, job: CrawlJobInput) -> 
     return outcomes
 
 
-@blueprint.orchestration_trigger(context_name="context")
+@orchestrator
 def crawl_job(context: df.DurableOrchestrationContext) -> Orchestration:
     job = CrawlJobInput.model_validate(context.get_input())
     progress = ProgressEntity(context, job.job_id)

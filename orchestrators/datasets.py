@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
-from orchestrators import blueprint
+from orchestrators import orchestrator
 from shared.models import DatasetBuild, DatasetBuildFailure, DatasetBuildState
 from shared.workflow import Activity, Orchestration, call_activity, dump
 
 
-@blueprint.orchestration_trigger(context_name="context")
+@orchestrator
 def build_dataset(context: df.DurableOrchestrationContext) -> Orchestration:
     build = DatasetBuild.model_validate(context.get_input())
     try:

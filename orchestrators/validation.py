@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import azure.durable_functions as df
 
-from orchestrators import blueprint
+from orchestrators import orchestrator
 from shared.models import (
     BatchValidation,
     DedupeStage,
@@ -104,7 +104,7 @@ def _run_waves(context: df.DurableOrchestrationContext, job: ValidateJobInput, p
     return job.next_batch >= plan.batches
 
 
-@blueprint.orchestration_trigger(context_name="context")
+@orchestrator
 def validate_job(context: df.DurableOrchestrationContext) -> Orchestration:
     job = ValidateJobInput.model_validate(context.get_input())
     progress = ProgressEntity(context, job.job_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import azure.durable_functions as df
 
-from orchestrators import blueprint
+from orchestrators import orchestrator
 from shared.models import BatchVerification, PlanVerify, VerifyBatch, VerifyJobInput, VerifyPlan, VerifyStart
 from shared.workflow import Activity, Orchestration, ProgressEntity, call_activity, dump
 
@@ -54,7 +54,7 @@ def _run_waves(context: df.DurableOrchestrationContext, job: VerifyJobInput, pla
     return job.next_batch >= plan.batches
 
 
-@blueprint.orchestration_trigger(context_name="context")
+@orchestrator
 def verify_job(context: df.DurableOrchestrationContext) -> Orchestration:
     job = VerifyJobInput.model_validate(context.get_input())
     if job.plan is None:

@@ -217,7 +217,8 @@ class ProgressEntity:
         return progress_entity(self.job_id)
 
     def _call(self, operation: ProgressOp, data: Any) -> TaskBase:
-        return self.context.call_entity(self.id, operation, data)
+        task: TaskBase = self.context.call_entity(self.id, operation, data)
+        return task
 
     def _signal(self, operation: ProgressOp, data: Any) -> None:
         self.context.signal_entity(self.id, operation, data)
@@ -259,7 +260,8 @@ class CheckpointEntity:
         return checkpoint_entity(self.job_id)
 
     def begin(self, begin: CheckpointBegin) -> TaskBase:
-        return self.context.call_entity(self.id, CheckpointOp.begin, dump(begin))
+        task: TaskBase = self.context.call_entity(self.id, CheckpointOp.begin, dump(begin))
+        return task
 
     def save(self, point: ChunkCheckpoint) -> None:
         """Signal a chunk's position (a save in flight may be lost with a crash: the chunk
@@ -268,7 +270,8 @@ class CheckpointEntity:
 
     def save_final(self, point: ChunkCheckpoint) -> TaskBase:
         """Call a chunk's last save: the chunk ends once its final position is saved."""
-        return self.context.call_entity(self.id, CheckpointOp.save, dump(point))
+        task: TaskBase = self.context.call_entity(self.id, CheckpointOp.save, dump(point))
+        return task
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
 
 from shared.errors import Conflict
 from shared.models import (
@@ -25,7 +24,7 @@ from shared.models import (
     utcnow,
 )
 from shared.storage import Repo
-from shared.storage.cosmos import find_owned
+from shared.storage.cosmos import find_owned, set_fields
 
 #: The ``notifications`` repository (``runtime.repo(...)``).
 NotificationRepo = Repo[Notification]
@@ -89,8 +88,5 @@ async def mark_read(
     item = await find_owned(repo, notification_id, user_id, what="Notification", admin=admin)
     if item.read:
         return item
-    operations: list[dict[str, Any]] = [
-        {"op": "set", "path": "/read", "value": True},
-        {"op": "set", "path": "/read_at", "value": utcnow().isoformat()},
-    ]
+    operations = set_fields(read=True, read_at=utcnow().isoformat())
     return await repo.patch(item.id, item.user_id, operations)

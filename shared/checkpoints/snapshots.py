@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.blob import BlobType, ContentSettings, StandardBlobTier
+from azure.storage.blob import BlobType, ContentSettings, RehydratePriority, StandardBlobTier
 from pydantic import TypeAdapter
 
 from shared.models import json_datetime
@@ -82,7 +82,7 @@ class SnapshotStore:
         name = snapshot_name(job_id)
         with azure_errors(f"checkpoint snapshot {name}", "checkpoint"):
             await self.container.get_blob_client(name).set_standard_blob_tier(
-                StandardBlobTier(tier), rehydrate_priority=priority
+                StandardBlobTier(tier), rehydrate_priority=RehydratePriority(priority)
             )
 
     async def list(self) -> AsyncIterator[SnapshotInfo]:

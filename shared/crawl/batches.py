@@ -37,6 +37,7 @@ import aiohttp
 
 from shared.errors import SourceError, SourceRateLimited
 from shared.crawl.failures import FailureBlobs, FailureLog
+from shared.fetch import FetchFailure, FetchOk, FetchResult
 from shared.imaging import DecodeGate, ImageInfo, Rejection, decode_pool, inspect_image
 from shared.logs import log_event
 from shared.models import (
@@ -79,22 +80,9 @@ class ShardBlobs(FailureBlobs, Protocol):
 
 
 class Fetcher(Protocol):
-    async def fetch(self, url: str) -> "FetchOutcome": ...
+    """What downloads a URL: :class:`shared.fetch.Downloader`."""
 
-
-class FetchOutcome(Protocol):
-    """What the downloader answers per URL (see shared.fetch.FetchResult)."""
-
-    @property
-    def ok(self) -> bool: ...
-
-    @property
-    def body(self) -> bytes | bytearray: ...
-
-    @property
-    def reason(self) -> FailureReason | None: ...
-
-    def release(self) -> None: ...
+    async def fetch(self, url: str) -> FetchResult: ...
 
 
 async def discover(
@@ -121,7 +109,7 @@ class Checked:
     """A download that passed the fast checks: its bytes (held in the downloader's memory budget
     until ``outcome.release()``) and what the checks learned of them."""
 
-    outcome: FetchOutcome
+    outcome: FetchOk
     info: ImageInfo
     downloaded: bool = True
 
@@ -142,9 +130,8 @@ async def fetch_checked(
     for every candidate and a verify for every image it fetches again. A refused body is
     released here; an accepted one is the caller's to release."""
     outcome = await fetcher.fetch(url)
-    if not outcome.ok:
-        reason = outcome.reason or FailureReason.connection
-        return Refused(reason, getattr(outcome, "message", None), downloaded=False)
+    if isinstance(outcome, FetchFailure):
+        return Refused(outcome.reason, outcome.message, downloaded=False)
     try:
         loop = asyncio.get_running_loop()
         info = await loop.run_in_executor(decode_pool(), inspect_image, outcome.body, rules, gate)

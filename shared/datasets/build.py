@@ -37,7 +37,7 @@ from shared.names import DATASETS_CONTAINER
 from shared.settings import Settings
 from shared.storage.shards import read_image
 from shared.storage import BlobStore, ImagesRepo, Repo
-from shared.storage.cosmos import find_owned, owned_page
+from shared.storage.cosmos import find_owned, owned_page, set_fields
 from shared.workflow import Orchestrator, dump
 
 __all__ = [
@@ -173,7 +173,7 @@ class RecordPages:
 
 async def _mark(datasets: Repo[Dataset], dataset_id: str, user_id: str, status: DatasetStatus, **fields: Any) -> Dataset:
     values = {"status": status.value, "updated_at": utcnow().isoformat(), **fields}
-    return await datasets.patch(dataset_id, user_id, [{"op": "set", "path": f"/{k}", "value": v} for k, v in values.items()])
+    return await datasets.patch(dataset_id, user_id, set_fields(**values))
 
 
 async def build_part(

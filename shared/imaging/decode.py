@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image, ImageFile
 
@@ -65,7 +65,7 @@ _BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
 _EXIF_ORIENTATION = 0x0112
 
 
-def sniff_format(data: bytes) -> ImageFormat | None:
+def sniff_format(data: bytes | bytearray) -> ImageFormat | None:
     """The image format the bytes start with, or None. Reads at most the first 32 bytes.
 
     >>> sniff_format(bytes.fromhex("89504e470d0a1a0a") + bytes(24))
@@ -129,7 +129,7 @@ class Rejection:
     message: str
 
 
-class BufferFile(io.RawIOBase):
+class BufferFile(io.RawIOBase, BinaryIO):
     """A read-only, seekable file over bytes in memory that, unlike ``io.BytesIO`` of a
     bytearray, does not copy them: Pillow reads the download's own buffer piece by piece.
 

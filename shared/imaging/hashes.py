@@ -108,7 +108,7 @@ def window_phashes(gray: Image.Image) -> list[str]:
     """
     pixels = np.asarray(gray if gray.mode == "L" else gray.convert("L"), dtype=np.float64)
     height, width = pixels.shape
-    lows = []
+    lows: list[np.ndarray] = []
     for scale in WINDOW_SCALES:
         columns = [_resample_dct(width, *span) for span in _spans(width, scale)]
         for rows in (_resample_dct(height, *span) for span in _spans(height, scale)):
@@ -131,7 +131,7 @@ def hamming(a_hex: str, b_hex: str) -> int:
     return (int(a_hex, 16) ^ int(b_hex, 16)).bit_count()
 
 
-def sha256_hex(data: bytes) -> str:
+def sha256_hex(data: bytes | bytearray) -> str:
     """SHA-256 of the bytes, lowercase hex: the content address of a stored image.
 
     >>> sha256_hex(b"")[:16]

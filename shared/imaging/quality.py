@@ -85,7 +85,8 @@ def _laplacian_variance(gray: np.ndarray) -> float:
     laplacian -= 4 * gray[1:-1, 1:-1]
     flat = laplacian.ravel().astype(np.float32)
     mean = float(flat.sum(dtype=np.float64)) / flat.size
-    return max(float(np.dot(flat, flat)) / flat.size - mean * mean, 0.0)
+    variance: float = max(float(np.dot(flat, flat)) / flat.size - mean * mean, 0.0)
+    return variance
 
 
 def _channel_difference(rgb: Image.Image) -> float:

@@ -40,7 +40,7 @@ from shared.models import (
     utcnow,
 )
 from shared.storage import ImagesRepo
-from shared.storage.cosmos import NOT_MISSING
+from shared.storage.cosmos import NOT_MISSING, PatchOperation, set_fields
 
 __all__ = [
     "GROUP_MEMBERS", "SCAN_LIMIT", "curate", "curation_summary", "duplicate_groups", "find_image",
@@ -120,9 +120,9 @@ async def curate(
     own); 400 ``unknown_label`` for a label the job does not have."""
     job = await get_owned_job(jobs, user_id, job_id)
     record = await find_image(images, job.id, image_id)
-    operations: list[dict[str, Any]] = []
+    operations: list[PatchOperation] = []
     if "excluded" in change.model_fields_set:
-        operations.append({"op": "set", "path": "/excluded", "value": bool(change.excluded)})
+        operations += set_fields(excluded=bool(change.excluded))
     if "label" in change.model_fields_set:
         labels = job_labels(job)
         if change.label is not None and change.label not in labels:
@@ -131,11 +131,8 @@ async def curate(
                 error_code="unknown_label", field="label",
             )  # fmt: skip
         moved = None if change.label in (None, record.label) else change.label
-        operations.append({"op": "set", "path": "/curated_label", "value": moved})
-    operations += [
-        {"op": "set", "path": "/curated_by", "value": user_id},
-        {"op": "set", "path": "/curated_at", "value": json_datetime(utcnow())},
-    ]
+        operations += set_fields(curated_label=moved)
+    operations += set_fields(curated_by=user_id, curated_at=json_datetime(utcnow()))
     updated = await images.patch(record.id, job.id, operations)
     log_event(
         log, "image_curated", "image %s of job %s: excluded=%s label=%s", updated.id, job.id,

@@ -16,11 +16,13 @@ Example::
 from __future__ import annotations
 
 import base64
+import builtins  # BlobStore.list shadows the builtin in its annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from azure.core.async_paging import AsyncPageIterator
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobBlock,
@@ -110,7 +112,9 @@ class StagedBlob:
     async def stage_block(self, block_id: str, data: bytes | bytearray) -> None:
         """Upload one block (invisible until committed)."""
         with _blob_errors(self._container, self._name):
-            await self.client.stage_block(block_id, data)
+            # The SDK annotates bytes but sends any bytes-like object as it is; converting a
+            # bytearray (a downloaded image body) would copy every block.
+            await self.client.stage_block(block_id, data)  # type: ignore[arg-type]
 
     async def commit_block_list(
         self, block_list: list[str], metadata: dict[str, str] | None = None
@@ -230,7 +234,7 @@ class BlobStore:
     async def list_page(
         self, container: str, prefix: str, *, size: int, marker: str | None = None,
         metadata: bool = False,
-    ) -> tuple[list[BlobInfo], str | None]:
+    ) -> tuple[builtins.list[BlobInfo], str | None]:
         """One listing page: at most ``size`` blobs whose names start with ``prefix``, in name
         order, from ``marker`` (the token a previous page returned) on; and the token of the
         next page (None at the end). One request, whatever the container holds."""
@@ -239,6 +243,7 @@ class BlobStore:
         pager = client.list_blobs(
             name_starts_with=prefix or None, include=include, results_per_page=size
         ).by_page(continuation_token=marker)
+        assert isinstance(pager, AsyncPageIterator)  # what by_page returns: it has the continuation token
         with azure_errors(f"container {container}", "container"):
             try:
                 page = await pager.__anext__()
@@ -275,8 +280,8 @@ class BlobStore:
         return url
 
     async def sas_urls(
-        self, container: str, blobs: list[tuple[str, str | None]], expires_in: timedelta
-    ) -> list[str]:
+        self, container: str, blobs: builtins.list[tuple[str, str | None]], expires_in: timedelta
+    ) -> builtins.list[str]:
         """Read-only URLs for several blobs of one container, each ``(name, filename)``, as
         :meth:`sas_url` makes them, with one user-delegation key for all (Azure)."""
         start = datetime.now(UTC) - _SAS_SKEW

@@ -37,6 +37,17 @@ from shared.storage.errors import azure_errors
 
 T = TypeVar("T", bound=BaseModel)
 T_co = TypeVar("T_co", covariant=True)
+#: One operation of a Cosmos partial update (``Repo.patch``).
+PatchOperation = dict[str, Any]
+
+
+def set_fields(**fields: Any) -> list[PatchOperation]:
+    """Patch operations that set each top-level field to its (JSON) value.
+
+    >>> set_fields(read=True)
+    [{'op': 'set', 'path': '/read', 'value': True}]
+    """
+    return [{"op": "set", "path": f"/{name}", "value": value} for name, value in fields.items()]
 Params = Mapping[str, Any]
 
 
@@ -143,7 +154,7 @@ class Repo(Generic[T]):
         self,
         item_id: str,
         pk: Any,
-        operations: list[dict[str, Any]],
+        operations: list[PatchOperation],
         *,
         filter_predicate: str | None = None,
     ) -> T:

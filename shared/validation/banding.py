@@ -122,13 +122,15 @@ class BandLayout:
     def band_values(self, hashes: Sequence[int] | np.ndarray) -> np.ndarray:
         """``(len(hashes), bands)``: the value of each band of each hash."""
         values = np.asarray(hashes, dtype=_U64)[:, None]
-        return (values >> self._shift_array[None, :]) & self._mask_array[None, :]
+        bands: np.ndarray = (values >> self._shift_array[None, :]) & self._mask_array[None, :]
+        return bands
 
     def bucket_keys(self, bands: np.ndarray, values: np.ndarray) -> np.ndarray:
         """One uint64 per entry naming its bucket, ``band << 32 | band value`` (a single band
         of 64 bits, at threshold 0, is its own key)."""
         band_value = (values >> self._shift_array[bands]) & self._mask_array[bands]
-        return (bands.astype(_U64) << _U64(32)) | band_value
+        keys: np.ndarray = (bands.astype(_U64) << _U64(32)) | band_value
+        return keys
 
 
 @dataclass(frozen=True)
@@ -671,8 +673,8 @@ def search_partition(spec: SearchSpec, pieces: list[tuple[int, bytes]],
     for space in spec.spaces:
         _search_space(
             space,
-            loaded.hashes.pop(space.tag, None) or Entries.empty(_U64),
-            loaded.windows.pop(space.tag, None) or Entries.empty(_U64),
+            loaded.hashes.pop(space.tag, Entries.empty(_U64)),
+            loaded.windows.pop(space.tag, Entries.empty(_U64)),
             forest, stats,
         )
     if len(loaded.sha_owner):
@@ -709,8 +711,8 @@ class Keepers:
         bounds = np.searchsorted(self.members, np.array([first, first + count], dtype=_U64))
         return int(bounds[0]), int(bounds[1])
 
-    def offer(self, first: int, ids: Sequence[str], area: Sequence[int],
-              created: Sequence[int]) -> None:
+    def offer(self, first: int, ids: Sequence[str], area: Sequence[int] | np.ndarray,
+              created: Sequence[int] | np.ndarray) -> None:
         """Records with consecutive ordinals from ``first`` (a map, or a chunk of one): those
         in a group compete for keeper."""
         start, end = self._span(first, len(ids))

@@ -67,7 +67,7 @@ def _cost(parts: int, radius: int, size: int) -> float:
     """Expected probes plus candidates per item with ``parts`` substrings (uniform hashes)."""
     width = _BITS // parts
     probes = parts * sum(comb(width, k) for k in range(radius // parts + 1))
-    return probes * (1 + size / 2**width)
+    return probes * (1 + size / (1 << width))
 
 
 def _masks_within(width: int, radius: int) -> np.ndarray:
@@ -133,9 +133,10 @@ class HammingIndex:
     def parts(self) -> int:
         return len(self._tables)
 
-    def _within(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    def _within(self, left: np.ndarray, right: np.ndarray | np.uint64) -> np.ndarray:
         self.distance_computations += len(left)
-        return np.bitwise_count(left ^ right) <= self.radius
+        near: np.ndarray = np.bitwise_count(left ^ right) <= self.radius
+        return near
 
     def query(self, value: int) -> list[tuple[int, int]]:
         """Every ``(key, distance)`` within ``radius`` of ``value``, by key."""

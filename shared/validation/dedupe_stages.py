@@ -55,7 +55,7 @@ from shared.models import DedupePlan, DedupeStage, DedupeStageResult, DedupeTask
 from shared.names import IMAGES_CONTAINER
 from shared.settings import Settings
 from shared.storage import ImagesRepo, azure_errors
-from shared.storage.cosmos import NOT_MISSING
+from shared.storage.cosmos import NOT_MISSING, set_fields
 
 #: Blob container of the stages' intermediate data.
 #: Blob reads, writes and record patches in flight per activity.
@@ -171,7 +171,7 @@ async def _pages(images: ImagesRepo, job_id: str, low: str, high: str | None,
     """The projection of the records in ``[low, high)``, by id, a Cosmos page at a time (at
     most ``page_size`` rows; Cosmos also ends a page at 4 MB)."""
     sql = _PROJECTION + (" AND c.id < @high" if high is not None else "") + " ORDER BY c.id"
-    parameters = [{"name": "@pk", "value": job_id}, {"name": "@low", "value": low}]
+    parameters: list[dict[str, object]] = [{"name": "@pk", "value": job_id}, {"name": "@low", "value": low}]
     if high is not None:
         parameters.append({"name": "@high", "value": high})
     query = images.container.query_items(
@@ -330,10 +330,7 @@ async def merge(blobs: ScratchBlobs, task: DedupeTask) -> DedupeStageResult:
 
 def flag_operations(keeper: str | None) -> list[dict[str, Any]]:
     """The patch that marks a record a duplicate of ``keeper`` (or not a duplicate)."""
-    return [
-        {"op": "set", "path": "/is_duplicate", "value": keeper is not None},
-        {"op": "set", "path": "/duplicate_of", "value": keeper},
-    ]
+    return set_fields(is_duplicate=keeper is not None, duplicate_of=keeper)
 
 
 async def apply(images: ImagesRepo, blobs: ScratchBlobs, task: DedupeTask) -> DedupeStageResult:

@@ -72,6 +72,7 @@ from shared.models import (
 from shared.settings import Settings
 from shared.storage.shards import RangeReader, read_image
 from shared.storage import ImagesRepo
+from shared.storage.cosmos import set_fields
 from shared.workflow import Orchestrator, crawl_validation_instance_id, dump, is_alive, validation_instance_id
 
 #: The check a medium run adds: False for an image that is a near-duplicate of a kept one.
@@ -221,12 +222,10 @@ def _changed(before: ImageRecord, after: ImageRecord) -> bool:
 
 async def _write(images: ImagesRepo, record: ImageRecord) -> None:
     summary = record.validation.model_copy(update={"validated_at": utcnow()})
-    operations = [
-        {"op": "set", "path": "/validation", "value": summary.model_dump(mode="json")},
-        {"op": "set", "path": "/is_valid", "value": record.is_valid},
-        {"op": "set", "path": "/mode", "value": record.mode},
-        {"op": "set", "path": "/exif_orientation", "value": record.exif_orientation},
-    ]
+    operations = set_fields(
+        validation=summary.model_dump(mode="json"), is_valid=record.is_valid, mode=record.mode,
+        exif_orientation=record.exif_orientation,
+    )
     try:
         await images.patch(record.id, record.job_id, operations)
     except NotFound:

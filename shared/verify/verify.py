@@ -73,6 +73,7 @@ from shared.models import (
 from shared.settings import Settings
 from shared.storage.shards import RECORDS_KEY, TAR_CONTENT_TYPE, WRITTEN, ShardWriter, read_image, split_blob_name
 from shared.storage import BlobStore, ImagesRepo
+from shared.storage.cosmos import PatchOperation, set_fields
 from shared.validation.dedupe_stages import gather_limited
 from shared.validation.levels import id_range
 from shared.workflow import Orchestrator, dump, is_alive, read_progress, runtime_name, verify_instance_id
@@ -296,11 +297,7 @@ class BatchVerifier:
     # ---------------------------------------------------------------- writing
     async def _unmark(self, record: ImageRecord) -> bool:
         """A record marked missing whose bytes are there after all: no longer missing."""
-        operations = [
-            {"op": "set", "path": "/missing", "value": False},
-            {"op": "set", "path": "/missing_reason", "value": None},
-            {"op": "set", "path": "/missing_at", "value": None},
-        ]
+        operations = set_fields(missing=False, missing_reason=None, missing_at=None)
         try:
             await self._images.patch(record.id, record.job_id, operations, filter_predicate=_pointing_at(record))
         except (NotFound, Conflict):
@@ -364,29 +361,19 @@ class BatchVerifier:
                 checked.outcome.release()
 
     async def _repoint(self, record: ImageRecord, shard: str, offset: int) -> tuple[ImageRecord, Outcome, bool]:
-        operations = [
-            {"op": "set", "path": "/blob_name", "value": shard},
-            {"op": "set", "path": "/offset", "value": offset},
-            {"op": "set", "path": "/missing", "value": False},
-            {"op": "set", "path": "/missing_reason", "value": None},
-            {"op": "set", "path": "/missing_at", "value": None},
-        ]
+        operations = set_fields(blob_name=shard, offset=offset, missing=False, missing_reason=None, missing_at=None)
         return await self._write(record, operations, Outcome.repaired)
 
     async def _mark(self, record: ImageRecord, reason: str) -> tuple[ImageRecord, Outcome, bool]:
         if record.missing and record.missing_reason == reason:
             return record, Outcome.marked, False  # marked already, for the same reason: no write
         now = utcnow()
-        operations = [
-            {"op": "set", "path": "/missing", "value": True},
-            {"op": "set", "path": "/missing_reason", "value": reason},
-            {"op": "set", "path": "/missing_at", "value": json_datetime(now)},
-        ]
+        operations = set_fields(missing=True, missing_reason=reason, missing_at=json_datetime(now))
         marked = record.model_copy(update={"missing": True, "missing_reason": reason, "missing_at": now})
         return await self._write(marked, operations, Outcome.marked)
 
     async def _write(
-        self, record: ImageRecord, operations: list[dict[str, Any]], outcome: Outcome
+        self, record: ImageRecord, operations: list[PatchOperation], outcome: Outcome
     ) -> tuple[ImageRecord, Outcome, bool]:
         """Patch the record if it still points where it did; else it was repaired meanwhile
         (another verify won the race) or deleted."""

@@ -65,7 +65,7 @@ class RetryPolicy:
         otherwise ``base * 2**attempt`` with "equal jitter" (half fixed, half random)."""
         if retry_after is not None:
             return retry_after
-        ceiling = min(self.backoff_cap, self.backoff_base * 2**attempt)
+        ceiling = min(self.backoff_cap, self.backoff_base * 2.0**attempt)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
