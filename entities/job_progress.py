@@ -1,7 +1,8 @@
 """job_progress entity (key: job id): chunk and image counters of the current run.
 
 Operations: start_run(StartRun), chunk(ChunkUpdate), batch(BatchResult), phase(str),
-validation_start(ValidationStart), validation(BatchValidation), get.
+validation_start(ValidationStart), validation(BatchValidation), verify_start(VerifyStart),
+verify(BatchVerification), get.
 The logic is ProgressState's; this module only routes operations to it.
 """
 
@@ -11,7 +12,8 @@ import azure.durable_functions as df
 
 from entities import blueprint
 from shared.models import (
-    BatchResult, BatchValidation, ChunkUpdate, ProgressState, StartRun, ValidationStart,
+    BatchResult, BatchValidation, BatchVerification, ChunkUpdate, ProgressState, StartRun, ValidationStart,
+    VerifyStart,
 )
 
 
@@ -26,6 +28,10 @@ def _apply(state: ProgressState, operation: str, data: Any) -> ProgressState:
         return state.start_validation(ValidationStart.model_validate(data))
     if operation == "validation":
         return state.apply_validation(BatchValidation.model_validate(data))
+    if operation == "verify_start":
+        return state.start_verify(VerifyStart.model_validate(data))
+    if operation == "verify":
+        return state.apply_verify(BatchVerification.model_validate(data))
     if operation == "phase":
         return state.set_phase(str(data))
     if operation == "get":

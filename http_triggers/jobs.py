@@ -1,9 +1,11 @@
-"""Jobs: create, get, start, cancel (alias stop), retry, resume, progress."""
+"""Jobs: create, get, start, cancel (alias stop), retry, resume, progress, verify."""
 
 from http_triggers._api import ApiRequest, ApiResponse, api
-from shared import jobs
-from shared.ratelimit import JOB_CREATES, JOB_RUNS
-from shared.models import Job, JobCreate, JobLogs, JobPage, JobProgress, JobQuery, JobStats
+from shared import jobs, verify
+from shared.ratelimit import JOB_CREATES, JOB_RUNS, VERIFIES
+from shared.models import (
+    Job, JobCreate, JobLogs, JobPage, JobProgress, JobQuery, JobStats, VerifyReport, VerifyRequest, VerifyStarted,
+)
 from shared.runtime import get_runtime
 
 TAGS = ("jobs",)
@@ -114,3 +116,26 @@ async def job_stats(request: ApiRequest) -> JobStats:
     """Stored images per label (valid, not duplicates)."""
     runtime = await get_runtime()
     return await jobs.job_stats(runtime.jobs, runtime.images, request.user.user_id, request.params["job_id"])
+
+
+@api(
+    "v1/jobs/{job_id}/verify", ["POST"], body=VerifyRequest, response=VerifyStarted, status=202, tags=TAGS,
+    errors=(404,), durable=True, limit=VERIFIES,
+)
+async def verify_job(request: ApiRequest) -> ApiResponse:
+    """Verify every image of a job: its bytes are there (and, with `{"deep": true}`, intact);
+    lost ones are fetched again from their URL or marked missing, and the counts follow.
+
+    Any job, completed ones included; a verify already running is returned."""
+    runtime = await get_runtime()
+    job = await jobs.get_owned_job(runtime.jobs, request.user.user_id, request.params["job_id"])  # 404/403 first
+    body = request.json(VerifyRequest)
+    started = await verify.start_verify(runtime.images, request.client, runtime.settings, job, body.deep)
+    return ApiResponse(started, status=202)
+
+
+@api("v1/jobs/{job_id}/verify", ["GET"], response=VerifyReport, tags=TAGS, errors=(404,), durable=True)
+async def verify_status(request: ApiRequest) -> VerifyReport:
+    """The job's latest verify: running, completed or failed, with what it found."""
+    runtime = await get_runtime()
+    return await verify.verify_report(runtime.jobs, request.client, request.user.user_id, request.params["job_id"])

@@ -7,5 +7,6 @@ blueprint = df.Blueprint()
 from orchestrators import crawl  # noqa: E402,F401  (register on the blueprint)
 from orchestrators import datasets  # noqa: E402,F401
 from orchestrators import validation  # noqa: E402,F401
+from orchestrators import verify  # noqa: E402,F401
 
 __all__ = ["blueprint"]

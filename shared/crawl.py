@@ -49,6 +49,7 @@ from shared.models import (
     ImageRecord,
     Level,
     Origin,
+    ValidationRules,
     ValidationSummary,
     shard_blob_name,
     utcnow,
@@ -113,6 +114,47 @@ async def discover(
     except SourceError as exc:
         return DiscoverResult(error=exc.message)
     return DiscoverResult(candidates=page.candidates, next_offset=page.next_offset)
+
+
+@dataclass
+class Checked:
+    """A download that passed the fast checks: its bytes (held in the downloader's memory budget
+    until ``outcome.release()``) and what the checks learned of them."""
+
+    outcome: FetchOutcome
+    info: ImageInfo
+    downloaded: bool = True
+
+
+@dataclass
+class Refused:
+    """A URL that gave no acceptable image: why, in words, and whether a body was downloaded."""
+
+    reason: FailureReason
+    message: str | None
+    downloaded: bool
+
+
+async def fetch_checked(
+    fetcher: Fetcher, url: str, rules: ValidationRules, gate: DecodeGate | None = None
+) -> Checked | Refused:
+    """Download ``url`` and run the fast checks on it (in the decode threads), as a crawl does
+    for every candidate and a verify for every image it fetches again. A refused body is
+    released here; an accepted one is the caller's to release."""
+    outcome = await fetcher.fetch(url)
+    if not outcome.ok:
+        reason = outcome.reason or FailureReason.connection
+        return Refused(reason, getattr(outcome, "message", None), downloaded=False)
+    try:
+        loop = asyncio.get_running_loop()
+        info = await loop.run_in_executor(decode_pool(), inspect_image, outcome.body, rules, gate)
+    except BaseException:
+        outcome.release()
+        raise
+    if isinstance(info, Rejection):
+        outcome.release()
+        return Refused(info.reason, info.message, downloaded=True)
+    return Checked(outcome, info)
 
 
 @dataclass
@@ -226,21 +268,15 @@ class BatchProcessor:
     async def _one(
         self, batch: DownloadBatch, position: int, candidate: Candidate, writer: ShardWriter, tally: _Tally
     ) -> None:
-        outcome = await self._fetcher.fetch(candidate.url)
-        if not outcome.ok:
-            reason = outcome.reason or FailureReason.connection
-            tally.failed[reason.value] += 1
-            tally.log.add(position, candidate, reason, getattr(outcome, "message", None))
+        checked = await fetch_checked(self._fetcher, candidate.url, batch.rules, self._gate)
+        tally.downloaded += checked.downloaded
+        if isinstance(checked, Refused):
+            tally.failed[checked.reason.value] += 1
+            tally.log.add(position, candidate, checked.reason, checked.message)
             return
+        outcome, info = checked.outcome, checked.info
         handed = False
         try:
-            tally.downloaded += 1
-            loop = asyncio.get_running_loop()
-            info = await loop.run_in_executor(decode_pool(), inspect_image, outcome.body, batch.rules, self._gate)
-            if isinstance(info, Rejection):
-                tally.failed[info.reason.value] += 1
-                tally.log.add(position, candidate, info.reason, info.message)
-                return
             found = tally.first.get(info.sha256)
             if found is None or position < found[0]:
                 tally.first[info.sha256] = (position, candidate)

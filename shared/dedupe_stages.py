@@ -54,6 +54,7 @@ from shared.errors import NotFound
 from shared.models import DedupePlan, DedupeStage, DedupeStageResult, DedupeTask
 from shared.settings import Settings
 from shared.storage import ImagesRepo, azure_errors
+from shared.storage.cosmos import NOT_MISSING
 
 #: Blob container of the stages' intermediate data.
 SCRATCH_CONTAINER = "images"
@@ -67,9 +68,11 @@ UPLOADS = 4
 PAGE_ROWS = 1000
 _BINARY = "application/octet-stream"
 _JSON = "application/json"
+#: The records near-duplicates are looked for among: those whose bytes are there (a record a
+#: verify marked missing never goes into a dataset, so it must not be the copy kept).
 _PROJECTION = (
     "SELECT c.id, c.phash, c.windows, c.width, c.height, c.created_at, c.sha256, "
-    "c.is_duplicate, c.duplicate_of FROM c WHERE c.job_id = @pk AND c.id >= @low"
+    f"c.is_duplicate, c.duplicate_of FROM c WHERE c.job_id = @pk AND {NOT_MISSING} AND c.id >= @low"
 )
 
 

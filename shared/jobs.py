@@ -55,7 +55,7 @@ from shared.settings import Settings
 from shared.sources import missing_settings
 from shared.sources.urls import store_url_lists
 from shared.storage import BlobStore, ImagesRepo, JobsRepo, Repo
-from shared.storage.cosmos import find_owned, owned_page
+from shared.storage.cosmos import NOT_MISSING, find_owned, owned_page
 
 IMAGES_CONTAINER = "images"
 
@@ -133,14 +133,20 @@ async def get_owned_job(store: JobsStore, user_id: str, job_id: str, *, admin: b
     return job
 
 
-def _chunk_runs(job: Job, settings: Settings, chunks: list[ChunkSpec], run: int) -> list[ChunkRun]:
-    rules = ValidationRules(
+def rules_of(job: Job, settings: Settings) -> ValidationRules:
+    """The fast checks every image of the job passes: when crawled, and when a verify fetches
+    it again."""
+    return ValidationRules(
         min_width=job.min_width,
         min_height=job.min_height,
         formats=job.formats,
         max_pixels=settings.max_pixels,
         max_decoded_bytes=settings.max_decoded_bytes,
     )
+
+
+def _chunk_runs(job: Job, settings: Settings, chunks: list[ChunkSpec], run: int) -> list[ChunkRun]:
+    rules = rules_of(job, settings)
     return [
         ChunkRun(
             job_id=job.id,
@@ -477,12 +483,13 @@ async def job_logs(store: JobsStore, client: df.DurableOrchestrationClient, user
 
 
 async def job_stats(store: JobsStore, images: ImagesRepo, user_id: str, job_id: str) -> JobStats:
-    """Stored images per label (valid, not duplicates): one COUNT query per label."""
+    """Stored images per label (valid, not duplicates, bytes not lost): one COUNT query per
+    label."""
     job = await get_owned_job(store, user_id, job_id)
     labels = list(dict.fromkeys([*job.keywords, *(s.label for s in job.sources if s.label)]))
     sql = (
         "SELECT VALUE COUNT(1) FROM c WHERE c.job_id = @pk AND c.label = @label"
-        " AND c.is_valid = true AND c.is_duplicate = false"
+        f" AND c.is_valid = true AND c.is_duplicate = false AND {NOT_MISSING}"
     )
     counts = await asyncio.gather(*(images.query_values(sql, {"@label": label}, pk=job.id) for label in labels))
     per_label = {label: int(found[0]) for label, found in zip(labels, counts)}

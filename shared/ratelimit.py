@@ -61,6 +61,8 @@ JOB_CREATES = RateRule("jobs.create", "rate_limit_job_creates_per_minute")
 DATASET_CREATES = RateRule("datasets.create", "rate_limit_dataset_creates_per_minute")
 #: Validation runs started.
 VALIDATIONS = RateRule("validation.start", "rate_limit_validations_per_minute")
+#: Verify runs started.
+VERIFIES = RateRule("jobs.verify", "rate_limit_verifies_per_minute")
 
 
 @dataclass(frozen=True)

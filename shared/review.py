@@ -40,6 +40,7 @@ from shared.models import (
     utcnow,
 )
 from shared.storage import ImagesRepo
+from shared.storage.cosmos import NOT_MISSING
 
 __all__ = [
     "GROUP_MEMBERS", "SCAN_LIMIT", "curate", "curation_summary", "duplicate_groups", "find_image",
@@ -58,11 +59,12 @@ _NOT_EXCLUDED = "(NOT IS_DEFINED(c.excluded) OR c.excluded = false)"
 #: ``state`` -> SQL condition; ``kept`` is exactly what a default dataset build packs.
 STATE_SQL: dict[str, str] = {
     "all": "",
-    "kept": f" AND c.is_valid = true AND c.is_duplicate = false AND {_NOT_EXCLUDED}",
+    "kept": f" AND c.is_valid = true AND c.is_duplicate = false AND {_NOT_EXCLUDED} AND {NOT_MISSING}",
     "excluded": " AND c.excluded = true",
     "duplicate": " AND c.is_duplicate = true",
     "invalid": " AND c.is_valid = false",
     "relabelled": " AND IS_STRING(c.curated_label)",
+    "missing": " AND c.missing = true",
 }
 #: Images whose label after review is ``@label``.
 _LABEL_SQL = " AND (c.curated_label = @label OR (c.label = @label AND NOT IS_STRING(c.curated_label)))"

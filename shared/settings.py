@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     rate_limit_validations_per_minute: int = Field(
         default=10, ge=1, description="validation runs a user may start per minute (429 beyond)"
     )
+    rate_limit_verifies_per_minute: int = Field(
+        default=10, ge=1, description="verify runs a user may start per minute (429 beyond)"
+    )
     max_active_jobs_per_user: int = Field(
         default=10, ge=1, description="running jobs per user; a start, retry or resume beyond is a 429"
     )
@@ -264,6 +267,24 @@ class Settings(BaseSettings):
     validation_quality: QualityThresholds = Field(
         default_factory=QualityThresholds,
         description='slow-level thresholds as JSON, e.g. {"min_sharpness": 80, "min_bytes": 4096}',
+    )
+
+    # --- Verify --------------------------------------------------------------------------------
+    # A batch is a range of shard keys: whole shards of ~batch_size images each (50), so the
+    # cheap check asks about one blob per 50 images.
+    verify_batch_size: int = Field(
+        default=1000, ge=1, le=100_000, description="image records per verify batch (whole shards)"
+    )
+    verify_page_size: int = Field(
+        default=200, ge=1, le=1000, description="records a verify batch reads and checks at a time"
+    )
+    verify_parallel: int = Field(default=8, ge=1, le=100, description="verify batches in flight per job")
+    verify_waves_per_history: int = Field(
+        default=20, ge=1, description="waves of batches per verify_job history (then continue_as_new)"
+    )
+    verify_reads: int = Field(
+        default=8, ge=1, le=256, description="deep verify: images read and hashed at once per batch "
+        "(their bytes also count against memory_activity_bytes)"
     )
 
     # --- Datasets ----------------------------------------------------------------------------

@@ -199,7 +199,10 @@ class RecordValidator:
         return await read_image(self._blobs, record)
 
     async def outcome(self, record: ImageRecord) -> ImageRecord:
-        """The record as it should be after validation at the level (validated_at unchanged)."""
+        """The record as it should be after validation at the level (validated_at unchanged).
+        A record whose bytes a verify found lost keeps what it has: there is nothing to read."""
+        if record.missing:
+            return record
         stored = record.validation
         level = max(stored.level, self._level, key=lambda lvl: lvl.rank)
         checks = {name: ok for name, ok in stored.checks.items()}

@@ -34,11 +34,14 @@ from shared.models.datasets import ArchiveSummary, DatasetMeta
 from shared.models.images import ImageRecord
 
 __all__ = [
-    "Admitted", "ArchiveBuilder", "FetchBytes", "admitted", "fetched", "intact", "skip_reason",
+    "UNREADABLE", "Admitted", "ArchiveBuilder", "FetchBytes", "admitted", "fetched", "intact", "skip_reason",
     "write_archive", "zip_time",
 ]
 
-FetchBytes = Callable[[ImageRecord], Awaitable[bytes]]
+#: Reads a record's bytes; None when they are not there (its shard, or the range, is gone).
+FetchBytes = Callable[[ImageRecord], Awaitable[bytes | None]]
+#: The reason a record whose bytes could not be read is left out.
+UNREADABLE = "unreadable"
 
 _MANIFEST_SPOOL = 8 * 1024 * 1024
 
@@ -53,8 +56,8 @@ def zip_time(meta: DatasetMeta) -> tuple[int, int, int, int, int, int]:
 
 
 def skip_reason(record: ImageRecord, meta: DatasetMeta) -> str | None:
-    """Why a record stays out of the archive: ``"excluded"``, ``"invalid"``, ``"duplicate"``
-    or ``"below_min_level"``; None when it goes in (the rule is :func:`~shared.datasets.
+    """Why a record stays out of the archive: ``"missing"``, ``"excluded"``, ``"invalid"``,
+    ``"duplicate"`` or ``"below_min_level"``; None when it goes in (the rule is :func:`~shared.datasets.
     curation.admit`).
 
     Example::
@@ -72,11 +75,16 @@ class Admitted(NamedTuple):
     split: str
 
 
-def intact(record: ImageRecord, data: bytes, tally: ArchiveTally) -> bool:
-    """True when ``data`` are the record's bytes (their sha256); else counted ``bytes_mismatch``."""
+def intact(record: ImageRecord, data: bytes | None, tally: ArchiveTally) -> bool:
+    """True when ``data`` are the record's bytes (their sha256); else the record is left out
+    and named: ``unreadable`` when there were no bytes to read, ``bytes_mismatch`` when they
+    were others."""
+    if data is None:
+        tally.skip(record, UNREADABLE)
+        return False
     if hashlib.sha256(data).hexdigest() == record.sha256:
         return True
-    tally.skipped["bytes_mismatch"] += 1
+    tally.skip(record, "bytes_mismatch")
     return False
 
 
@@ -97,9 +105,10 @@ class ArchiveBuilder:
         self.zip = zip_stream or ZipStream(date_time=zip_time(meta))
         self.manifest = spool
 
-    def add_image(self, record: ImageRecord, split: str, data: bytes) -> Iterator[bytes]:
+    def add_image(self, record: ImageRecord, split: str, data: bytes | None) -> Iterator[bytes]:
         if not intact(record, data, self.tally):
             return
+        assert data is not None
         member = image_path(self.meta.layout, record.label, split, record.sha256, record.format.extension)
         if member in self.zip.names:
             self.tally.skipped["repeated"] += 1
@@ -136,6 +145,7 @@ class ArchiveBuilder:
             sha256=self.zip.sha256,
             members=len(self.zip.names),
             skipped=dict(sorted(self.tally.skipped.items())),
+            left_out=self.tally.named(),
             licenses=dict(sorted(self.tally.licenses.items())),
         )
 
@@ -152,14 +162,15 @@ async def admitted(
         if packed is not None:
             yield Admitted(packed, split_for(packed.sha256, meta.splits))
         else:
-            tally.skipped[reason or "unknown"] += 1
+            tally.skip(record, reason or "unknown")
 
 
 async def fetched(
     admitted: AsyncIterable[Admitted], fetch_bytes: FetchBytes, window: int
-) -> AsyncIterator[tuple[Admitted, bytes]]:
-    """Admitted records with their bytes, in input order, fetching up to ``window`` ahead."""
-    pending: deque[tuple[Admitted, asyncio.Task[bytes]]] = deque()
+) -> AsyncIterator[tuple[Admitted, bytes | None]]:
+    """Admitted records with their bytes (None: unreadable), in input order, fetching up to
+    ``window`` ahead."""
+    pending: deque[tuple[Admitted, asyncio.Task[bytes | None]]] = deque()
     try:
         async for entry in admitted:
             pending.append((entry, asyncio.ensure_future(fetch_bytes(entry.record))))
@@ -185,9 +196,11 @@ async def write_archive(
     """Write the dataset archive of ``records`` into ``sink`` and close it (layouts ``zip``
     and ``imagefolder``; a ``webdataset`` is built by :mod:`shared.datasets.webdataset`).
 
-    Records that a reviewer excluded, invalid, flagged duplicates (unless
-    ``meta.include_duplicates``), validated below ``meta.min_level``, repeated, or whose fetched bytes do not match their
-    sha256 are left out and counted in ``summary.skipped``. ``fetch_bytes`` runs for up to
+    Records whose bytes a verify found lost, that a reviewer excluded, invalid, flagged
+    duplicates (unless ``meta.include_duplicates``), validated below ``meta.min_level``,
+    repeated, whose bytes could not be read (``fetch_bytes`` answered None) or do not match
+    their sha256 are left out and counted in ``summary.skipped`` (the lost ones also named in
+    ``summary.left_out``). ``fetch_bytes`` runs for up to
     ``prefetch`` records at once; the archive keeps the input order.
 
     If anything fails, the sink is aborted (when it has ``abort()``) instead of closed, so a

@@ -184,8 +184,11 @@ async def build_part(
         await _mark(datasets, meta.dataset_id, build.user_id, DatasetStatus.building)
     pages = RecordPages(images, meta.job_id, build.state.continuation, build.part_images)
 
-    async def fetch(record: ImageRecord) -> bytes:
-        return await read_image(blobs, record)  # one ranged read of the image's shard
+    async def fetch(record: ImageRecord) -> bytes | None:
+        try:
+            return await read_image(blobs, record)  # one ranged read of the image's shard
+        except NotFound:  # its shard, or the range, is gone: left out and named, not fatal
+            return None
 
     state = await pack_part(
         pages, fetch, blobs, build, prefetch=settings.dataset_prefetch, block_size=settings.dataset_block_size
@@ -228,7 +231,7 @@ async def finish_build(
     dataset = await _mark(
         datasets, meta.dataset_id, build.user_id, DatasetStatus.ready, error=None,
         counts=summary.counts.model_dump(mode="json"), size_bytes=summary.size_bytes,
-        sha256=summary.sha256,
+        sha256=summary.sha256, skipped=summary.skipped, left_out=summary.left_out,
     )  # fmt: skip
     if meta.layout.is_zip:  # a retried finish reads them again until the dataset is ready
         await remove_parts(blobs, meta.dataset_id, build.state.part)

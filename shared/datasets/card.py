@@ -23,9 +23,16 @@ from shared.datasets.layout import describe_layout, layout_files
 from shared.models.datasets import DatasetCounts, DatasetMeta, DatasetTally
 from shared.models.images import ImageRecord
 
-__all__ = ["ArchiveTally", "csv_cell", "dataset_json", "labels_csv", "render_card"]
+__all__ = [
+    "LEFT_OUT_IDS", "NAMED_REASONS", "ArchiveTally", "csv_cell", "dataset_json", "labels_csv", "render_card",
+]
 
 UNKNOWN_LICENSE = "unknown"
+#: Reasons a record is left out for want of its bytes: their ids are named (``left_out`` in
+#: dataset.json and on the dataset record), the first :data:`LEFT_OUT_IDS` of each.
+NAMED_REASONS = ("unreadable", "missing", "bytes_mismatch")
+#: Ids named per reason, at most (the total is in ``skipped``).
+LEFT_OUT_IDS = 100
 #: What a spreadsheet may read as the start of a formula (OWASP, "CSV Injection"), and the
 #: quote that escapes it (prefixed to a cell starting with one of these, itself included, so a
 #: reader gets the text back by dropping one leading quote).
@@ -48,7 +55,8 @@ def csv_cell(text: str) -> str:
 @dataclass
 class ArchiveTally:
     """Counts gathered while packing: per label, per split, per label and split, sources,
-    licenses, records left out by reason, and images packed under a reviewer's label."""
+    licenses, records left out by reason (and the ids of those left out for want of their
+    bytes, see :data:`NAMED_REASONS`), and images packed under a reviewer's label."""
 
     splits: dict[str, float]
     per_label: Counter[str] = field(default_factory=Counter)
@@ -57,6 +65,7 @@ class ArchiveTally:
     sources: Counter[str] = field(default_factory=Counter)
     licenses: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    left_out: dict[str, list[str]] = field(default_factory=dict)
     relabelled: int = 0
 
     @classmethod
@@ -74,6 +83,7 @@ class ArchiveTally:
             sources=Counter(saved.sources),
             licenses=Counter(saved.licenses),
             skipped=Counter(saved.skipped),
+            left_out={reason: list(ids) for reason, ids in saved.left_out.items()},
             relabelled=saved.relabelled,
         )  # fmt: skip
 
@@ -85,8 +95,22 @@ class ArchiveTally:
         return DatasetTally(
             per_label=dict(self.per_label), per_split=dict(self.per_split),
             per_label_split=by_label, sources=dict(self.sources),
-            licenses=dict(self.licenses), skipped=dict(self.skipped), relabelled=self.relabelled,
+            licenses=dict(self.licenses), skipped=dict(self.skipped), left_out=self.named(),
+            relabelled=self.relabelled,
         )  # fmt: skip
+
+    def skip(self, record: ImageRecord, reason: str) -> None:
+        """Leave ``record`` out for ``reason``: counted, and named if it is one of
+        :data:`NAMED_REASONS` (the first :data:`LEFT_OUT_IDS` of each)."""
+        self.skipped[reason] += 1
+        if reason in NAMED_REASONS:
+            ids = self.left_out.setdefault(reason, [])
+            if len(ids) < LEFT_OUT_IDS:
+                ids.append(record.id)
+
+    def named(self) -> dict[str, list[str]]:
+        """The ids left out for want of their bytes, by reason (in :data:`NAMED_REASONS` order)."""
+        return {reason: list(self.left_out[reason]) for reason in NAMED_REASONS if self.left_out.get(reason)}
 
     def add(self, record: ImageRecord, split: str) -> None:
         self.per_label[record.label] += 1
@@ -146,6 +170,7 @@ def dataset_json(meta: DatasetMeta, tally: ArchiveTally, shards: list[dict[str, 
         "sources": dict(sorted(tally.sources.items())),
         "licenses": dict(sorted(tally.licenses.items())),
         "skipped": dict(sorted(tally.skipped.items())),
+        "left_out": tally.named(),
         "relabelled": tally.relabelled,
         "files": layout_files(meta.layout),
     }
@@ -230,4 +255,10 @@ def render_card(meta: DatasetMeta, tally: ArchiveTally) -> str:
     if tally.skipped:
         skipped = ", ".join(f"{reason}: {n}" for reason, n in sorted(tally.skipped.items()))
         lines.append(f"- Left out: {skipped}")
+    if tally.named():
+        lines.append(
+            "- Images whose bytes could not be read (`unreadable`), that a verify found lost "
+            "(`missing`) or that did not match their sha256 (`bytes_mismatch`) are named in "
+            f"`dataset.json` (`left_out`, the first {LEFT_OUT_IDS} of each)"
+        )
     return "\n".join(lines) + "\n"

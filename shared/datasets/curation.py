@@ -1,7 +1,8 @@
 """The one rule of what goes into a dataset, review included: every layout packs exactly the
 records :func:`admit` lets in, under the label it gives them.
 
-A record stays out when a reviewer excluded it (``excluded``), when it failed a check
+A record stays out when a verify found its bytes lost and could not fetch them again
+(``missing``), when a reviewer excluded it (``excluded``), when it failed a check
 (``invalid``), when it is a near-duplicate of a kept image and the dataset leaves those out
 (``duplicate``), or when it was validated below the dataset's level (``below_min_level``).
 A record that goes in carries its label after review: the one a reviewer moved it to, else
@@ -12,7 +13,7 @@ Example::
 
     record, reason = admit(record, meta)
     if record is None:
-        tally.skipped[reason] += 1       # "excluded", "invalid", "duplicate", "below_min_level"
+        tally.skipped[reason] += 1       # "missing", "excluded", "invalid", "duplicate", "below_min_level"
     else:
         pack(record)                     # record.label is the label after review
 """
@@ -22,10 +23,12 @@ from __future__ import annotations
 from shared.models.datasets import DatasetMeta
 from shared.models.images import ImageRecord
 
-__all__ = ["EXCLUDED", "admit", "curated", "is_relabelled"]
+__all__ = ["EXCLUDED", "MISSING", "admit", "curated", "is_relabelled"]
 
 #: The reason a record a reviewer excluded is left out (``skipped`` in dataset.json).
 EXCLUDED = "excluded"
+#: The reason a record whose bytes a verify found lost is left out.
+MISSING = "missing"
 
 
 def curated(record: ImageRecord) -> ImageRecord | None:
@@ -49,6 +52,8 @@ def admit(record: ImageRecord, meta: DatasetMeta) -> tuple[ImageRecord | None, s
 
         admit(record.model_copy(update={"excluded": True}), meta)   # (None, "excluded")
     """
+    if record.missing:
+        return None, MISSING
     packed = curated(record)
     if packed is None:
         return None, EXCLUDED

@@ -142,9 +142,10 @@ class _ShardSet:
             self.open[split] = _Shard(self.blobs, self.build.meta, split, state, self.build.state.part)
         return self.open[split]
 
-    async def add(self, record: ImageRecord, split: str, data: bytes) -> None:
+    async def add(self, record: ImageRecord, split: str, data: bytes | None) -> None:
         if not intact(record, data, self.tally):
             return
+        assert data is not None
         if record.sha256 in self.seen:
             self.tally.skipped["repeated"] += 1
             return
@@ -273,7 +274,8 @@ async def finish_shards(
         size += len(data)
     return ArchiveSummary(
         counts=tally.counts(), size_bytes=size, sha256=digest, members=len(shards) + 3,
-        skipped=dict(sorted(tally.skipped.items())), licenses=dict(sorted(tally.licenses.items())),
+        skipped=dict(sorted(tally.skipped.items())), left_out=tally.named(),
+        licenses=dict(sorted(tally.licenses.items())),
     )  # fmt: skip
 
 

@@ -19,3 +19,4 @@ from shared.models.progress import *  # noqa: F401,F403
 from shared.models.api import *  # noqa: F401,F403
 from shared.models.datasets import *  # noqa: F401,F403
 from shared.models.review import *  # noqa: F401,F403
+from shared.models.verify import *  # noqa: F401,F403

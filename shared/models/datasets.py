@@ -183,6 +183,15 @@ class Dataset(Document, DatasetCreate):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     error: str | None = None
+    skipped: dict[str, int] = Field(
+        default_factory=dict, description="images of the job left out, by reason (also in dataset.json)"
+    )
+    left_out: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="images left out for want of their bytes, by reason: unreadable (the build could "
+        "not read them), missing (a verify found them lost), bytes_mismatch; the first 100 ids of "
+        "each, the totals in skipped",
+    )
 
 
 class DatasetQuery(PageQuery):
@@ -259,6 +268,10 @@ class ArchiveSummary(Model):
     skipped: dict[str, int] = Field(
         default_factory=dict, description="records left out, by reason"
     )
+    left_out: dict[str, list[str]] = Field(
+        default_factory=dict, description="ids of records left out for want of their bytes, by reason "
+        "(unreadable, missing, bytes_mismatch; the first 100 of each)",
+    )
     licenses: dict[str, int] = Field(default_factory=dict)
 
 
@@ -275,6 +288,9 @@ class DatasetTally(Model):
     sources: dict[str, int] = Field(default_factory=dict)
     licenses: dict[str, int] = Field(default_factory=dict)
     skipped: dict[str, int] = Field(default_factory=dict)
+    left_out: dict[str, list[str]] = Field(
+        default_factory=dict, description="ids left out for want of their bytes, by reason (bounded)"
+    )
     relabelled: int = Field(default=0, description="images packed under the label a reviewer moved them to")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -152,6 +153,11 @@ class ImageRecord(Document):
         default=None, ge=0, description="where the image's ``bytes`` bytes start in the blob "
         "(None: the blob is the image alone)"
     )
+    shard_key: int = Field(
+        default_factory=lambda data: shard_key(data.get("blob_name", "")), ge=0,
+        description="the record's place in its job's verify partition (:func:`shard_key` of the "
+        "shard that first stored it; kept when a verify moves the bytes to another shard)",
+    )
     sha256: str
     phash: str
     windows: list[str] = Field(
@@ -174,11 +180,35 @@ class ImageRecord(Document):
     )
     curated_by: str | None = Field(default=None, description="the user who last curated it")
     curated_at: datetime | None = None
+    # Set by a verify (``POST /api/v1/jobs/{job_id}/verify``, ``shared.verify``) that found the
+    # bytes lost and could not fetch them again; honoured by every dataset build.
+    missing: bool = Field(
+        default=False, description="the bytes are lost and could not be fetched again: left out of every dataset"
+    )
+    missing_reason: str | None = Field(
+        default=None, description="why the bytes could not be fetched again (a FailureReason, or 'changed')"
+    )
+    missing_at: datetime | None = None
 
     @property
     def effective_label(self) -> str:
         """The label the image has after review: the one a reviewer moved it to, else its own."""
         return self.curated_label or self.label
+
+
+#: Width of a shard key: 32 bits, as wide as the id prefixes validation cuts its batches at.
+SHARD_KEY_BITS = 32
+
+
+def shard_key(blob_name: str) -> int:
+    """A record's place in its job's verify partition: the first 32 bits of the sha256 of the
+    shard that first stored it. Every record of a shard has the same key, so a verify batch
+    (a range of keys) holds whole shards and asks each shard's size once.
+
+    >>> shard_key("images/j1/shards/c2/000007-a1b2c3d4.tar")
+    3254374251
+    """
+    return int(hashlib.sha256(blob_name.encode()).hexdigest()[: SHARD_KEY_BITS // 4], 16)
 
 
 class ValidationResult(Model):

@@ -358,12 +358,19 @@ class JobProgress(Model):
     failed_chunks: int = 0
     downloaded_images: int = 0
     stored_images: int = Field(
-        default=0, description="images the crawl stored (an exact duplicate is stored once)"
+        default=0,
+        description="images the crawl stored (an exact duplicate is stored once), less those a "
+        "verify found lost and could not fetch again",
     )
     valid_images: int = Field(
         default=0,
         description="stored images that passed validation: near-duplicates and images the "
         "latest finished validation rejected are not counted; before one, equal to stored_images",
+    )
+    missing_images: int = Field(
+        default=0,
+        description="images whose bytes the latest finished verify found lost and could not fetch "
+        "again (marked missing): counted in neither stored_images nor valid_images",
     )
     duplicate_images: int = 0
     failed_downloads: int = 0

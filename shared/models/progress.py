@@ -25,6 +25,7 @@ from shared.models.base import ChunkStatus, JobStatus, Model, utcnow
 from shared.models.images import BatchResult, Candidate, ValidationRules
 from shared.models.jobs import ChunkSpec, Job, JobProgress, estimate_completion, work_done
 from shared.models.validation import BatchValidation, ValidationProgress, ValidationStart
+from shared.models.verify import BatchVerification, VerifyProgress, VerifyStart
 
 _OPEN = (ChunkStatus.pending, ChunkStatus.in_progress)
 #: How many checkpoint write latencies the checkpoint entity keeps (the newest ones).
@@ -78,6 +79,13 @@ class ProgressState(Model):
     settled_rejected: int = Field(
         default=0, description="images the latest finished validation run set aside"
     )
+    verification: VerifyProgress | None = Field(default=None, description="the job's latest verify run")
+    settled_missing: int = Field(
+        default=0, description="records the latest finished verify left marked missing (bytes lost)"
+    )
+    settled_missing_kept: int = Field(
+        default=0, description="of those, the ones that were valid and not near-duplicates"
+    )
 
     def start_run(self, op: StartRun) -> "ProgressState":
         """A run begins. Start and retry reset every counter. A resume rebuilds the image
@@ -88,6 +96,9 @@ class ProgressState(Model):
         if op.run < self.run:
             return self  # a terminated run's start that arrived late
         base = ProgressState() if op.reset else self.model_copy(deep=True)
+        # Marks of missing bytes live on the records, which a new run keeps: so do their counts.
+        base.verification = self.verification
+        base.settled_missing, base.settled_missing_kept = self.settled_missing, self.settled_missing_kept
         if op.baseline is not None and not op.reset:
             base.valid = sum(count.valid for count in op.baseline.values())
             base.downloaded = sum(count.downloaded for count in op.baseline.values())
@@ -155,6 +166,34 @@ class ProgressState(Model):
             update["settled_rejected"] = applied.rejected
         return self.model_copy(update=update)
 
+    def start_verify(self, op: VerifyStart) -> "ProgressState":
+        """A verify run begins; the same run announced again keeps its counts."""
+        if self.verification is not None and self.verification.run_id == op.run_id:
+            return self
+        new = self.model_copy(deep=True)
+        new.verification = VerifyProgress(**op.model_dump())
+        if new.verification.finished:  # a job without records: nothing to count
+            new.verification.finished_at = op.started_at
+        new.updated_at = utcnow()
+        return new
+
+    def apply_verify(self, result: BatchVerification) -> "ProgressState":
+        """Count one verify batch (once per run and batch index). When the run's last batch is
+        counted, its marked records become the job's missing ones: the counts it reports are
+        then what the records say, whatever earlier runs found (a verify run twice settles the
+        same numbers)."""
+        if self.verification is None:
+            return self
+        now = utcnow()
+        applied = self.verification.apply(result, now)
+        if applied is self.verification:
+            return self
+        update: dict[str, object] = {"verification": applied, "updated_at": now}
+        if applied.finished:
+            update["settled_missing"] = applied.marked
+            update["settled_missing_kept"] = applied.marked_kept
+        return self.model_copy(update=update)
+
     def count(self, *statuses: ChunkStatus) -> int:
         return sum(1 for s in self.chunks.values() if s in statuses)
 
@@ -173,7 +212,11 @@ class ProgressState(Model):
         arrive, not only the chunks as they finish. The job's status (its record) has the last
         word: once it is finished no chunk is active, whatever chunk messages were still on
         their way when its orchestrations were stopped, and a cancelled job is in phase
-        ``cancelled``."""
+        ``cancelled``.
+
+        Records a finished verify marked missing (bytes lost, not fetched again) are not
+        counted: ``stored_images`` leaves them all out, ``valid_images`` those that were valid
+        and not near-duplicates (the others are among what validation set aside)."""
         total = len(self.chunks)
         completed = self.count(ChunkStatus.completed)
         failed = self.count(ChunkStatus.failed)
@@ -191,6 +234,8 @@ class ProgressState(Model):
         # What the latest finished validation set aside: a run under way counts once it ends.
         run = self.validation
         rejected = run.rejected if run is not None and run.finished else self.settled_rejected
+        stored = max(0, self.valid - self.settled_missing)
+        kept = max(0, self.valid - rejected - self.settled_missing_kept)
         return JobProgress(
             job_id=job_id,
             status=status,
@@ -202,8 +247,9 @@ class ProgressState(Model):
             completed_chunks=completed,
             failed_chunks=failed,
             downloaded_images=self.downloaded,
-            stored_images=self.valid,
-            valid_images=max(0, self.valid - rejected),
+            stored_images=stored,
+            valid_images=min(stored, kept),
+            missing_images=self.settled_missing,
             duplicate_images=self.duplicates,
             failed_downloads=sum(self.failed.values()),
             failed_by_reason=dict(self.failed),

@@ -45,8 +45,9 @@ LabelText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 #: Which of a job's images to list: ``kept`` are those a dataset build packs by default
-#: (valid, not near-duplicates, not excluded).
-ImageState = Literal["all", "kept", "excluded", "duplicate", "invalid", "relabelled"]
+#: (valid, not near-duplicates, not excluded, bytes not lost); ``missing`` those whose bytes a
+#: verify found lost and could not fetch again.
+ImageState = Literal["all", "kept", "excluded", "duplicate", "invalid", "relabelled", "missing"]
 
 
 class ReviewImage(Model):
@@ -78,6 +79,8 @@ class ReviewImage(Model):
     curated_label: str | None = None
     curated_by: str | None = None
     curated_at: datetime | None = None
+    missing: bool = Field(default=False, description="a verify found the bytes lost and could not fetch them again")
+    missing_reason: str | None = None
     created_at: datetime
 
     @classmethod
@@ -98,7 +101,8 @@ class ImageQuery(PageQuery):
     state: ImageState = Field(
         default="all",
         description="kept: what a default dataset build packs (valid, not near-duplicates, not "
-        "excluded); excluded; duplicate; invalid (failed a check); relabelled (moved by a reviewer)",
+        "excluded, bytes not lost); excluded; duplicate; invalid (failed a check); relabelled "
+        "(moved by a reviewer); missing (bytes lost, marked by a verify)",
     )
 
 

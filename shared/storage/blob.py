@@ -193,6 +193,15 @@ class BlobStore:
             props = await self._blob(container, name).get_blob_properties()
         return props.content_settings.content_type
 
+    async def size(self, container: str, name: str) -> int | None:
+        """The blob's size in bytes, None when it does not exist (one request: its properties)."""
+        with _blob_errors(container, name):
+            try:
+                props = await self._blob(container, name).get_blob_properties()
+            except ResourceNotFoundError:
+                return None
+        return int(props.size)
+
     async def exists(self, container: str, name: str) -> bool:
         """True when the blob exists (in any tier)."""
         with _blob_errors(container, name):

@@ -349,6 +349,10 @@ class ImageValidation(NamedTuple):
     duplicate_of: str | None = None
 
 
+#: SQL condition: the record's bytes were not found lost by a verify (``missing``, which
+#: records written before it existed do not have).
+NOT_MISSING = "(NOT IS_DEFINED(c.missing) OR c.missing = false)"
+
 #: Operations per Cosmos transactional batch (the service's limit).
 BATCH_LIMIT = 100
 
@@ -418,21 +422,23 @@ class ImagesRepo(Repo[ImageRecord]):
         *,
         valid_only: bool = False,
     ) -> tuple[list[ImageRecord], str | None]:
-        """One page of a job's images (valid, non-duplicate ones with ``valid_only``)."""
+        """One page of a job's images (valid, non-duplicate ones whose bytes are there with
+        ``valid_only``)."""
         return await self.page(
             self._job_sql("SELECT * FROM c", valid_only), pk=job_id, limit=limit,
             continuation=continuation,
         )  # fmt: skip
 
     async def count_by_job(self, job_id: str, *, valid_only: bool = False) -> int:
-        """How many images the job has (valid, non-duplicate ones with ``valid_only``)."""
+        """How many images the job has (valid, non-duplicate ones whose bytes are there with
+        ``valid_only``)."""
         sql = self._job_sql("SELECT VALUE COUNT(1) FROM c", valid_only)
         return int((await self.query_values(sql, pk=job_id))[0])
 
     @staticmethod
     def _job_sql(select: str, valid_only: bool) -> str:
         sql = f"{select} WHERE c.job_id = @pk"
-        return sql + " AND c.is_valid = true AND c.is_duplicate = false" if valid_only else sql
+        return sql + f" AND c.is_valid = true AND c.is_duplicate = false AND {NOT_MISSING}" if valid_only else sql
 
     async def record_validation(self, job_id: str, outcome: ImageValidation) -> ImageRecord:
         """Write one image's validation fields (a patch: the rest of the record is untouched)."""

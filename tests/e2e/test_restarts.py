@@ -1,5 +1,6 @@
 """Nothing is lost across restarts: a SIGKILL of Azurite or of the Cosmos emulator in the middle
-of a job ends in a completed job with exact counts (and a dataset that reads every image), a
+of a job ends in a completed job with exact counts (and a dataset that reads every image, and a
+verify that finds every image's bytes where its record says), a
 stack stopped and started again keeps its jobs, records, datasets and API keys, and an emulator
 that comes back empty is made ready again by the running app.
 
@@ -98,6 +99,18 @@ def built(client: httpx.Client, job_id: str) -> dict[str, Any]:
     return dict(wait(ready, 120, f"dataset {dataset_id}"))
 
 
+def verified(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    """A deep verify of the job, once over: every image's bytes read back and hashed."""
+    started = client.post(f"/jobs/{job_id}/verify", json={"deep": True})
+    assert started.status_code == 202, started.text
+
+    def over() -> dict[str, Any] | None:
+        report = client.get(f"/jobs/{job_id}/verify").json()
+        return report if report["status"] != "running" else None
+
+    return dict(wait(over, 120, f"the verify of {job_id}"))
+
+
 def assert_exact(client: httpx.Client, job_id: str, per_label: int = PER_LABEL) -> dict[str, Any]:
     """The job completed with every image counted once, stored once, and readable."""
     progress = finished(client, job_id)
@@ -122,6 +135,10 @@ def test_a_sigkill_of_an_emulator_mid_job_ends_in_a_completed_job(stack: Stack, 
         stack.services.kill(service)  # mid-job, with writes in flight
         stack.services.start()
         assert_exact(client, job_id)
+        report = verified(client, job_id)
+        expected = PER_LABEL * len(LABELS)
+        assert report["status"] == "completed", report
+        assert (report["checked"], report["present"], report["missing"]) == (expected, expected, 0), report
 
 
 def test_stack_down_and_up_keeps_jobs_records_datasets_and_keys(stack: Stack) -> None:

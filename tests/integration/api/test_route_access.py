@@ -145,6 +145,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "v1/validation/stats/{job_id}"): Case(401, 403, 200, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/logs"): Case(401, 403, 200, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/stats"): Case(401, 403, 200, 403, setup="job"),
+    # any job may be verified, one with no images too; a job never verified has no report
+    ("POST", "v1/jobs/{job_id}/verify"): Case(401, 403, 202, 403, setup="job"),
+    ("GET", "v1/jobs/{job_id}/verify"): Case(401, 403, 404, 403, setup="job"),
     ("GET", "v1/jobs/{job_id}/checkpoint"): Case(401, 403, 200, 200, setup="started_job"),
     ("GET", "v1/jobs/{job_id}/checkpoints/chunks"): Case(401, 403, 200, 200, setup="started_job"),
     ("GET", "v1/jobs/{job_id}/checkpoints/keywords"): Case(401, 403, 200, 200, setup="started_job"),

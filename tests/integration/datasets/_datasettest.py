@@ -31,23 +31,33 @@ def noise_png(seed: int) -> bytes:
 
 
 class ImageServer:
-    """Serves ``/img/<seed>.png`` (noise of that seed) on 127.0.0.1; anything else is a 404."""
+    """Serves ``/img/<seed>.png`` (noise of that seed) on 127.0.0.1; anything else is a 404.
+
+    What a test may change while it runs: seeds in ``gone`` answer 404 (the image left its
+    site), seeds in ``changed`` serve another image, and each answer waits ``delay`` seconds."""
 
     def __init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
         self.url = ""
+        self.gone: set[int] = set()
+        self.changed: set[int] = set()
+        self.delay = 0.0
 
     def urls(self, seeds: range | list[int]) -> list[str]:
         return [f"{self.url}/img/{seed}.png" for seed in seeds]
 
     def start(self) -> ImageServer:
+        server = self
+
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 name = self.path.rsplit("/", 1)[-1].removesuffix(".png")
-                if not self.path.startswith("/img/") or not name.isdigit():
+                time.sleep(server.delay)
+                if not self.path.startswith("/img/") or not name.isdigit() or int(name) in server.gone:
                     self.send_error(404)
                     return
-                body = noise_png(int(name))
+                seed = int(name)
+                body = noise_png(seed + 1_000_000 if seed in server.changed else seed)
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")
                 self.send_header("Content-Length", str(len(body)))
