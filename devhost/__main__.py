@@ -9,7 +9,7 @@ from pathlib import Path
 from .host import run
 
 
-def main(argv: list | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devhost",
         description="Serve DIR/function_app.py (a df.DFApp) with HTTP triggers, durable "

@@ -14,14 +14,19 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from types import ModuleType
+from typing import Any
 
 log = logging.getLogger("devhost.app")
 
 HTTP, TIMER, ORCHESTRATION, ACTIVITY, ENTITY = (
     "httpTrigger", "timerTrigger", "orchestrationTrigger", "activityTrigger", "entityTrigger")
+
+#: An orchestrator's raw generator function and its declared input type (or None).
+OrchestratorCode = tuple[Callable[..., Any], Any]
 
 
 @dataclass
@@ -30,9 +35,9 @@ class FunctionInfo:
 
     name: str
     trigger: str
-    trigger_binding: Dict[str, Any]
+    trigger_binding: dict[str, Any]
     user_function: Callable[..., Any]
-    client_bindings: List[str] = field(default_factory=list)
+    client_bindings: list[str] = field(default_factory=list)
     accepts_context: bool = False
 
     @property
@@ -48,10 +53,10 @@ class HostConfig:
     hub_name: str = "DevHostHub"
     max_activities: int = 10 * (os.cpu_count() or 1)
     max_orchestrations: int = 10 * (os.cpu_count() or 1)
-    function_timeout: Optional[float] = None
+    function_timeout: float | None = None
 
     @classmethod
-    def load(cls, app_dir: Path) -> "HostConfig":
+    def load(cls, app_dir: Path) -> HostConfig:
         path = app_dir / "host.json"
         data = json.loads(path.read_text()) if path.exists() else {}
         ext = data.get("extensions", {})
@@ -76,10 +81,15 @@ def parse_timespan(text: str) -> float:
     return ((int(days or 0) * 24 + int(hours)) * 60 + int(minutes)) * 60 + float(seconds)
 
 
-def local_settings(app_dir: Path) -> Dict[str, Any]:
+def local_settings(app_dir: Path) -> dict[str, Any]:
     """DIR/local.settings.json as a dict (empty when there is none)."""
     path = app_dir / "local.settings.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    settings = json.loads(path.read_text())
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return settings
 
 
 def load_local_settings(app_dir: Path) -> None:
@@ -88,7 +98,7 @@ def load_local_settings(app_dir: Path) -> None:
         os.environ.setdefault(key, str(value))
 
 
-def find_app(module: Any, where: str = "function_app.py") -> Any:
+def find_app(module: ModuleType, where: str = "function_app.py") -> Any:
     """The one module-level function app of `module`, whatever its name.
 
     As the Python worker indexes a v2 app: every module attribute that is a
@@ -136,7 +146,7 @@ class AppModel:
 
     def __init__(self, app_dir: Path) -> None:
         self.app_dir = app_dir.resolve()
-        self.functions: Dict[str, FunctionInfo] = {}
+        self.functions: dict[str, FunctionInfo] = {}
         for fn in import_app(self.app_dir).get_functions():
             info = self._describe(fn)
             self.functions[info.name] = info
@@ -145,12 +155,12 @@ class AppModel:
         self.http = self._by_trigger(HTTP)
         self.timers = self._by_trigger(TIMER)
         # call_activity sends the Python function name: index activities by it too.
-        self.activities: Dict[str, FunctionInfo] = {}
+        self.activities: dict[str, FunctionInfo] = {}
         for name, info in self._by_trigger(ACTIVITY).items():
             self.activities[name] = info
             self.activities.setdefault(info.user_function.__name__, info)
 
-    def _by_trigger(self, trigger: str) -> Dict[str, FunctionInfo]:
+    def _by_trigger(self, trigger: str) -> dict[str, FunctionInfo]:
         return {n: f for n, f in self.functions.items() if f.trigger == trigger}
 
     @staticmethod
@@ -160,6 +170,7 @@ class AppModel:
                     for b in fn.get_bindings()]
         trigger = next(b for b in bindings if b["type"] == trigger_type)
         user = fn.get_user_function()
+        params: Mapping[str, inspect.Parameter]
         try:
             params = inspect.signature(user).parameters
         except (TypeError, ValueError):
@@ -170,10 +181,11 @@ class AppModel:
             client_bindings=[b["name"] for b in bindings if b["type"] == "durableClient"],
             accepts_context="context" in params and trigger_type in (HTTP, TIMER))
 
-    def orchestrator_code(self, name: str) -> Any:
+    def orchestrator_code(self, name: str) -> OrchestratorCode:
         """The raw generator function and declared input type of an orchestrator."""
         handle = self.orchestrators[name].user_function
-        return handle.orchestrator_function, getattr(handle, "_df_input_type", None)
+        code: Callable[..., Any] = getattr(handle, "orchestrator_function")
+        return code, getattr(handle, "_df_input_type", None)
 
 
 def resolve_setting(text: str) -> str:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -39,11 +40,11 @@ class CorsPolicy:
     """The allowed origins (exact, without a trailing slash, or "*") and whether credentials
     are allowed."""
 
-    origins: Tuple[str, ...]
+    origins: tuple[str, ...]
     credentials: bool = False
 
     @classmethod
-    def load(cls, app_dir: Path) -> Optional["CorsPolicy"]:
+    def load(cls, app_dir: Path) -> CorsPolicy | None:
         """The policy of DEVHOST_CORS / local.settings.json Host.CORS; None when no origin is set.
         Raises ValueError for "*" with credentials, which browsers refuse (func refuses it too)."""
         host = local_settings(app_dir).get("Host", {})
@@ -59,7 +60,7 @@ class CorsPolicy:
     def allows(self, origin: str) -> bool:
         return ANY in self.origins or origin.rstrip("/") in self.origins
 
-    def headers(self, origin: str) -> Dict[str, str]:
+    def headers(self, origin: str) -> dict[str, str]:
         """The CORS headers of a response to an allowed ``origin``."""
         headers = {"Vary": "Origin"}
         if ANY in self.origins and not self.credentials:

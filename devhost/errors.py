@@ -30,7 +30,8 @@ import logging
 import os
 import re
 import uuid
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
@@ -70,7 +71,7 @@ class ErrorShaper:
         header = os.environ.get("DEVHOST_REQUEST_ID_HEADER") or DEFAULT_REQUEST_ID_HEADER
         return cls(template, header)
 
-    def request_id(self, headers: Optional[Mapping[str, str]]) -> str:
+    def request_id(self, headers: Mapping[str, str] | None) -> str:
         given = (headers or {}).get(self.request_id_header) or ""
         return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
@@ -91,15 +92,15 @@ class ErrorShaper:
         return fill(self.template)
 
     def response(self, status: int, code: str, message: str,
-                 request_headers: Optional[Mapping[str, str]] = None,
-                 headers: Optional[Mapping[str, str]] = None) -> web.Response:
+                 request_headers: Mapping[str, str] | None = None,
+                 headers: Mapping[str, str] | None = None) -> web.Response:
         request_id = self.request_id(request_headers)
         response = web.json_response(self.body(status, code, message, request_id), status=status,
                                      headers={self.request_id_header: request_id, **(headers or {})})
         return response
 
 
-def protocol_error(status: int, exc: Optional[BaseException]) -> tuple[int, str, str]:
+def protocol_error(status: int, exc: BaseException | None) -> tuple[int, str, str]:
     """(status, code, message) for a request the host could not read."""
     if isinstance(exc, LineTooLong):
         if str(exc.args[1]) == str(MAX_URL_LINE):
@@ -120,8 +121,8 @@ class _ShapedRequestHandler(RequestHandler):
     shaper: ErrorShaper = ErrorShaper()
 
     def handle_error(self, request: web.BaseRequest, status: int = 500,
-                     exc: Optional[BaseException] = None,
-                     message: Optional[str] = None) -> web.StreamResponse:
+                     exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
         if request.writer.output_size > 0:  # part of an answer went out: nothing to fix
             raise ConnectionError("response already started: cannot answer the error")
         status, code, text = protocol_error(status, exc)
@@ -143,8 +144,9 @@ class ShapedRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
-        handler = type("ShapedRequestHandler", (_ShapedRequestHandler,),
-                       {"__slots__": (), "shaper": self.shaper})
+        handler: type[_ShapedRequestHandler] = type(
+            "ShapedRequestHandler", (_ShapedRequestHandler,),
+            {"__slots__": (), "shaper": self.shaper})
 
         def make_handler(this: web.Server) -> RequestHandler:
             return handler(this, loop=this._loop, **this._kwargs)

@@ -7,8 +7,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import azure.functions as func
 from aiohttp import web
@@ -36,8 +37,8 @@ def _key_ok(request: web.Request, *settings: str) -> bool:
     return given in keys
 
 
-def _joined(multi: Any, sep: str) -> dict:
-    joined: dict = {}
+def _joined(multi: Mapping[str, str], sep: str) -> dict[str, str]:
+    joined: dict[str, str] = {}
     for key, value in multi.items():
         joined[key] = f"{joined[key]}{sep}{value}" if key in joined else value
     return joined
@@ -64,7 +65,7 @@ def to_web_response(result: Any) -> web.StreamResponse:
 class DevHost:
     """Loads the app, opens the state file and serves until asked to stop."""
 
-    def __init__(self, app_dir: Path, host: str, port: int, state: Optional[Path],
+    def __init__(self, app_dir: Path, host: str, port: int, state: Path | None,
                  workers: int) -> None:
         self.app_dir = app_dir.resolve()
         load_local_settings(self.app_dir)
@@ -74,15 +75,15 @@ class DevHost:
         self.model = AppModel(self.app_dir)
         self.store = Store(state or self.app_dir / ".devhost" / "state.sqlite")
         self.replayer = Replayer(self.app_dir, self.model, workers)
-        self.engine: Optional[Engine] = None
+        self.engine: Engine | None = None
         self.router = Router([(info.trigger_binding.get("route") or name, info)
                               for name, info in self.model.http.items()])
         self.origin = ""
-        self.timers: Optional[TimerTriggers] = None
+        self.timers: TimerTriggers | None = None
         self.errors = ErrorShaper.from_env()
 
     def error(self, request: web.Request, status: int, code: str, message: str,
-              headers: Optional[dict] = None) -> web.Response:
+              headers: Mapping[str, str] | None = None) -> web.Response:
         """One of the host's own error answers (see devhost/errors.py)."""
         return self.errors.response(status, code, message, request.headers, headers)
 
@@ -118,20 +119,20 @@ class DevHost:
         matches = self.router.find(path)
         if not matches:
             return self.error(request, 404, "route_not_found", f"No route {shown}.")
-        allowed = []
+        allowed: list[str] = []
         for route, params in matches:
-            info: FunctionInfo = route.target  # type: ignore[assignment]
+            info = route.target
             methods = [m.upper() for m in info.trigger_binding.get("methods") or []]
             if methods and request.method not in methods:
                 allowed += methods
                 continue
             return await self._call_http(info, request, params)
-        methods = ", ".join(sorted(set(allowed)))
+        allow = ", ".join(sorted(set(allowed)))
         return self.error(request, 405, "method_not_allowed",
-                          f"{shown} is not supported: use {methods}.", {"Allow": methods})
+                          f"{shown} is not supported: use {allow}.", {"Allow": allow})
 
     async def _call_http(self, info: FunctionInfo, request: web.Request,
-                         params: dict) -> web.StreamResponse:
+                         params: dict[str, str]) -> web.StreamResponse:
         level = str(info.trigger_binding.get("authLevel", "function")).lower()
         if level == "function" and not _key_ok(request, "DEVHOST_FUNCTION_KEY",
                                                "DEVHOST_MASTER_KEY"):
@@ -193,7 +194,7 @@ class DevHost:
         log.info("stopped")
 
 
-def run(app_dir: Path, host: str, port: int, state: Optional[Path], workers: int) -> int:
+def run(app_dir: Path, host: str, port: int, state: Path | None, workers: int) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, Dict
+from typing import Any
 
 from .appmodel import FunctionInfo
 
@@ -26,7 +26,7 @@ async def invoke(info: FunctionInfo, trigger_value: Any, client_json: str,
     Sync functions run in the default thread pool (as the Python worker does), coroutines on
     the event loop.
     """
-    kwargs: Dict[str, Any] = {info.trigger_binding["name"]: trigger_value}
+    kwargs: dict[str, Any] = {info.trigger_binding["name"]: trigger_value}
     for name in info.client_bindings:
         kwargs[name] = client_json
     if info.accepts_context:

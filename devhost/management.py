@@ -9,20 +9,22 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from aiohttp import web
 
 from .engine import Engine
-from .store import TERMINAL, stamp
+from .protocol import TERMINAL, EventType, RuntimeStatus, event, protocol_name, stamp
+from .store import Instance, MessageKind
 
 BASE = "/runtime/webhooks/durabletask"
-EVENT_NAMES = {0: "ExecutionStarted", 1: "ExecutionCompleted", 2: "ExecutionFailed",
-               3: "ExecutionTerminated", 4: "TaskScheduled", 5: "TaskCompleted",
-               6: "TaskFailed", 7: "SubOrchestrationInstanceCreated",
-               8: "SubOrchestrationInstanceCompleted", 9: "SubOrchestrationInstanceFailed",
-               10: "TimerCreated", 11: "TimerFired", 14: "EventSent", 15: "EventRaised",
-               19: "ExecutionSuspended", 20: "ExecutionResumed"}
+#: The history events a status shows (named as the Durable Functions HTTP API names them).
+SHOWN_EVENTS = frozenset({
+    EventType.EXECUTION_STARTED, EventType.EXECUTION_COMPLETED, EventType.EXECUTION_FAILED,
+    EventType.EXECUTION_TERMINATED, EventType.TASK_COMPLETED, EventType.TASK_FAILED,
+    EventType.SUB_ORCHESTRATION_INSTANCE_COMPLETED, EventType.SUB_ORCHESTRATION_INSTANCE_FAILED,
+    EventType.TIMER_FIRED, EventType.EVENT_RAISED, EventType.EXECUTION_SUSPENDED,
+    EventType.EXECUTION_RESUMED})
 OUTPUT_FIELDS = ("Input", "Result")
 
 
@@ -52,7 +54,7 @@ def client_binding(origin: str, hub: str) -> str:
     })
 
 
-def _loads(text: Optional[str]) -> Any:
+def _loads(text: str | None) -> Any:
     return json.loads(text) if text is not None else None
 
 
@@ -61,7 +63,7 @@ def _flag(request: web.Request, name: str, default: bool) -> bool:
     return default if value is None else value.lower() in ("true", "1", "yes")
 
 
-def _time_arg(request: web.Request, name: str) -> Optional[str]:
+def _time_arg(request: web.Request, name: str) -> str | None:
     value = request.query.get(name)
     if not value:
         return None
@@ -71,7 +73,7 @@ def _time_arg(request: web.Request, name: str) -> Optional[str]:
     return stamp(moment.astimezone(timezone.utc))
 
 
-def body_to_input(raw: bytes) -> Optional[str]:
+def body_to_input(raw: bytes) -> str | None:
     """Orchestration/event input from a request body, as JSON text.
 
     The SDK posts `json=<JSON text>` (so the body is a JSON string holding JSON text); other
@@ -90,7 +92,7 @@ class ManagementApi:
         self.engine = engine
         self.store = engine.store
 
-    def routes(self) -> List[web.RouteDef]:
+    def routes(self) -> list[web.RouteDef]:
         return [
             web.post(BASE + "/orchestrators/{name}", self.start),
             web.post(BASE + "/orchestrators/{name}/{instance_id}", self.start),
@@ -109,7 +111,7 @@ class ManagementApi:
         ]
 
     # ------------------------------------------------------------------ orchestrations
-    def _payload(self, request: web.Request, iid: str) -> Dict[str, str]:
+    def _payload(self, request: web.Request, iid: str) -> dict[str, str]:
         urls = json.loads(client_binding(f"{request.scheme}://{request.host}", ""))
         return {k: v.replace("INSTANCEID", iid) for k, v in urls["managementUrls"].items()}
 
@@ -137,33 +139,33 @@ class ManagementApi:
                                  headers={"Location": payload["statusQueryGetUri"],
                                           "Retry-After": "1"})
 
-    def status_json(self, row: Any, show_input: bool, show_history: bool = False,
-                    show_output: bool = False) -> Dict[str, Any]:
-        status: Dict[str, Any] = {
-            "name": row["name"], "instanceId": row["id"], "runtimeStatus": row["status"],
-            "input": _loads(row["input"]) if show_input else None,
-            "customStatus": _loads(row["custom_status"]), "output": _loads(row["output"]),
-            "createdTime": row["created"], "lastUpdatedTime": row["updated"]}
-        if row["failure"]:
-            status["failureDetails"] = json.loads(row["failure"])
+    def status_json(self, row: Instance, show_input: bool, show_history: bool = False,
+                    show_output: bool = False) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "name": row.name, "instanceId": row.id, "runtimeStatus": str(row.status),
+            "input": _loads(row.input) if show_input else None,
+            "customStatus": _loads(row.custom_status), "output": _loads(row.output),
+            "createdTime": row.created, "lastUpdatedTime": row.updated}
+        if row.failure:
+            status["failureDetails"] = json.loads(row.failure)
         if show_history:
-            status["historyEvents"] = status["history"] = self._history(row["id"], show_output)
+            status["historyEvents"] = status["history"] = self._history(row.id, show_output)
         return status
 
-    def _history(self, iid: str, show_output: bool) -> List[Dict[str, Any]]:
-        names: Dict[int, str] = {}
+    def _history(self, iid: str, show_output: bool) -> list[dict[str, Any]]:
+        names: dict[int, str | None] = {}
         shown = []
         for line in self.store.history(iid):
             ev = json.loads(line)
             kind = ev["EventType"]
-            if kind in (4, 7):
+            if kind in (EventType.TASK_SCHEDULED, EventType.SUB_ORCHESTRATION_INSTANCE_CREATED):
                 names[ev["EventId"]] = ev.get("Name")
-            if kind not in EVENT_NAMES or kind in (4, 7, 10, 14):
+            if kind not in SHOWN_EVENTS:
                 continue
-            item = {"EventType": EVENT_NAMES[kind], "Timestamp": ev["Timestamp"]}
-            name = ev.get("Name") or names.get(ev.get("TaskScheduledId"))
+            item = {"EventType": protocol_name(EventType(kind)), "Timestamp": ev["Timestamp"]}
+            name = ev.get("Name") or names.get(ev.get("TaskScheduledId", -1))
             if name:
-                item["FunctionName" if kind != 15 else "Name"] = name
+                item["FunctionName" if kind != EventType.EVENT_RAISED else "Name"] = name
             for key in ("Reason", "Details", "FireAt", "InstanceId"):
                 if ev.get(key):
                     item[key] = ev[key]
@@ -183,14 +185,15 @@ class ManagementApi:
         body = self.status_json(row, _flag(request, "showInput", True),
                                 _flag(request, "showHistory", False),
                                 _flag(request, "showHistoryOutput", False))
-        code = {"Completed": 200, "Failed": 400, "Terminated": 400}.get(row["status"], 202)
-        if row["status"] == "Failed" and _flag(request, "returnInternalServerErrorOnFailure",
-                                               False):
+        code = {RuntimeStatus.COMPLETED: 200, RuntimeStatus.FAILED: 400,
+                RuntimeStatus.TERMINATED: 400}.get(row.status, 202)
+        if row.status is RuntimeStatus.FAILED and _flag(
+                request, "returnInternalServerErrorOnFailure", False):
             code = 500
         headers = {"Location": str(request.url), "Retry-After": "1"} if code == 202 else {}
         return web.json_response(body, status=code, headers=headers)
 
-    def _filtered(self, request: web.Request) -> List[Any]:
+    def _filtered(self, request: web.Request) -> list[Instance]:
         statuses = [s for s in request.query.get("runtimeStatus", "").split(",") if s]
         return self.store.query_instances(
             statuses, _time_arg(request, "createdTimeFrom"), _time_arg(request, "createdTimeTo"),
@@ -210,12 +213,12 @@ class ManagementApi:
 
     async def purge_one(self, request: web.Request) -> web.Response:
         row = self.store.instance(request.match_info["id"])
-        if row is None or row["status"] not in TERMINAL:
+        if row is None or row.status not in TERMINAL:
             return web.json_response({"instancesDeleted": 0}, status=404)
-        return web.json_response({"instancesDeleted": self.engine.purge([row["id"]])})
+        return web.json_response({"instancesDeleted": self.engine.purge([row.id])})
 
     async def purge_many(self, request: web.Request) -> web.Response:
-        ids = [r["id"] for r in self._filtered(request) if r["status"] in TERMINAL]
+        ids = [r.id for r in self._filtered(request) if r.status in TERMINAL]
         deleted = self.engine.purge(ids)
         return web.json_response({"instancesDeleted": deleted}, status=200 if deleted else 404)
 
@@ -228,24 +231,23 @@ class ManagementApi:
             return web.json_response(
                 {"message": "rewind is not supported by the devhost; use restart"},
                 status=501)
-        if row["status"] in TERMINAL:
-            return web.json_response({"message": f"instance is {row['status']}"}, status=410)
-        self.engine.send(row["id"], op, {"reason": request.query.get("reason", "")})
+        if row.status in TERMINAL:
+            return web.json_response({"message": f"instance is {row.status}"}, status=410)
+        self.engine.send(row.id, MessageKind(op), {"reason": request.query.get("reason", "")})
         return web.json_response({}, status=202)
 
     async def raise_event(self, request: web.Request) -> web.Response:
         row = self.store.instance(request.match_info["id"])
         if row is None:
             return web.json_response({"message": "instance not found"}, status=404)
-        if row["status"] in TERMINAL:
-            return web.json_response({"message": f"instance is {row['status']}"}, status=410)
+        if row.status in TERMINAL:
+            return web.json_response({"message": f"instance is {row.status}"}, status=410)
         try:
             data = body_to_input(await request.read())
         except ValueError:
             return web.json_response({"message": "body is not JSON"}, status=400)
-        from .engine import EVENT_RAISED, event
-        self.engine.send(row["id"], "event",
-                         event(EVENT_RAISED, Name=request.match_info["event"], Input=data))
+        self.engine.send(row.id, MessageKind.EVENT, event(
+            EventType.EVENT_RAISED, Name=request.match_info["event"], Input=data))
         return web.json_response({}, status=202)
 
     async def restart(self, request: web.Request) -> web.Response:
@@ -253,8 +255,8 @@ class ManagementApi:
         if row is None:
             return web.json_response({"message": "instance not found"}, status=404)
         new_id = (uuid.uuid4().hex if _flag(request, "restartWithNewInstanceId", True)
-                  else row["id"])
-        if not self.engine.start_instance(new_id, row["name"], row["input"], row["version"]):
+                  else row.id)
+        if not self.engine.start_instance(new_id, row.name, row.input, row.version):
             return web.json_response({"message": f"instance {new_id} is running"}, status=409)
         return web.json_response(new_id, status=202)
 

@@ -8,7 +8,11 @@ plain parameters before optional ones before catch-alls (so `jobs/stats` beats `
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+#: What a route leads to (the host's: the HTTP function it calls).
+T = TypeVar("T")
 
 CONSTRAINTS = {
     "int": r"-?\d+", "long": r"-?\d+", "bool": r"(?i:true|false)",
@@ -20,13 +24,14 @@ CONSTRAINTS = {
 PARAM = re.compile(r"^\{(\*)?([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+))?(\?)?\}$")
 
 
-class Route:
+class Route(Generic[T]):
     """One compiled template; `match` returns route params or None."""
 
-    def __init__(self, template: str, target: object) -> None:
+    def __init__(self, template: str, target: T) -> None:
         self.template = template.strip("/")
         self.target = target
-        pattern, rank = "", []  # type: str, List[int]
+        pattern: str = ""
+        rank: list[int] = []
         for index, segment in enumerate(self.template.split("/") if self.template else []):
             slash = "/" if index else ""
             param = PARAM.match(segment)
@@ -52,24 +57,24 @@ class Route:
         self.regex = re.compile(f"^{pattern}/?$", re.IGNORECASE)
         self.rank = tuple(rank)
 
-    def match(self, path: str) -> Optional[Dict[str, str]]:
+    def match(self, path: str) -> dict[str, str] | None:
         found = self.regex.match(path)
         if found is None:
             return None
         return {k: v for k, v in found.groupdict().items() if v is not None}
 
 
-class Router:
+class Router(Generic[T]):
     """Routes ordered by specificity."""
 
-    def __init__(self, routes: Sequence[Tuple[str, object]]) -> None:
+    def __init__(self, routes: Sequence[tuple[str, T]]) -> None:
         self.routes = sorted((Route(t, target) for t, target in routes),
                              key=lambda r: (r.rank + (2.5,), -len(r.rank)))
 
-    def find(self, path: str) -> List[Tuple[Route, Dict[str, str]]]:
+    def find(self, path: str) -> list[tuple[Route[T], dict[str, str]]]:
         """Every route matching `path`, most specific first."""
         path = path.strip("/")
-        found = []
+        found: list[tuple[Route[T], dict[str, str]]] = []
         for route in self.routes:
             params = route.match(path)
             if params is not None:

@@ -9,23 +9,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Callable, Dict, List, Optional, Set
+from typing import Any
 
 from azure.functions.timer import TimerRequest
 
 from .appmodel import FunctionInfo, resolve_setting
-from .store import Store, parse_stamp, stamp, utcnow
+from .protocol import parse_stamp, stamp, utcnow
+from .store import Store
 
 log = logging.getLogger("devhost.timers")
 
 MONTHS = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
 DAYS = "SUN MON TUE WED THU FRI SAT".split()
-FIELDS = [(0, 59, []), (0, 59, []), (0, 23, []), (1, 31, []), (1, 12, MONTHS), (0, 6, DAYS)]
+FIELDS: list[tuple[int, int, list[str]]] = [
+    (0, 59, []), (0, 59, []), (0, 23, []), (1, 31, []), (1, 12, MONTHS), (0, 6, DAYS)]
 
 
-def _parse_field(text: str, low: int, high: int, names: List[str]) -> Set[int]:
-    values: Set[int] = set()
+def _parse_field(text: str, low: int, high: int, names: list[str]) -> set[int]:
+    values: set[int] = set()
     for part in text.upper().split(","):
         for index, name in enumerate(names):
             part = part.replace(name, str(index + low))
@@ -80,10 +83,10 @@ class Cron:
 class TimerTriggers:
     """Runs each timer function on its schedule; `fire` runs one by hand."""
 
-    def __init__(self, store: Store, timers: Dict[str, FunctionInfo],
-                 run: Callable[[FunctionInfo, TimerRequest], "asyncio.Future"]) -> None:
+    def __init__(self, store: Store, timers: dict[str, FunctionInfo],
+                 run: Callable[[FunctionInfo, TimerRequest], Awaitable[Any]]) -> None:
         self.store, self.timers, self.run = store, timers, run
-        self.tasks: List[asyncio.Task] = []
+        self.tasks: list[asyncio.Task[None]] = []
         self.disabled = os.environ.get("DEVHOST_DISABLE_TIMERS", "").lower() in ("1", "true")
 
     def _enabled(self, name: str) -> bool:
@@ -93,7 +96,7 @@ class TimerTriggers:
     def start(self) -> None:
         if self.disabled:
             log.info("timer triggers are disabled (DEVHOST_DISABLE_TIMERS)")
-        persisted = self.store.all_timer_triggers()
+        persisted = self.store.timer_triggers()
         for name, info in self.timers.items():
             if self._enabled(name):
                 cron = Cron(resolve_setting(info.trigger_binding["schedule"]))
@@ -106,7 +109,7 @@ class TimerTriggers:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def fire(self, info: FunctionInfo, past_due: bool = False,
-                   last: Optional[datetime] = None, next_due: Optional[datetime] = None) -> None:
+                   last: datetime | None = None, next_due: datetime | None = None) -> None:
         status = {"Last": stamp(last) if last else None,
                   "Next": stamp(next_due) if next_due else None, "LastUpdated": stamp()}
         try:
@@ -116,9 +119,9 @@ class TimerTriggers:
         except Exception:
             log.exception("timer function %s failed", info.name)
 
-    async def _loop(self, info: FunctionInfo, cron: Cron, persisted: Optional[str]) -> None:
+    async def _loop(self, info: FunctionInfo, cron: Cron, persisted: str | None) -> None:
         now = utcnow()
-        last = None
+        last: datetime | None = None
         if persisted is not None and parse_stamp(persisted) < now:
             await self.fire(info, past_due=True, next_due=cron.next_after(now))
             last = now
@@ -127,7 +130,8 @@ class TimerTriggers:
             last = now
         while True:
             due = cron.next_after(utcnow())
-            self.store.set_timer_trigger(info.name, stamp(due))
+            with self.store.tx() as tx:
+                tx.set_timer_trigger(info.name, stamp(due))
             await asyncio.sleep(max(0.0, (due - utcnow()).total_seconds()))
             await self.fire(info, past_due=(utcnow() - due).total_seconds() > 1, last=last,
                             next_due=cron.next_after(due))

@@ -256,7 +256,9 @@ def _run_chunks(context: df.DurableOrchestrationContext, job: CrawlJobInput) -> 
         else:
             done = yield context.task_any(running)
             running.remove(done)
-            outcomes.append(done.result)
+            # task_any resumes with the first to end, failed or not: yielding it again gives
+            # its outcome or raises its error, as the last wave's task_all does.
+            outcomes.append((yield done))
     return outcomes
 
 

@@ -207,6 +207,11 @@ def _file_named(info: DownloadInfo, name: str) -> DownloadFile:
     )
 
 
+def _refetch(fetch_info: Callable[[], DownloadInfo], name: str) -> Callable[[], DownloadFile]:
+    """A ``refresh`` for the file ``name``: the dataset's info again, that file of it."""
+    return lambda: _file_named(fetch_info(), name)
+
+
 def download_files(
     http: httpx.Client, fetch_info: Callable[[], DownloadInfo], info: DownloadInfo, folder: Path,
     **options: Any,
@@ -218,7 +223,7 @@ def download_files(
         if "/" in file.name or not is_safe_name(file.name):
             raise IntegrityError(f"The service named a file {file.name!r}, which is not a plain file name.")
         paths.append(download_file(
-            http, file, folder / file.name, refresh=lambda name=file.name: _file_named(fetch_info(), name),
+            http, file, folder / file.name, refresh=_refetch(fetch_info, file.name),
             **options,
         ))  # fmt: skip
     return paths
