@@ -139,12 +139,19 @@ class RequestCounter:
                 else:
                     os.environ[key] = value
 
-    def snapshot(self) -> Counter[str]:
-        time.sleep(0.6)  # the hook writes every 0.25 s
-        try:
-            return Counter(json.loads(self.path.read_text()))
-        except (OSError, ValueError):
-            return Counter()
+    def snapshot(self, settle: float = 10.0) -> Counter[str]:
+        """The counts once two reads 0.6 s apart agree (the hook writes every 0.25 s; a busy
+        emulator answers the last requests late), or after ``settle`` seconds."""
+        deadline, last = time.monotonic() + settle, None
+        while True:
+            time.sleep(0.6)
+            try:
+                counts = Counter(json.loads(self.path.read_text()))
+            except (OSError, ValueError):
+                counts = Counter()
+            if counts == last or time.monotonic() > deadline:
+                return counts
+            last = counts
 
 
 def name_requests(counts: Counter[str], env: dict[str, str]) -> Counter[str]:

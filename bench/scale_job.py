@@ -183,7 +183,7 @@ async def read_flags(env: dict[str, str], job_id: str) -> dict[str, str | None]:
 #: writes glibc's ``mallinfo2`` (heap in use and free but kept, mmapped blocks), the objects
 #: Python has allocated (``sys.getallocatedblocks``) and the number of threads; with
 #: ``SCALE_JOB_TRACEMALLOC`` also tracemalloc's current and peak, and the top allocation sites
-#: at each new peak.
+#: at each new peak (and every 10 s: the latest).
 HEAP_HOOK = r"""
 import ctypes, json, os, sys, threading, time
 
@@ -196,7 +196,7 @@ def _heap_sampler(out, trace):
     if trace:
         import tracemalloc
         tracemalloc.start(trace)
-    top, top_at = [], 0
+    top, top_at, latest, last = [], 0, [], time.monotonic()
     while True:
         m = libc.mallinfo2()
         row = {"malloc_used": m.uordblks, "malloc_free": m.fordblks, "malloc_mmap": m.hblkhd,
@@ -204,11 +204,13 @@ def _heap_sampler(out, trace):
         if trace:
             current, peak = tracemalloc.get_traced_memory()
             row.update(traced=current, traced_peak=peak)
-            if current > top_at + (8 << 20):
-                top_at = current
+            if current > top_at + (8 << 20) or time.monotonic() > last + 10:
                 stats = tracemalloc.take_snapshot().statistics("lineno")[:12]
-                top = [[str(s.traceback), s.size, s.count] for s in stats]
-            row["top"], row["top_at"] = top, top_at
+                latest = [[str(s.traceback), s.size, s.count] for s in stats]
+                last = time.monotonic()
+                if current > top_at + (8 << 20):
+                    top_at, top = current, latest
+            row["top"], row["top_at"], row["latest_top"] = top, top_at, latest
         tmp = out + ".tmp"
         with open(tmp, "w") as f:
             json.dump(row, f)
@@ -348,7 +350,8 @@ def run_size(count: int, args: argparse.Namespace, directory: Path) -> dict[str,
             services = stack.services.start()
         asyncio.run(_bootstrap(stack.env))
         heap = HeapProbe(directory, args.tracemalloc)
-        stack.devhost = Devhost(directory / "devhost", {**stack.env, **heap.env()})
+        extra_env = dict(item.split("=", 1) for item in args.devhost_env)
+        stack.devhost = Devhost(directory / "devhost", {**stack.env, **heap.env(), **extra_env})
         stack.devhost.start()
         assert stack.devhost.process is not None
         token = issue_dev_token(USER, secret=LOCAL_SECRET)
@@ -433,7 +436,7 @@ def report(result: dict[str, Any]) -> None:
                   f"{heap['py_blocks']:,} Python blocks; {heap['threads']} threads"
                   + (f"; tracemalloc {heap['traced'] / 2**20:.0f} MB (peak {heap['traced_peak'] / 2**20:.0f})"
                      if "traced" in heap else "") + (f"; phase {heap['phase']}" if "phase" in heap else ""))
-            for where, size, count in heap.get("top", [])[:8]:
+            for where, size, count in heap.get("top" if label == "at the peak" else "latest_top", [])[:8]:
                 print(f"    {size / 2**20:6.1f} MB {count:8,} blocks  {where}")
     if os.environ.get("SCALE_JOB_TIMELINE"):
         for at, kb, phase in result["timeline"]:
@@ -465,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=int, default=0, help="PIXCRAWLER_VALIDATION_DEDUPE_MEMORY_MB (default: the setting's)")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
                         help="trace the devhost's allocations (slow): top sites at each new peak")
+    parser.add_argument("--devhost-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the devhost only (e.g. MALLOC_ARENA_MAX=2)")
     parser.add_argument("--dir", type=Path, default=None, help="where the stacks live (default: a temporary directory)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
