@@ -51,7 +51,7 @@ def call(method: str, url: str, token: str, body: Any = None, timeout: float = 1
 # --------------------------------------------------------------------------------------------
 
 #: Loaded into the emulators' node processes with ``node --require``: counts every request they
-#: answer into a JSON file, four times a second. Cosmos (cosmosdb-server):
+#: answer into a JSON file per process, four times a second. Cosmos (cosmosdb-server):
 #: ``cosmos:{container}:{kind}`` (kind: query page, batch, create, patch, replace, read,
 #: delete; ``documents read`` counts the documents query pages return). Azurite:
 #: ``azurite:{port}:{operation}`` (Put Block, Put Block List, Set Metadata, Put Blob, Get Blob,
@@ -97,7 +97,8 @@ if (out && (cosmos || azurite)) {
       return emit.apply(this, arguments);
     };
   }
-  setInterval(() => fs.writeFileSync(out, JSON.stringify(counts)), 250).unref();
+  const mine = `${out}.${process.pid}`;  // one file per emulator process
+  setInterval(() => fs.writeFileSync(mine, JSON.stringify(counts)), 250).unref();
 }
 """
 
@@ -145,10 +146,12 @@ class RequestCounter:
         deadline, last = time.monotonic() + settle, None
         while True:
             time.sleep(0.6)
-            try:
-                counts = Counter(json.loads(self.path.read_text()))
-            except (OSError, ValueError):
-                counts = Counter()
+            counts = Counter()
+            for path in self.path.parent.glob(self.path.name + ".*"):
+                try:
+                    counts.update(json.loads(path.read_text()))
+                except (OSError, ValueError):
+                    pass  # being written: the next read has it
             if counts == last or time.monotonic() > deadline:
                 return counts
             last = counts
