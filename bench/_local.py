@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch  # patch.dict: set, then restore, os.environ
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -129,16 +130,8 @@ class RequestCounter:
     @contextlib.contextmanager
     def loading(self) -> Iterator[None]:
         """The hook in this process's environment while the block runs (to start services)."""
-        saved = {key: os.environ.get(key) for key in self.env()}
-        os.environ.update(self.env())
-        try:
+        with patch.dict(os.environ, self.env()):
             yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
     def snapshot(self, settle: float = 10.0) -> Counter[str]:
         """The counts once two reads 0.6 s apart agree (the hook writes every 0.25 s; a busy

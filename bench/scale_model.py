@@ -210,7 +210,7 @@ def measure_cosmos_charge(endpoint: str, key: str, doc: dict[str, Any]) -> float
 
 #: Devhost CPU ms per stored image of a whole crawl job (download, fast checks, shard, records,
 #: orchestration) on the bench corpus: ``bench/crawl_throughput.py`` "devhost alone".
-DEVHOST_CPU_MS = 3.85  # 2026-12-04: 3.91 and 3.80 in two runs
+DEVHOST_CPU_MS = 3.82  # 2026-12-04: 3.91, 3.80 and 3.75 in three runs
 #: The bench corpus' average JPEG and the fast checks' CPU per KB of JPEG beyond it:
 #: ``bench/cpu_per_image.py``.
 CORPUS_KB = 88.0
@@ -220,9 +220,9 @@ CHECK_US_PER_KB = 8.8  # 2026-12-04: 8.8 and 8.7
 TLS_HANDSHAKE_MS = 0.6  # 2026-12-04: 0.59 and 0.61
 TLS_NS_PER_BYTE = 0.3  # 2026-12-04: 0.29 and 0.32
 #: Requests per stored image of a crawl: ``bench/crawl_throughput.py`` (counted in Azurite and
-#: the Cosmos emulator).
+#: the Cosmos emulator; for Cosmos, without the job queries of the benchmark's progress polls).
 BLOB_REQUESTS_PER_IMAGE = 0.087
-COSMOS_REQUESTS_PER_IMAGE = 0.058
+COSMOS_REQUESTS_PER_IMAGE = 0.045
 #: An ImageRecord as the Cosmos emulator stores it (system properties included):
 #: ``bench/crawl_throughput.py``.
 RECORD_BYTES = 1787
