@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import sys
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp  # noqa: E402
 
-from bench._local import call, cpu_seconds  # noqa: E402
+from bench._local import RequestCounter, call, cpu_seconds, name_requests, rss_kb  # noqa: E402
 from scripts.devtoken import LOCAL_SECRET  # noqa: E402
 from scripts.stack import ROOT, DemoSourceProcess, Stack  # noqa: E402
 from http_triggers._tokens import issue_dev_token  # noqa: E402
@@ -54,7 +55,7 @@ def report(name: str, images: int, megabytes: float, seconds: float, cpu: float,
     )
 
 
-def whole_job(stack: Stack, labels: list[str], per_label: int) -> dict[str, Any]:
+def whole_job(stack: Stack, labels: list[str], per_label: int, counter: RequestCounter) -> dict[str, Any]:
     token = issue_dev_token("bench", secret=LOCAL_SECRET)
     assert stack.devhost and stack.devhost.process
     pids = [stack.devhost.process.pid, *(p for p in stack.services.status().values() if p)]
@@ -62,16 +63,51 @@ def whole_job(stack: Stack, labels: list[str], per_label: int) -> dict[str, Any]
         "name": "bench", "keywords": labels, "sources": ["wikimedia"],
         "max_images_per_keyword": per_label, "validation_level": "fast",
     })
-    cpu0, t0 = cpu_seconds(pids), time.perf_counter()
+    requests0 = counter.snapshot()
+    cpu0, devhost0, t0 = cpu_seconds(pids), cpu_seconds(pids[:1]), time.perf_counter()
     call("POST", f"{stack.base_url}/jobs/{job['id']}/start", token)
+    peak_kb = 0
     while True:
         progress = call("GET", f"{stack.base_url}/jobs/{job['id']}/progress", token)
+        peak_kb = max(peak_kb, rss_kb(pids[0]))
         if progress["status"] != "running" and progress["phase"] == "done":
             break
         time.sleep(0.25)
     seconds, cpu = time.perf_counter() - t0, cpu_seconds(pids) - cpu0
     return {"job_id": job["id"], "pids": pids, "progress": progress, "seconds": seconds, "cpu": cpu,
-            "devhost_cpu": cpu_seconds(pids[:1])}
+            "devhost_cpu": cpu_seconds(pids[:1]) - devhost0, "peak_mb": peak_kb / 1024,
+            "requests": name_requests(counter.snapshot() - requests0, stack.env)}
+
+
+async def record_sizes(env: dict[str, str], job_id: str, sample: int = 200) -> tuple[int, int]:
+    """(median, largest) size in bytes of the job's image records as the Cosmos emulator
+    stores them: the JSON it returns, system properties (_rid, _etag, _ts...) included."""
+    from azure.cosmos.aio import CosmosClient
+
+    async with CosmosClient(env["PIXCRAWLER_COSMOS_ENDPOINT"], env["PIXCRAWLER_COSMOS_KEY"],
+                            connection_verify=False) as client:
+        container = client.get_database_client("pixcrawler").get_container_client("images")
+        rows = container.query_items("SELECT * FROM c WHERE c.job_id = @j", partition_key=job_id,
+                                     parameters=[{"name": "@j", "value": job_id}], max_item_count=sample)
+        sizes = []
+        async for row in rows:
+            sizes.append(len(json.dumps(row, separators=(",", ":")).encode()))
+            if len(sizes) >= sample:
+                break
+    sizes.sort()
+    return sizes[len(sizes) // 2], sizes[-1]
+
+
+def report_requests(requests: dict[str, int], images: int) -> None:
+    """Blob and Cosmos requests of the job, per stored image."""
+    for service in ("blob", "cosmos"):
+        mine = {k.split(":", 1)[1]: v for k, v in requests.items() if k.startswith(service + ":")}
+        total = sum(v for k, v in mine.items() if not k.endswith("documents read"))
+        shown = ", ".join(f"{k} {v:,}" for k, v in sorted(mine.items(), key=lambda kv: -kv[1]))
+        print(f"  {service} requests: {total / max(images, 1):.3f} per stored image ({total:,}: {shown})")
+    others = {k: v for k, v in requests.items() if not k.startswith(("blob:", "cosmos:"))}
+    if others:
+        print(f"  other requests: {others}")
 
 
 def validation(stack: Stack, job_id: str, level: str, pids: list[int]) -> dict[str, Any]:
@@ -155,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=int, default=6, help=f"how many labels (max {len(LABELS)})")
     parser.add_argument("--per-label", type=int, default=550)
     parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--job-only", action="store_true", help="the whole job alone (1.), no validation or activity runs")
     args = parser.parse_args(argv)
     labels = LABELS[: args.labels]
     with tempfile.TemporaryDirectory(prefix="pixcrawler-bench-") as tmp:
@@ -166,21 +203,33 @@ def main(argv: list[str] | None = None) -> int:
         source.start(timeout=900)
         try:
             extra = {"PIXCRAWLER_WIKIMEDIA_BASE_URL": source.url, "PIXCRAWLER_BATCH_SIZE": str(args.batch_size)}
-            with Stack(Path(tmp) / "stack", port=None, extra_env=extra) as stack:
-                job = whole_job(stack, labels, args.per_label)
+            stack = Stack(Path(tmp) / "stack", port=None, extra_env=extra)
+            counter = RequestCounter(Path(tmp) / "counts")
+            try:
+                with counter.loading():  # the emulators load the counting hook
+                    stack.start()
+                job = whole_job(stack, labels, args.per_label, counter)
                 p = job["progress"]
                 megabytes = p["valid_images"] and sum(
                     e["bytes"] or 0 for e in source.get("/_demo/catalogue")["items"]  # type: ignore[index]
                 ) / 1e6
                 report("whole job", p["valid_images"], megabytes, job["seconds"], job["cpu"],
                        f"  (devhost alone {1000 * job['devhost_cpu'] / max(p['valid_images'], 1):.2f};"
-                       f" {p['duplicate_images']} duplicates, {p['failed_downloads']} failed)")
+                       f" {p['duplicate_images']} duplicates, {p['failed_downloads']} failed;"
+                       f" devhost peak RSS {job['peak_mb']:.0f} MB)")
+                report_requests(job["requests"], p["valid_images"])
+                median, largest = asyncio.run(record_sizes(stack.env, job["job_id"]))
+                print(f"  image record in Cosmos: {median:,} bytes (median of 200), largest {largest:,}")
+                if args.job_only:
+                    return 0
                 for level in ("medium", "slow"):
                     run = validation(stack, job["job_id"], level, job["pids"])
                     report(f"validate_job {level}", run["images"], 0.0, run["seconds"], run["cpu"])
                 for store, name in ((False, "download + validate"), (True, "+ Blob and Cosmos")):
                     alone = asyncio.run(activity_alone(stack.env, labels, args.per_label, args.batch_size, store=store))
                     report(name, alone["valid"], alone["bytes"] / 1e6, alone["seconds"], alone["cpu"])
+            finally:
+                stack.stop()
         finally:
             source.stop()
     return 0

@@ -11,7 +11,10 @@ For each N, on a fresh stack (Azurite, the Cosmos emulator and a devhost on free
 2. ``POST /api/v1/validation/job/{id}`` at medium, then the durable status until it completes.
 
 Printed per N: wall time; the devhost's CPU (ms per record) and peak RSS (VmRSS sampled every
-0.1 s from /proc, and the kernel's high-water mark VmHWM); the emulator's CPU; activities and
+0.1 s from /proc, and the kernel's high-water mark VmHWM), the peak while each activity ran, and
+what the devhost's heap is made of when idle, at the peak and at the end (glibc's ``mallinfo2``
+and Python's blocks, from a ``sitecustomize`` hook given to the devhost only; with
+``--tracemalloc N`` the top allocation sites too); the emulator's CPU; activities and
 history events (sampled from the devhost's SQLite state file: generations, the largest
 history, the TaskScheduled events seen); Cosmos requests by kind and per record, counted inside
 the emulator by a hook its node process loads (``--require``), with RU per record modelled from
@@ -20,6 +23,8 @@ precision and recall of the flags against the planted clusters.
 
     .venv/bin/python bench/scale_job.py                       # N = 10,000, 30,000, 100,000
     .venv/bin/python bench/scale_job.py --sizes 10000 --memory-mb 16
+    .venv/bin/python bench/scale_job.py --sizes 100000 --devhost-env MALLOC_ARENA_MAX=2
+    SCALE_JOB_TIMELINE=1 .venv/bin/python bench/scale_job.py --sizes 10000   # RSS every 0.5 s
 
 Targets (issue 12): at 100k records peak RSS <= 500 MB and flat from 10k to 100k, wall time
 growing about linearly, precision and recall >= 0.99.
@@ -52,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from azure.cosmos.aio import CosmosClient  # noqa: E402
 
-from crawl_throughput import call, cpu_seconds  # noqa: E402
+from bench._local import RequestCounter, call, cpu_seconds  # noqa: E402
 from scale_model import READ_RU, WRITE_RU, interpolate  # noqa: E402
 from scripts.devtoken import LOCAL_SECRET  # noqa: E402
 from scripts.stack import ROOT, Devhost, Stack  # noqa: E402
@@ -176,60 +181,74 @@ async def read_flags(env: dict[str, str], job_id: str) -> dict[str, str | None]:
 
 
 # --------------------------------------------------------------------------------------------
-# Counting the emulator's requests
+# What the devhost's memory is made of
 # --------------------------------------------------------------------------------------------
 
-#: Loaded into the emulator with ``node --require``: counts every request it answers by kind
-#: (and the documents its query pages return) into a JSON file, four times a second.
-COUNTING_HOOK = r"""
-const fs = require("fs");
-const out = process.env.SCALE_JOB_COUNTS;
-if (out && process.argv.some((arg) => arg.includes("cosmosdb-server"))) {
-  const counts = {};
-  const add = (kind, n) => { counts[kind] = (counts[kind] || 0) + n; };
-  const kindOf = (req, res) => {
-    const images = (req.url || "").includes("/colls/images/");
-    const h = req.headers;
-    if (String(h["x-ms-documentdb-isquery"]).toLowerCase() === "true"
-        || String(h["content-type"] || "").startsWith("application/query+json")) {
-      if (images) add("documents read", Number(res.getHeader("x-ms-item-count") || 0));
-      return images ? "query page" : "other query";
-    }
-    if (!images) return "other";
-    if (h["x-ms-cosmos-is-batch-request"]) return "batch";
-    return { PATCH: "patch", POST: "create", PUT: "replace", GET: "read", DELETE: "delete" }[req.method] || "other";
-  };
-  for (const server of [require("http").Server, require("https").Server]) {
-    const emit = server.prototype.emit;
-    server.prototype.emit = function (event, req, res) {
-      if (event === "request") res.on("finish", () => add(kindOf(req, res), 1));
-      return emit.apply(this, arguments);
-    };
-  }
-  setInterval(() => fs.writeFileSync(out, JSON.stringify(counts)), 250).unref();
-}
+#: ``sitecustomize`` of the devhost's process (put first on its PYTHONPATH): every 0.25 s it
+#: writes glibc's ``mallinfo2`` (heap in use and free but kept, mmapped blocks), the objects
+#: Python has allocated (``sys.getallocatedblocks``) and the number of threads; with
+#: ``SCALE_JOB_TRACEMALLOC`` also tracemalloc's current and peak, and the top allocation sites
+#: at each new peak (and every 10 s: the latest).
+HEAP_HOOK = r"""
+import ctypes, json, os, sys, threading, time
+
+def _heap_sampler(out, trace):
+    libc = ctypes.CDLL("libc.so.6")
+    names = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+             "fordblks", "keepcost")
+    info = type("Mallinfo2", (ctypes.Structure,), {"_fields_": [(n, ctypes.c_size_t) for n in names]})
+    libc.mallinfo2.restype = info
+    if trace:
+        import tracemalloc
+        tracemalloc.start(trace)
+    top, top_at, latest, last = [], 0, [], time.monotonic()
+    while True:
+        m = libc.mallinfo2()
+        row = {"malloc_used": m.uordblks, "malloc_free": m.fordblks, "malloc_mmap": m.hblkhd,
+               "py_blocks": sys.getallocatedblocks(), "threads": threading.active_count()}
+        if trace:
+            current, peak = tracemalloc.get_traced_memory()
+            row.update(traced=current, traced_peak=peak)
+            if current > top_at + (8 << 20) or time.monotonic() > last + 10:
+                stats = tracemalloc.take_snapshot().statistics("lineno")[:12]
+                latest = [[str(s.traceback), s.size, s.count] for s in stats]
+                last = time.monotonic()
+                if current > top_at + (8 << 20):
+                    top_at, top = current, latest
+            row["top"], row["top_at"], row["latest_top"] = top, top_at, latest
+        tmp = out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(row, f)
+        os.replace(tmp, out)
+        time.sleep(0.25)
+
+if os.environ.get("SCALE_JOB_HEAP"):
+    threading.Thread(target=_heap_sampler, name="scale-job-heap", daemon=True,
+                     args=(os.environ["SCALE_JOB_HEAP"], int(os.environ.get("SCALE_JOB_TRACEMALLOC") or 0))).start()
 """
 
 
-class RequestCounter:
-    """The emulator's request counts, as its hook last wrote them."""
+class HeapProbe:
+    """The devhost's heap composition, as the hook last wrote it."""
 
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.hook = directory / "count-requests.js"
-        self.hook.write_text(COUNTING_HOOK)
-        self.path = directory / "cosmos-requests.json"
+    def __init__(self, directory: Path, tracemalloc_frames: int = 0) -> None:
+        hooks = directory / "heap-hook"
+        hooks.mkdir(parents=True, exist_ok=True)
+        (hooks / "sitecustomize.py").write_text(HEAP_HOOK)
+        self.hooks, self.path, self.frames = hooks, directory / "heap.json", tracemalloc_frames
 
     def env(self) -> dict[str, str]:
-        """What the emulator's process must inherit to load the hook."""
-        return {"NODE_OPTIONS": f"--require {self.hook}", "SCALE_JOB_COUNTS": str(self.path)}
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(self.hooks), os.environ.get("PYTHONPATH")])),
+               "SCALE_JOB_HEAP": str(self.path)}
+        if self.frames:
+            env["SCALE_JOB_TRACEMALLOC"] = str(self.frames)
+        return env
 
-    def snapshot(self) -> Counter[str]:
-        time.sleep(0.6)  # the hook writes every 0.25 s
+    def read(self) -> dict[str, Any]:
         try:
-            return Counter(json.loads(self.path.read_text()))
+            return json.loads(self.path.read_text())
         except (OSError, ValueError):
-            return Counter()
+            return {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,10 +266,14 @@ def _status_kb(pid: int, field_name: str) -> int:
 class Sampler(threading.Thread):
     """Samples the devhost's RSS every 0.1 s and its task hub every 0.5 s until stopped."""
 
-    def __init__(self, pid: int, state: Path, instance_id: str) -> None:
+    def __init__(self, pid: int, state: Path, instance_id: str, heap: HeapProbe | None = None) -> None:
         super().__init__(daemon=True)
-        self.pid, self.state, self.instance_id = pid, state, instance_id
+        self.pid, self.state, self.instance_id, self.heap = pid, state, instance_id, heap
         self.peak_kb = 0
+        self.phase: tuple[str, ...] = ()  # the activity names queued or running (work items)
+        self.phase_peak_kb: dict[str, int] = {}  # activity name -> peak RSS while it ran
+        self.heap_at_peak: dict[str, Any] = {}
+        self.timeline: list[tuple[float, int, tuple[str, ...]]] = []  # (s, RSS KiB, phase) each 0.5 s
         self.dedupe_peak_kb = 0  # before the first validate_batch: the near-duplicate stages
         self.generations: dict[int, tuple[int, int]] = {}  # gen -> (history events, scheduled)
         self.first_batch_at: float | None = None
@@ -262,7 +285,13 @@ class Sampler(threading.Thread):
         tick = 0
         while not self._halt.is_set():
             rss = _status_kb(self.pid, "VmRSS")
+            if rss > self.peak_kb and self.heap is not None:
+                self.heap_at_peak = {**self.heap.read(), "rss": rss << 10, "phase": self.phase}
             self.peak_kb = max(self.peak_kb, rss)
+            for name in self.phase:
+                self.phase_peak_kb[name] = max(self.phase_peak_kb.get(name, 0), rss)
+            if tick % 5 == 0:
+                self.timeline.append((time.perf_counter() - self.started, rss, self.phase))
             if self.first_batch_at is None:
                 self.dedupe_peak_kb = self.peak_kb
             if tick % 5 == 0:
@@ -279,6 +308,8 @@ class Sampler(threading.Thread):
             events, scheduled = db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(json_extract(event, '$.EventType') = 4), 0) "
                 "FROM history WHERE instance_id=?", (self.instance_id,)).fetchone()
+            self.phase = tuple(sorted(name for (name,) in db.execute(
+                "SELECT DISTINCT name FROM work_items")))
             old = self.generations.get(row[0], (0, 0))
             self.generations[row[0]] = (max(old[0], events), max(old[1], scheduled))
             if self.first_batch_at is None and db.execute(
@@ -319,19 +350,13 @@ def run_size(count: int, args: argparse.Namespace, directory: Path) -> dict[str,
         extra["PIXCRAWLER_VALIDATION_DEDUPE_MEMORY_MB"] = str(args.memory_mb)
     stack = Stack(directory, port=None, extra_env=extra)
     counter = RequestCounter(directory)
-    saved = {key: os.environ.get(key) for key in counter.env()}
     try:
-        os.environ.update(counter.env())  # the emulator inherits the bench's environment
-        try:
+        with counter.loading():  # the emulators inherit the bench's environment
             services = stack.services.start()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
         asyncio.run(_bootstrap(stack.env))
-        stack.devhost = Devhost(directory / "devhost", stack.env)
+        heap = HeapProbe(directory, args.tracemalloc)
+        extra_env = dict(item.split("=", 1) for item in args.devhost_env)
+        stack.devhost = Devhost(directory / "devhost", {**stack.env, **heap.env(), **extra_env})
         stack.devhost.start()
         assert stack.devhost.process is not None
         token = issue_dev_token(USER, secret=LOCAL_SECRET)
@@ -348,9 +373,10 @@ def run_size(count: int, args: argparse.Namespace, directory: Path) -> dict[str,
         pid = stack.devhost.process.pid
         emulator = [p for name, p in stack.services.status().items() if p and name != "azurite"]
         idle_kb = _status_kb(pid, "VmRSS")
+        heap_idle = heap.read()
         before = counter.snapshot()
         instance_id = f"{job['id']}:validate"
-        sampler = Sampler(pid, stack.devhost.state, instance_id)
+        sampler = Sampler(pid, stack.devhost.state, instance_id, heap)
         cpu0, emu0, t0 = cpu_seconds([pid]), cpu_seconds(emulator), time.perf_counter()
         sampler.start()
         call("POST", f"{stack.base_url}/validation/job/{job['id']}", token, {"level": "medium"})
@@ -359,7 +385,11 @@ def run_size(count: int, args: argparse.Namespace, directory: Path) -> dict[str,
         seconds = time.perf_counter() - t0
         cpu, emulator_cpu = cpu_seconds([pid]) - cpu0, cpu_seconds(emulator) - emu0
         sampler.stop()
-        requests = counter.snapshot() - before
+        # The medium step writes no transactional batch: a "batch" left in the difference is
+        # one of the bench's own creates the emulator answered after the first snapshot.
+        requests = Counter({key.removeprefix("cosmos:images:"): value for key, value in
+                            (counter.snapshot() - before).items()
+                            if key.startswith("cosmos:images:") and key != "cosmos:images:batch"})
         if status["runtimeStatus"] != "Completed":
             raise RuntimeError(f"validate_job ended {status['runtimeStatus']}: {status.get('output')}")
         flags = asyncio.run(read_flags(services, job["id"]))
@@ -369,6 +399,8 @@ def run_size(count: int, args: argparse.Namespace, directory: Path) -> dict[str,
             "idle_mb": idle_kb / 1024, "peak_mb": sampler.peak_kb / 1024,
             "dedupe_peak_mb": sampler.dedupe_peak_kb / 1024,
             "hwm_mb": _status_kb(pid, "VmHWM") / 1024, "generations": sampler.generations,
+            "phase_peak_mb": {k: v / 1024 for k, v in sampler.phase_peak_kb.items()},
+            "heap_idle": heap_idle, "heap_at_peak": sampler.heap_at_peak, "heap_end": heap.read(), "timeline": sampler.timeline,
             "first_batch_at": sampler.first_batch_at, "dedupe_cpu": sampler.dedupe_cpu,
             "output": status["output"],
             "requests": requests, "record_bytes": record_bytes, "planted": planted,
@@ -403,6 +435,20 @@ def report(result: dict[str, Any]) -> None:
     print(f"  devhost RSS: idle {result['idle_mb']:.0f} MB, peak {result['peak_mb']:.0f} MB "
           f"(sampled; {result['dedupe_peak_mb']:.0f} MB by the end of the near-duplicate stages), "
           f"high-water mark {result['hwm_mb']:.0f} MB")
+    phases = ", ".join(f"{name} {mb:.0f}" for name, mb in sorted(result["phase_peak_mb"].items(), key=lambda kv: kv[1]))
+    print(f"  peak RSS while each activity ran (MB): {phases}")
+    for label, heap in (("idle", result["heap_idle"]), ("at the peak", result["heap_at_peak"]), ("at the end", result["heap_end"])):
+        if heap:
+            print(f"  heap {label}: malloc in use {heap['malloc_used'] / 2**20:.0f} MB, free but kept "
+                  f"{heap['malloc_free'] / 2**20:.0f} MB, mmapped {heap['malloc_mmap'] / 2**20:.0f} MB; "
+                  f"{heap['py_blocks']:,} Python blocks; {heap['threads']} threads"
+                  + (f"; tracemalloc {heap['traced'] / 2**20:.0f} MB (peak {heap['traced_peak'] / 2**20:.0f})"
+                     if "traced" in heap else "") + (f"; phase {heap['phase']}" if "phase" in heap else ""))
+            for where, size, blocks in heap.get("top" if label == "at the peak" else "latest_top", [])[:8]:
+                print(f"    {size / 2**20:6.1f} MB {blocks:8,} blocks  {where}")
+    if os.environ.get("SCALE_JOB_TIMELINE"):
+        for at, kb, phase in result["timeline"]:
+            print(f"    {at:7.1f} s {kb / 1024:6.0f} MB  {' '.join(phase)}")
     events = max((e for e, _ in gens.values()), default=0)
     scheduled = sum(s for _, s in gens.values())
     print(f"  orchestration: {len(gens)} generations, largest history {events} events, "
@@ -428,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--share", type=float, default=0.3, help="share of records in planted clusters")
     parser.add_argument("--threshold", type=int, default=6, help="the settings' default thresholds")
     parser.add_argument("--memory-mb", type=int, default=0, help="PIXCRAWLER_VALIDATION_DEDUPE_MEMORY_MB (default: the setting's)")
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                        help="trace the devhost's allocations (slow): top sites at each new peak")
+    parser.add_argument("--devhost-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the devhost only (e.g. MALLOC_ARENA_MAX=2)")
     parser.add_argument("--dir", type=Path, default=None, help="where the stacks live (default: a temporary directory)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -1,19 +1,22 @@
 """Cost and scale model of one large PixCrawler job (default: 1,000,000 stored images).
 
-Everything that the code fixes is read from the code: the batch size, history limit and
-parallel chunks are ``shared.settings.Settings`` defaults, the per-instance activity limit and
-durable backend come from ``host.json``, the dataset block size from ``shared.datasets``, and the
-payload sizes are the JSON of real ``shared.models`` objects (a DownloadBatch of ``batch_size``
-candidates, a BatchResult, an ImageRecord). What the code cannot know (how many images an
-instance processes per second, how many candidates survive) are flags, so benchmark figures can
-be plugged in later::
+Everything that the code fixes is read from the code: the batch size, shard block size, history
+limit and parallel chunks are ``shared.settings.Settings`` defaults, the per-instance activity
+limit and durable backend come from ``host.json``, the dataset block size from
+``shared.datasets``, and the payload sizes are the JSON of real ``shared.models`` objects. What
+only a measurement can tell are flags whose defaults are the figures measured for docs/scale.md
+(each constant below names its benchmark): the devhost's CPU per stored image, the fast checks'
+CPU per KB and TLS costs (``bench/cpu_per_image.py``), requests per image and a stored record's
+size (``bench/crawl_throughput.py``), a medium validation's reads and patches per record
+(``bench/scale_job.py``). Azure limits and list prices are constants with their sources; a price
+that was not found is marked as an assumption, or left out of the total::
 
     python bench/scale_model.py                          # the tables in docs/scale.md
-    python bench/scale_model.py --per-instance-ips 40    # a measured images/s per instance
-    python bench/scale_model.py --parallel-chunks 200 --success-rate 0.6
-    python bench/scale_model.py --cosmos-endpoint https://127.0.0.1:8081/ --cosmos-key ...
+    python bench/scale_model.py --avg-image-kb 500 --handshakes-per-image 0.2
+    python bench/scale_model.py --parallel-chunks 200 --provisioned
+    python bench/scale_model.py --cosmos-endpoint https://ACCOUNT.documents.azure.com/ --cosmos-key ...
 
-Cosmos request units are computed from document sizes with the published costs (see
+Cosmos request units are computed from the measured record size with the published costs (see
 ``RU_SOURCE``); with ``--cosmos-endpoint`` the model writes one ImageRecord to that account and
 uses its ``x-ms-request-charge`` when the service reports one.
 """
@@ -159,6 +162,8 @@ def batch_result(batch_size: int, success_rate: float) -> BatchResult:
 
 
 def image_record() -> ImageRecord:
+    """A record as the crawl writes it: a shard member (blob name and offset), the 18 window
+    hashes of crop detection, a fast validation."""
     h = sha(1)
     c = candidate(1)
     return build(
@@ -166,13 +171,12 @@ def image_record() -> ImageRecord:
         source="wikimedia", url=c.url, page_url=c.page_url, title=c.title, license=c.license,
         attribution=c.attribution, width=4032, height=3024, format=ImageFormat.jpeg,
         content_type="image/jpeg", bytes=2_481_337,
-        blob_name=f"images/{JOB_ID}/{h}.jpg", sha256=h, phash="c3a5961e0f3c7b81", mode="RGB",
+        blob_name=f"images/{JOB_ID}/shards/{CHUNK_ID}/000017-0.tar", offset=1_234_432,
+        sha256=h, phash="c3a5961e0f3c7b81", windows=[sha(i)[:16] for i in range(18)], mode="RGB",
         exif_orientation=1, chunk_id=CHUNK_ID, origin=Origin(batch_id=f"{CHUNK_ID}:17", url=c.url),
         validation=ValidationSummary(
-            level=Level.medium,
-            checks={"decodes": True, "format": True, "min_size": True, "pixels": True,
-                    "not_duplicate": True, "quality": True},
-            scores={"blur": 312.5, "exposure": 0.48, "entropy": 7.21},
+            level=Level.fast,
+            checks={"decode": True, "format": True, "dimensions": True, "pixels": True},
             validated_at=NOW,
         ),
         created_at=NOW,
@@ -201,6 +205,90 @@ def measure_cosmos_charge(endpoint: str, key: str, doc: dict[str, Any]) -> float
 
 
 # ------------------------------------------------------------------------------------------
+# Measured figures (defaults of the flags; each names the command that measured it)
+# ------------------------------------------------------------------------------------------
+
+#: Devhost CPU ms per stored image of a whole crawl job (download, fast checks, shard, records,
+#: orchestration) on the bench corpus: ``bench/crawl_throughput.py`` "devhost alone".
+DEVHOST_CPU_MS = 3.82  # 2026-12-04: 3.91, 3.80 and 3.75 in three runs
+#: The bench corpus' average JPEG and the fast checks' CPU per KB of JPEG beyond it:
+#: ``bench/cpu_per_image.py``.
+CORPUS_KB = 88.0
+CHECK_US_PER_KB = 8.8  # 2026-12-04: 8.8 and 8.7
+#: TLS on Azure (every image host, Blob and Cosmos are HTTPS): client CPU per full handshake
+#: and per byte beyond plain TCP: ``bench/cpu_per_image.py``.
+TLS_HANDSHAKE_MS = 0.6  # 2026-12-04: 0.59 and 0.61
+TLS_NS_PER_BYTE = 0.3  # 2026-12-04: 0.29 and 0.32
+#: Requests per stored image of a crawl: ``bench/crawl_throughput.py`` (counted in Azurite and
+#: the Cosmos emulator; for Cosmos, without the job queries of the benchmark's progress polls).
+BLOB_REQUESTS_PER_IMAGE = 0.087
+COSMOS_REQUESTS_PER_IMAGE = 0.045
+#: An ImageRecord as the Cosmos emulator stores it (system properties included):
+#: ``bench/crawl_throughput.py``.
+RECORD_BYTES = 1787
+#: Medium validation per record: documents read and patches: ``bench/scale_job.py``.
+VALIDATION_READS = 2.0
+VALIDATION_PATCHES = 1.21  # 1 level change + the 21% of records flagged
+#: Devhost peak RSS: ``bench/memory_hostile.py`` (8 download activities of 15-20 MB JPEGs and
+#: near-cap PNGs) and ``bench/scale_job.py`` at 100,000 records.
+PEAK_RSS_CRAWL_MB = 507
+PEAK_RSS_VALIDATION_MB = 335  # 200,000 records; 324 MB at 100,000
+
+# ------------------------------------------------------------------------------------------
+# Azure limits and list prices
+# ------------------------------------------------------------------------------------------
+
+LIMITS_SOURCE = {
+    "cosmos": "https://learn.microsoft.com/azure/cosmos-db/concepts-limits",
+    "serverless": "https://learn.microsoft.com/azure/cosmos-db/serverless-performance",
+    "flex": "https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan",
+    "scheduler": "https://learn.microsoft.com/azure/azure-functions/durable/durable-task-scheduler/durable-task-scheduler-billing",
+}
+#: A logical partition's storage, and a physical partition's throughput (provisioned).
+LOGICAL_PARTITION_BYTES = 20 * 10**9
+#: Durable Task Scheduler, Consumption SKU: dispatched actions per second.
+SCHEDULER_ACTIONS_S = 500
+#: Flex Consumption cores per instance, by instance memory (MB).
+CORES = {512: 0.25, 2048: 1.0, 4096: 2.0}
+
+
+@dataclass(frozen=True)
+class Price:
+    meter: str
+    usd: float | None  # None: not found (the row stays out of the total)
+    unit: float  # how many units the price is for
+    per: str  # what the price is per, as the pricing page says it
+    source: str
+    assumption: bool = False
+
+
+#: List prices (USD, East US, pay as you go). ``assumption``: not found in the sources this
+#: model was built from (``search`` of the stored docs and pages, 2026-12-04); the figure is the
+#: last price the authors knew and must be checked on the pricing page before budgeting.
+PRICES_DATE = "2026-12-04"
+PRICES = {
+    "flex_gb_s": Price("Flex Consumption on demand, execution time (per GB-s; 100,000 GB-s a month free)",
+                       0.000026, 1, "GB-s", "https://modal.com/blog/azure-function-pricing-guide (2025-05-22, East US)"),
+    "flex_exec": Price("Flex Consumption on demand, executions (per million; 250,000 a month free)",
+                       0.40, 1e6, "million executions", "https://modal.com/blog/azure-function-pricing-guide (2025-05-22, East US)"),
+    "cosmos_ru": Price("Cosmos DB serverless, request units (per million)", 0.25, 1e6, "million RU",
+                       "https://azure.microsoft.com/pricing/details/cosmos-db/serverless/", assumption=True),
+    "cosmos_gb": Price("Cosmos DB storage (per GB-month)", 0.25, 1, "GB-month",
+                       "https://azure.microsoft.com/pricing/details/cosmos-db/serverless/", assumption=True),
+    "blob_gb": Price("Blob Storage hot LRS, capacity (per GB-month, first 50 TB)", 0.018, 1, "GB-month",
+                     "https://azure.microsoft.com/pricing/details/storage/blobs/ as quoted by "
+                     "API Evangelist's plans file (sweep of 2026-05-04, '~$0.018')"),
+    "blob_write": Price("Blob Storage hot LRS, write operations (per 10,000)", 0.065, 1e4, "10,000",
+                        "https://azure.microsoft.com/pricing/details/storage/blobs/", assumption=True),
+    "blob_read": Price("Blob Storage hot LRS, read operations (per 10,000)", 0.005, 1e4, "10,000",
+                       "https://azure.microsoft.com/pricing/details/storage/blobs/", assumption=True),
+    "scheduler_action": Price("Durable Task Scheduler Consumption, dispatched actions (per million)", None, 1e6,
+                              "million actions", "https://azure.microsoft.com/pricing/details/functions/ "
+                              "(the price was not found: this row is not in the total)"),
+}
+
+
+# ------------------------------------------------------------------------------------------
 # The model
 # ------------------------------------------------------------------------------------------
 
@@ -217,13 +305,39 @@ class Inputs:
     parallel_chunks: int
     activities_per_instance: int
     durable_backend: str
-    per_instance_ips: float
-    per_activity_ips: float
     instance_memory_mb: int
     avg_image_kb: float
     block_size: int
+    shard_block: int
     serverless: bool
     ru_per_write: float | None
+    devhost_cpu_ms: float
+    corpus_kb: float
+    check_us_per_kb: float
+    tls_handshake_ms: float
+    tls_ns_per_byte: float
+    handshakes_per_image: float
+    cpu_share: float
+    record_bytes: int
+    blob_requests_per_image: float
+    cosmos_requests_per_image: float
+    validation_reads: float
+    validation_patches: float
+    per_instance_ips: float = 0.0
+    per_activity_ips: float = 0.0
+
+    def azure_cpu_ms(self) -> dict[str, float]:
+        """CPU ms per stored image on Azure, by part."""
+        kb = self.avg_image_kb / self.success_rate  # bytes downloaded per stored image
+        return {
+            "measured on the devhost (bench corpus)": self.devhost_cpu_ms,
+            f"fast checks of {self.avg_image_kb:g} KB instead of {self.corpus_kb:g} KB images":
+                max(0.0, self.avg_image_kb - self.corpus_kb) * self.check_us_per_kb / 1000,
+            f"TLS handshakes ({self.handshakes_per_image:g} per image)":
+                self.handshakes_per_image * self.tls_handshake_ms,
+            "TLS bytes (downloaded, then uploaded to the shard)":
+                (kb + self.avg_image_kb) * 1024 * self.tls_ns_per_byte / 1e6,
+        }
 
 
 def model(i: Inputs) -> dict[str, Any]:
@@ -241,9 +355,10 @@ def model(i: Inputs) -> dict[str, Any]:
         "DownloadBatch (activity input)": size(dl),
         "SearchPage (discover output)": size(page),
         "BatchResult (activity output, signal input)": size(result),
-        "ImageRecord (Cosmos document)": size(record) + COSMOS_SYSTEM_BYTES,
+        "ImageRecord (model JSON + Cosmos system properties)": size(record) + COSMOS_SYSTEM_BYTES,
+        "ImageRecord (as the Cosmos emulator stores it, measured)": i.record_bytes,
     }
-    record_kb = sizes["ImageRecord (Cosmos document)"] / 1024
+    record_kb = i.record_bytes / 1024
     ru_write = i.ru_per_write or interpolate(WRITE_RU, record_kb)
     ru_read = interpolate(READ_RU, record_kb)
 
@@ -261,21 +376,27 @@ def model(i: Inputs) -> dict[str, Any]:
 
     activities = 2 * batches
     signals = 2 * batches
-    images_kb = i.avg_image_kb * i.images
-    dataset_bytes = images_kb * 1024
-    storage_tx = {
-        "image blob writes (Put Blob)": i.images,
-        "task hub (activities)": activities * STORAGE_TX_PER_ACTIVITY,
-        "task hub (entity signals)": signals * STORAGE_TX_PER_SIGNAL,
-        "dataset build: image reads": i.images,
+    stored_per_batch = i.images / batches
+    shard_bytes = stored_per_batch * i.avg_image_kb * 1024
+    # Per batch: the shard's staged blocks, its block list, its metadata set to "written".
+    shard_requests = math.ceil(shard_bytes / i.shard_block) + 2
+    dataset_bytes = i.avg_image_kb * 1024 * i.images
+    blob_tx = {
+        "shard blobs (Put Block, Put Block List, Set Metadata; model at --avg-image-kb)": batches * shard_requests,
+        "dataset build: one ranged read per image": i.images,
         "dataset build: staged blocks + commit": math.ceil(dataset_bytes / i.block_size) + 1,
     }
+    task_hub_tx = {
+        "task hub (activities)": activities * STORAGE_TX_PER_ACTIVITY,
+        "task hub (entity signals)": signals * STORAGE_TX_PER_SIGNAL,
+    }
     cosmos = {
-        "image record writes": i.images * ru_write,
-        "validation pass (read every record)": i.images * ru_read,
-        "duplicate flags (patch ~5% of records)": 0.05 * i.images * ru_write,
+        "image record writes (transactional batches: RU per document)": i.images * ru_write,
+        f"medium validation ({i.validation_reads:g} documents read, {i.validation_patches:g} patches per record)":
+            i.images * (i.validation_reads * ru_read + i.validation_patches * ru_write),
         "dataset build (read every record)": i.images * ru_read,
     }
+    actions = 2 * activities + signals + 1 + chunks * generations + chunks
     return {
         "chunks": chunks, "quota": quota, "candidates_per_chunk": candidates_per_chunk,
         "batches_per_chunk": batches_per_chunk, "generations": generations, "batches": batches,
@@ -283,25 +404,46 @@ def model(i: Inputs) -> dict[str, Any]:
         "orchestrations": 1 + chunks * generations, "sizes": sizes, "ru_write": ru_write,
         "ru_read": ru_read, "gen_events": gen_events, "gen_bytes": gen_bytes,
         "replay_bytes": replay_bytes, "whole_events": whole_events, "whole_bytes": whole_bytes,
-        "whole_replay": whole_replay,
-        "storage_tx": storage_tx, "cosmos": cosmos, "dataset_bytes": dataset_bytes,
+        "whole_replay": whole_replay, "shard_requests": shard_requests,
+        "stored_per_batch": stored_per_batch, "blob_tx": blob_tx, "task_hub_tx": task_hub_tx,
+        "cosmos": cosmos, "dataset_bytes": dataset_bytes, "actions": actions,
+        "job_bytes": i.images * i.record_bytes,
     }
 
 
 def wall_time(i: Inputs, m: dict[str, Any], instances: int) -> tuple[float, float, str]:
     """(hours, images/s, the binding limit) at ``instances`` instances."""
-    per_activity = i.per_activity_ips
     in_flight = min(m["chunks"], i.parallel_chunks)  # one batch in flight per running chunk
     cosmos_rus = SERVERLESS_RU_S if i.serverless else PARTITION_RU_S
-    tx_per_image = (sum(v for k, v in m["storage_tx"].items() if "dataset" not in k)) / i.images
     limits = {
-        f"instances: {instances} x {i.per_instance_ips:g} img/s": instances * i.per_instance_ips,
-        f"{in_flight} chunks in flight": in_flight * per_activity,
-        f"Cosmos {cosmos_rus} RU/s on one job partition": cosmos_rus / m["ru_write"],
-        f"storage {STORAGE_REQUESTS_S} req/s": STORAGE_REQUESTS_S / tx_per_image,
+        f"instances: {instances} x {i.per_instance_ips:.0f} img/s": instances * i.per_instance_ips,
+        f"{in_flight} chunks in flight": in_flight * i.per_activity_ips,
+        f"Cosmos {cosmos_rus:,} RU/s on one job partition": cosmos_rus / m["ru_write"],
+        f"scheduler {SCHEDULER_ACTIONS_S} actions/s": SCHEDULER_ACTIONS_S * i.images / m["actions"],
     }
     name, rate = min(limits.items(), key=lambda kv: kv[1])
     return i.images / rate / 3600, rate, name
+
+
+def costs(i: Inputs, m: dict[str, Any]) -> list[tuple[str, float, float | None, Price]]:
+    """(what, quantity, dollars, price) of the job at list prices, free grants not deducted."""
+    gb_s = i.images / i.per_instance_ips * i.instance_memory_mb / 1024
+    executions = m["activities"] + m["signals"] + 2 * m["batches"] + m["orchestrations"]
+    ru = sum(m["cosmos"].values())
+    blob_writes = sum(v for k, v in m["blob_tx"].items() if "read" not in k)
+    month = [
+        ("Functions execution time, GB-s (busy instance time x instance memory)", gb_s, PRICES["flex_gb_s"]),
+        ("Functions executions (activities, entity operations, orchestrator episodes)", executions, PRICES["flex_exec"]),
+        ("Cosmos DB request units (crawl, one medium validation, one dataset build)", ru, PRICES["cosmos_ru"]),
+        ("Cosmos DB records stored for a month, GB", m["job_bytes"] / 1e9, PRICES["cosmos_gb"]),
+        ("Blob images stored for a month (shards), GB", i.images * i.avg_image_kb * 1024 / 1e9, PRICES["blob_gb"]),
+        ("Blob dataset archive of every image stored for a month, GB", m["dataset_bytes"] / 1e9, PRICES["blob_gb"]),
+        ("Blob write operations (shard blocks, dataset blocks)", blob_writes, PRICES["blob_write"]),
+        ("Blob read operations (dataset build: one ranged read per image)", i.images, PRICES["blob_read"]),
+        ("Durable Task Scheduler actions", m["actions"], PRICES["scheduler_action"]),
+    ]
+    return [(what, q, None if price.usd is None else q * price.usd / price.unit, price)
+            for what, q, price in month]
 
 
 # ------------------------------------------------------------------------------------------
@@ -323,29 +465,49 @@ def n(x: float) -> str:
 
 def per_image_rows(costs: dict[str, float], images: int) -> list[list[str]]:
     """One row per cost (whole job, per stored image) and a bold total."""
-    rows = [[k, n(v), f"{v / images:.2f}"] for k, v in costs.items()]
+    rows = [[k, n(v), f"{v / images:.3f}"] for k, v in costs.items()]
     total = sum(costs.values())
-    return rows + [["**total**", f"**{n(total)}**", f"**{total / images:.2f}**"]]
+    return rows + [["**total**", f"**{n(total)}**", f"**{total / images:.3f}**"]]
 
 
 def report(i: Inputs, m: dict[str, Any], instances: list[int]) -> str:
     out = []
+    cpu = i.azure_cpu_ms()
     out.append("## Inputs\n\n" + table(["input", "value", "from"], [
         ["stored images", n(i.images), "--images"],
         ["chunks = keywords x variations x sources",
          f"{i.keywords} x {i.variations} x {i.sources} = {m['chunks']}", "--keywords/--variations/--sources"],
         ["candidates that become stored images", f"{i.success_rate:.0%}", "--success-rate"],
         ["batch_size", i.batch_size, "Settings default (PIXCRAWLER_BATCH_SIZE)"],
+        ["shard block size", f"{i.shard_block // 2**20} MiB", "Settings default (PIXCRAWLER_SHARD_BLOCK_BYTES)"],
         ["chunk_history_limit", i.history_limit, "Settings default"],
         ["max_parallel_chunks", i.parallel_chunks, "Settings default or --parallel-chunks"],
         ["maxConcurrentActivityFunctions", i.activities_per_instance, "host.json"],
         ["durable backend", i.durable_backend, "host.json storageProvider.type (azureManaged = Durable Task Scheduler)"],
-        ["images/s per instance", f"{i.per_instance_ips:g}", "--per-instance-ips (benchmark)"],
-        ["images/s per download batch", f"{i.per_activity_ips:g}",
-         "--per-activity-ips (default: per instance / maxConcurrentActivityFunctions)"],
-        ["instance memory", f"{i.instance_memory_mb} MB", "--instance-memory-mb (infra default)"],
-        ["average image size", f"{i.avg_image_kb:g} KB", "--avg-image-kb"],
+        ["instance memory, cores", f"{i.instance_memory_mb} MB, {CORES.get(i.instance_memory_mb, 1):g}",
+         "--instance-memory-mb (infra default)"],
+        ["average stored image", f"{i.avg_image_kb:g} KB", "--avg-image-kb"],
+        ["devhost CPU per stored image", f"{i.devhost_cpu_ms:g} ms", "--devhost-cpu-ms (bench/crawl_throughput.py)"],
+        ["bench corpus JPEG; fast checks per KB beyond it", f"{i.corpus_kb:g} KB; {i.check_us_per_kb:g} us",
+         "--corpus-kb, --check-us-per-kb (bench/cpu_per_image.py)"],
+        ["TLS: per handshake; per byte", f"{i.tls_handshake_ms:g} ms; {i.tls_ns_per_byte:g} ns",
+         "--tls-handshake-ms, --tls-ns-per-byte (bench/cpu_per_image.py)"],
+        ["TLS handshakes per stored image", f"{i.handshakes_per_image:g}", "--handshakes-per-image (assumption: every image a new connection)"],
+        ["share of an instance's cores the crawl gets", f"{i.cpu_share:.0%}", "--cpu-share (assumption)"],
+        ["ImageRecord stored", f"{i.record_bytes:,} bytes", "--record-bytes (bench/crawl_throughput.py, from the emulator)"],
+        ["Blob / Cosmos requests per stored image (crawl)",
+         f"{i.blob_requests_per_image:g} / {i.cosmos_requests_per_image:g}",
+         "--blob-requests-per-image, --cosmos-requests-per-image (bench/crawl_throughput.py)"],
+        ["medium validation: reads, patches per record", f"{i.validation_reads:g}, {i.validation_patches:g}",
+         "--validation-reads, --validation-patches (bench/scale_job.py)"],
         ["dataset block size", f"{i.block_size // (1024 * 1024)} MiB", "shared.datasets"],
+    ]))
+    total = sum(cpu.values())
+    out.append("## CPU per stored image on Azure\n\n" + table(["part", "CPU ms"], [
+        *[[k, f"{v:.2f}"] for k, v in cpu.items()],
+        ["**total**", f"**{total:.2f}**"],
+        ["images/s per instance = cores x share x 1000 / total",
+         f"{CORES.get(i.instance_memory_mb, 1):g} x {i.cpu_share:.0%} x 1000 / {total:.2f} = **{i.per_instance_ips:.0f}**"],
     ]))
     out.append("## Work\n\n" + table(["quantity", "per chunk", "whole job"], [
         ["stored images (quota)", n(m["quota"]), n(i.images)],
@@ -355,6 +517,8 @@ def report(i: Inputs, m: dict[str, Any], instances: list[int]) -> str:
         ["entity signals (job_progress + checkpoint)", n(2 * m["batches_per_chunk"]), n(m["signals"])],
         ["crawl_chunk generations (continue_as_new)", n(m["generations"]), n(m["chunks"] * m["generations"])],
         ["orchestration executions (crawl_job + generations)", "", n(m["orchestrations"])],
+        ["Durable Task Scheduler actions (2 per activity, 1 per entity operation and orchestration start, "
+         "1 per sub-orchestration result)", "", n(m["actions"])],
         ["busy instance time (images / images/s per instance)", "",
          f"{i.images / i.per_instance_ips / 3600:,.1f} instance-hours = "
          f"{i.images / i.per_instance_ips * i.instance_memory_mb / 1024:,.0f} GB-s"],
@@ -362,7 +526,7 @@ def report(i: Inputs, m: dict[str, Any], instances: list[int]) -> str:
     rows = []
     for name, b in m["sizes"].items():
         flag = "spills to blob" if b > DURABLE_LARGE_MESSAGE else "inline"
-        rows.append([name, n(b), f"{b / 1024:.1f}", flag if "Cosmos" not in name else "-"])
+        rows.append([name, n(b), f"{b / 1024:.1f}", flag if "ImageRecord" not in name else "-"])
     out.append("## Payloads (JSON of real shared.models objects)\n\n" + table(
         ["payload", "bytes", "KB", f"durable message (> {DURABLE_LARGE_MESSAGE // 1024} KB spills)"], rows))
     out.append("## Orchestration history per crawl_chunk\n\n" + table(
@@ -377,16 +541,22 @@ def report(i: Inputs, m: dict[str, Any], instances: list[int]) -> str:
              f"{m['replay_bytes'] * m['generations'] / 2**20:,.1f} MiB"],
         ]))
     out.append(
-        f"## Cosmos DB request units\n\nImageRecord ~{m['sizes']['ImageRecord (Cosmos document)']} bytes "
-        f"stored: {m['ru_write']:.2f} RU per write, {m['ru_read']:.2f} RU per point read "
-        f"(published costs, default indexing: {RU_SOURCE}).\n\n"
+        f"## Cosmos DB request units\n\nImageRecord of {i.record_bytes:,} bytes (measured): "
+        f"{m['ru_write']:.2f} RU per write, {m['ru_read']:.2f} RU per point read (published costs by "
+        f"document size with default indexing, {RU_SOURCE}; `images` excludes `/windows/*` and other "
+        f"unqueried paths from indexing, so a write costs somewhat less). Crawl requests: "
+        f"{i.cosmos_requests_per_image:g} per stored image (transactional batches of up to 100 creates).\n\n"
         + table(["operation", "RU (whole job)", "RU per stored image"],
                 per_image_rows(m["cosmos"], i.images)))
+    rows = per_image_rows({**m["blob_tx"], **m["task_hub_tx"]}, i.images)
     out.append(
-        f"## Storage transactions\n\nImages stored: {m['dataset_bytes'] / 2**30:,.0f} GiB; "
-        f"one dataset archive of all of them: the same again.\n\n"
-        + table(["operation", "transactions", "per stored image"],
-                per_image_rows(m["storage_tx"], i.images)))
+        f"## Storage transactions\n\nA batch stores {m['stored_per_batch']:.0f} images "
+        f"({m['stored_per_batch'] * i.avg_image_kb / 1024:.1f} MiB) in one shard: {m['shard_requests']} "
+        f"requests, {m['shard_requests'] / m['stored_per_batch']:.3f} per image "
+        f"(measured on the bench corpus: {i.blob_requests_per_image:g} Blob requests per stored image). "
+        f"Images stored: {i.images * i.avg_image_kb / 2**20:,.0f} GiB. The task hub rows apply to the "
+        "Azure Storage backend only.\n\n"
+        + table(["operation", "transactions", "per stored image"], rows))
     for parallel in dict.fromkeys([i.parallel_chunks, m["chunks"]]):
         alt = Inputs(**{**i.__dict__, "parallel_chunks": parallel})
         rows = []
@@ -396,6 +566,37 @@ def report(i: Inputs, m: dict[str, Any], instances: list[int]) -> str:
         out.append(
             f"## Wall time of the crawl at N instances (max_parallel_chunks = {parallel})\n\n"
             + table(["instances", "images/s", "hours", "binding limit"], rows))
+    cosmos_rus = SERVERLESS_RU_S if i.serverless else PARTITION_RU_S
+    out.append("## Limits\n\n" + table(["limit", "value", "what it allows this job"], [
+        ["Cosmos DB logical partition (`images`, key `/job_id`)", "20 GB",
+         f"the job's records: {m['job_bytes'] / 1e9:.2f} GB ({m['job_bytes'] / LOGICAL_PARTITION_BYTES:.0%}); "
+         f"a job could hold {LOGICAL_PARTITION_BYTES / i.record_bytes / 1e6:,.1f} million records"],
+        ["Cosmos DB physical partition, provisioned", f"{PARTITION_RU_S:,} RU/s",
+         f"{PARTITION_RU_S / m['ru_write']:,.0f} record writes/s for one job"],
+        ["Cosmos DB serverless container (< 50 GB)", f"{SERVERLESS_RU_S:,} RU/s",
+         f"{SERVERLESS_RU_S / m['ru_write']:,.0f} record writes/s"],
+        ["Flex Consumption regional quota (default)", "250 cores",
+         f"{250 / CORES.get(i.instance_memory_mb, 1):,.0f} instances of {i.instance_memory_mb} MB "
+         f"(infra caps maximumInstanceCount at 100): {min(100, 250 / CORES.get(i.instance_memory_mb, 1)) * i.per_instance_ips:,.0f} images/s"],
+        ["Flex Consumption instance memory", f"{i.instance_memory_mb} MB (+272 MB for the platform)",
+         f"peak RSS measured: crawl {PEAK_RSS_CRAWL_MB} MB, "
+         f"validation {PEAK_RSS_VALIDATION_MB} MB"],
+        ["Durable Task Scheduler, Consumption", f"{SCHEDULER_ACTIONS_S} actions/s",
+         f"{m['actions'] / i.images:.3f} actions per image: {SCHEDULER_ACTIONS_S * i.images / m['actions']:,.0f} images/s"],
+        ["the binding one at 100 instances, every chunk in flight", "",
+         "{2} ({1:,.0f} images/s, {0:.1f} h)".format(
+             *wall_time(Inputs(**{**i.__dict__, "parallel_chunks": m["chunks"]}), m, 100))],
+    ]) + f"\n\n(Cosmos throughput quoted at {cosmos_rus:,} RU/s for the wall-time tables: "
+         f"{'serverless' if i.serverless else 'provisioned'}.)")
+    rows, total = [], 0.0
+    for what, quantity, dollars, price in costs(i, m):
+        total += dollars or 0.0
+        shown = "not found" if price.usd is None else f"${price.usd:.6f}".rstrip("0").rstrip(".") + f" per {price.per}"
+        rows.append([what, n(quantity), shown + (" (assumption)" if price.assumption else ""),
+                     "-" if dollars is None else f"${dollars:,.2f}", price.source])
+    rows.append(["**total**", "", "", f"**${total:,.2f}**", ""])
+    out.append(f"## Cost of the job at list prices (USD, prices as of {PRICES_DATE})\n\n" + table(
+        ["meter", "quantity", "price", "the job", "price from"], rows))
     return "\n\n".join(out) + "\n"
 
 
@@ -409,11 +610,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variations", type=int, default=1)
     p.add_argument("--success-rate", type=float, default=0.8,
                    help="share of downloaded candidates that become stored images")
-    p.add_argument("--per-instance-ips", type=float, default=25.0,
-                   help="images/s one instance downloads, validates and stores (benchmark figure)")
+    p.add_argument("--devhost-cpu-ms", type=float, default=DEVHOST_CPU_MS)
+    p.add_argument("--corpus-kb", type=float, default=CORPUS_KB)
+    p.add_argument("--check-us-per-kb", type=float, default=CHECK_US_PER_KB)
+    p.add_argument("--tls-handshake-ms", type=float, default=TLS_HANDSHAKE_MS)
+    p.add_argument("--tls-ns-per-byte", type=float, default=TLS_NS_PER_BYTE)
+    p.add_argument("--handshakes-per-image", type=float, default=1.0)
+    p.add_argument("--cpu-share", type=float, default=0.75,
+                   help="share of an instance's cores the crawl's CPU work gets (the rest: the host, waits)")
+    p.add_argument("--record-bytes", type=int, default=RECORD_BYTES)
+    p.add_argument("--blob-requests-per-image", type=float, default=BLOB_REQUESTS_PER_IMAGE)
+    p.add_argument("--cosmos-requests-per-image", type=float, default=COSMOS_REQUESTS_PER_IMAGE)
+    p.add_argument("--validation-reads", type=float, default=VALIDATION_READS)
+    p.add_argument("--validation-patches", type=float, default=VALIDATION_PATCHES)
+    p.add_argument("--per-instance-ips", type=float, default=None,
+                   help="images/s one instance stores (default: from the CPU per image)")
     p.add_argument("--per-activity-ips", type=float, default=None,
                    help="images/s of one download batch (default: per instance / activities per instance)")
-    p.add_argument("--instance-memory-mb", type=int, default=2048)
+    p.add_argument("--instance-memory-mb", type=int, default=2048, choices=sorted(CORES))
     p.add_argument("--parallel-chunks", type=int, default=fields["max_parallel_chunks"].default)
     p.add_argument("--instances", default="1,2,4,8,16,32,64,100",
                    help="comma-separated instance counts for the wall-time table")
@@ -438,11 +652,21 @@ def main(argv: list[str] | None = None) -> int:
         parallel_chunks=args.parallel_chunks,
         activities_per_instance=activities,
         durable_backend=str(durable.get("storageProvider", {}).get("type", "AzureStorage")),
-        per_instance_ips=args.per_instance_ips,
-        per_activity_ips=args.per_activity_ips or args.per_instance_ips / activities,
         instance_memory_mb=args.instance_memory_mb, avg_image_kb=args.avg_image_kb,
-        block_size=dataset_block_size(), serverless=not args.provisioned, ru_per_write=ru_per_write,
+        block_size=dataset_block_size(), shard_block=fields["shard_block_bytes"].default,
+        serverless=not args.provisioned, ru_per_write=ru_per_write,
+        devhost_cpu_ms=args.devhost_cpu_ms, corpus_kb=args.corpus_kb,
+        check_us_per_kb=args.check_us_per_kb, tls_handshake_ms=args.tls_handshake_ms,
+        tls_ns_per_byte=args.tls_ns_per_byte, handshakes_per_image=args.handshakes_per_image,
+        cpu_share=args.cpu_share, record_bytes=args.record_bytes,
+        blob_requests_per_image=args.blob_requests_per_image,
+        cosmos_requests_per_image=args.cosmos_requests_per_image,
+        validation_reads=args.validation_reads, validation_patches=args.validation_patches,
     )
+    cpu_ms = sum(inputs.azure_cpu_ms().values())
+    inputs.per_instance_ips = args.per_instance_ips or (
+        CORES[args.instance_memory_mb] * args.cpu_share * 1000 / cpu_ms)
+    inputs.per_activity_ips = args.per_activity_ips or inputs.per_instance_ips / activities
     instances = [int(x) for x in args.instances.split(",") if x.strip()]
     print(report(inputs, model(inputs), instances))
     return 0

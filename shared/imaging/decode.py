@@ -293,9 +293,10 @@ _pool_lock = threading.Lock()
 
 
 def decode_pool() -> ThreadPoolExecutor:
-    """The process-wide thread pool of :func:`inspect_async`: one thread per CPU. Pillow's
-    decoders and hashlib release the GIL, so these threads decode in parallel while the event
-    loop keeps downloading."""
+    """The process-wide thread pool of CPU work (:func:`inspect_async`, the near-duplicate
+    search's routing and partition searches): one thread per CPU. Pillow's decoders, hashlib
+    and numpy release the GIL, so these threads compute in parallel while the event loop keeps
+    downloading; work beyond one thread per CPU waits here, holding its input only."""
     global _pool
     with _pool_lock:
         if _pool is None:

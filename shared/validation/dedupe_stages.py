@@ -2,7 +2,10 @@
 
 ``shared.validation.banding`` computes; this module reads the records from Cosmos, keeps what passes
 between stages in Blob Storage and writes the flags. Every activity's memory is bounded by
-``PIXCRAWLER_VALIDATION_DEDUPE_MEMORY_MB`` (:func:`plan_dedupe`), never by the job:
+``PIXCRAWLER_VALIDATION_DEDUPE_MEMORY_MB`` (:func:`plan_dedupe`), never by the job; the
+arrays of a routing or a search exist only while it computes, in the process's CPU pool
+(:func:`shared.imaging.decode_pool`, one thread per CPU), so a host holds at most that many
+activities at their peak, whatever the number of activities it runs at once:
 
 1. ``dedupe_map`` x maps: one id range of the job, read page by page through Cosmos
    continuation (only id, hashes, size, time, sha256 and flags; each page's rows are turned
@@ -51,6 +54,7 @@ from shared.validation.banding import (
     search_partition,
 )
 from shared.errors import NotFound
+from shared.imaging import decode_pool
 from shared.models import DedupePlan, DedupeStage, DedupeStageResult, DedupeTask
 from shared.names import IMAGES_CONTAINER
 from shared.settings import Settings
@@ -214,7 +218,7 @@ async def _write_chunk(blobs: ScratchBlobs, task: DedupeTask, chunk: int, first:
     """Route one chunk, write its slices and its records; the number of entries."""
     spec = _spec(task.plan)
     loop = asyncio.get_running_loop()
-    slices = await loop.run_in_executor(None, partial(route, spec, records, first))
+    slices = await loop.run_in_executor(decode_pool(), partial(route, spec, records, first))
     entries = sum(map(len, slices))
 
     async def put_slice(partition: int) -> None:
@@ -281,7 +285,7 @@ async def search(blobs: ScratchBlobs, task: DedupeTask) -> DedupeStageResult:
     del data
     loop = asyncio.get_running_loop()
     forest, stats = await loop.run_in_executor(
-        None, partial(search_partition, _spec(task.plan), pieces)
+        decode_pool(), partial(search_partition, _spec(task.plan), pieces)
     )
     await _put(blobs, _forest_name(task, task.index), forest.to_bytes())
     return DedupeStageResult(
